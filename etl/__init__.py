@@ -1,0 +1,23 @@
+"""llm-benchmark-etl: fill LLM model files from public sources, declared in YAML, with provenance.
+
+from etl import Pipeline, PipelineConfig, ModelInfo
+pipeline = Pipeline(PipelineConfig.load("examples/config.yaml", {"offline": True}))
+results = pipeline.process_batch([ModelInfo("GLM-4.6", hf_id="zai-org/GLM-4.6")])
+"""
+
+from .config import ModelInfo, PipelineConfig
+from .errors import EtlError, OfflineCacheMiss, SourceError, UsageError
+from .pipeline import LLMBenchmarkPipeline, ModelResult, Pipeline
+
+__all__ = [
+    "EtlError",
+    "LLMBenchmarkPipeline",
+    "ModelInfo",
+    "ModelResult",
+    "OfflineCacheMiss",
+    "Pipeline",
+    "PipelineConfig",
+    "SourceError",
+    "UsageError",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,409 @@
+"""The ``etl`` command. Only this module turns domain errors into messages and exit codes:
+0 all written; 1 some models or sources failed, or a file is invalid; 2 usage, config, mapping or
+template error; 3 ``--offline`` and the cache lacks a response.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import sys
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .config import PipelineConfig, models_from_option
+from .errors import EtlError, UsageError
+from .mappings import contract_gaps, load_mappings
+from .pipeline import ModelResult, Pipeline
+
+app = typer.Typer(
+    help=(
+        "Fill LLM model files (benchmarks, Arena Elo, Hugging Face popularity, prices, context, size, "
+        "architecture) from public sources declared in mappings/*.yaml, with the provenance of every value.\n\n"
+        "Stages: extract (network -> SQLite cache), transform (cache -> staged values, offline), "
+        "load (validate and write <Name>_filled.json). `run` does all three.\n\n"
+        "Try it offline: etl cache import cassettes/*.yaml && etl run -c examples/config.yaml --offline"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+mappings_app = typer.Typer(help="Check the mapping files.", no_args_is_help=True)
+cache_app = typer.Typer(help="Manage the SQLite cache (import recorded cassettes).", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+app.add_typer(cache_app, name="cache")
+log = logging.getLogger("etl")
+
+# ----- options shared by every command that runs the pipeline -----------------------------------
+_P = "Pipeline"
+COMMON: dict[str, tuple[Any, Any]] = {
+    "config": (
+        Optional[Path],
+        typer.Option(
+            "--config", "-c", help="Config file (YAML or JSON): models, template, keys, sources.", rich_help_panel=_P
+        ),
+    ),
+    "template": (
+        Optional[Path],
+        typer.Option("--template", "-t", help="Template JSON every listed model starts from.", rich_help_panel=_P),
+    ),
+    "models": (
+        Optional[str],
+        typer.Option(
+            "--models",
+            "-m",
+            help='Models: a JSON/YAML file, or inline JSON like \'[{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]\'.',
+            rich_help_panel=_P,
+        ),
+    ),
+    "input_dir": (
+        Optional[Path],
+        typer.Option("--input-dir", help="Folder of model JSON files, each its own template.", rich_help_panel=_P),
+    ),
+    "output_dir": (
+        Optional[Path],
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where <Name>_filled.json files go (default: ./filled_models).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "cache_path": (
+        Optional[Path],
+        typer.Option(
+            "--cache-path",
+            help="SQLite store (HTTP cache + staged values) (default: .etl/etl.sqlite).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "mappings_dir": (
+        Optional[Path],
+        typer.Option("--mappings", help="Mappings folder (default: the shipped mappings/).", rich_help_panel=_P),
+    ),
+    "offline": (
+        bool,
+        typer.Option(
+            "--offline",
+            help="Send no request: use the cache alone (exit 3 if it lacks a response).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "overwrite": (
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace values already in the template (default: fill nulls only).", rich_help_panel=_P
+        ),
+    ),
+    "refresh": (
+        bool,
+        typer.Option("--refresh", help="Ignore fresh cache entries and fetch again.", rich_help_panel=_P),
+    ),
+    "aa_key": (
+        Optional[str],
+        typer.Option(
+            "--aa-key",
+            help="Artificial Analysis key (better: ARTIFICIAL_ANALYSIS_API_KEY in the environment or .env).",
+            rich_help_panel="Network",
+        ),
+    ),
+    "hf_key": (
+        Optional[str],
+        typer.Option("--hf-key", help="Hugging Face token (better: HUGGINGFACE_API_KEY).", rich_help_panel="Network"),
+    ),
+    "max_retries": (
+        Optional[int],
+        typer.Option(
+            "--max-retries", min=0, help="Retries on 429, 5xx, time-outs (default: 3).", rich_help_panel="Network"
+        ),
+    ),
+    "rate_limit_aa": (
+        Optional[float],
+        typer.Option(
+            "--rate-limit-aa", min=0.0001, help="Requests per second to Artificial Analysis.", rich_help_panel="Network"
+        ),
+    ),
+    "rate_limit_hf": (
+        Optional[float],
+        typer.Option(
+            "--rate-limit-hf", min=0.0001, help="Requests per second to Hugging Face.", rich_help_panel="Network"
+        ),
+    ),
+    "timeout": (
+        Optional[float],
+        typer.Option("--timeout", min=0.1, help="Seconds per request (default: 30).", rich_help_panel="Network"),
+    ),
+    "log_level": (
+        Optional[str],
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.", rich_help_panel="Output"),
+    ),
+    "verbose": (bool, typer.Option("--verbose", "-v", help="Same as --log-level DEBUG.", rich_help_panel="Output")),
+}
+_FLAG_TO_CONFIG = {
+    "template": "template_path",
+    "aa_key": "artificial_analysis_key",
+    "hf_key": "huggingface_key",
+}
+
+
+def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared options; it receives a ready ``Pipeline`` as ``pipeline``."""
+    hints = typing.get_type_hints(fn, include_extras=True)  # resolve string annotations
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(fn).parameters.values()
+        if p.name != "pipeline"
+    ]
+    shared = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[typ, opt], default=False if typ is bool else None
+        )
+        for name, (typ, opt) in COMMON.items()
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        options = {k: kwargs.pop(k) for k in COMMON}
+        with _errors_to_exit():
+            pipeline = build_pipeline(options)
+            try:
+                return fn(pipeline=pipeline, **kwargs)
+            finally:
+                pipeline.close()
+
+    wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + shared}
+    return wrapper
+
+
+def build_pipeline(options: dict[str, Any]) -> Pipeline:
+    level = "DEBUG" if options.pop("verbose") else (options.pop("log_level") or None)
+    models = options.pop("models")
+    overrides = {_FLAG_TO_CONFIG.get(k, k): v for k, v in options.items() if k != "config"}
+    for flag in ("offline", "overwrite", "refresh"):
+        if not overrides[flag]:
+            overrides.pop(flag)
+    if models:
+        overrides["models"] = models_from_option(models)
+    config = PipelineConfig.load(options["config"], overrides)
+    if level:
+        if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise UsageError(f"--log-level: {level!r} is not a level; use DEBUG, INFO, WARNING or ERROR")
+        config.log_level = level.upper()
+    _setup_logging(config)
+    return Pipeline(config)
+
+
+class _SecretFilter(logging.Filter):
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        record.msg, record.args = message, ()
+        return True
+
+
+def _setup_logging(config: PipelineConfig) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_SecretFilter([config.artificial_analysis_key or "", config.huggingface_key or ""]))
+    for name in ("etl", "requests_cache", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(
+            config.log_level if name == "etl" else max(logging.WARNING, logging.getLevelName(config.log_level))
+        )
+        logger.propagate = False
+
+
+class _errors_to_exit:
+    """Domain errors -> one line each on stderr and their exit code; Ctrl-C -> 130, nothing partial."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or isinstance(exc, (typer.Exit, SystemExit)):
+            return False
+        if isinstance(exc, EtlError):
+            lines = exc.problems if isinstance(exc, UsageError) else [str(exc)]
+            for line in lines:
+                typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(exc.exit_code)
+        if isinstance(exc, KeyboardInterrupt):
+            typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
+            raise typer.Exit(130)
+        return False
+
+
+def _recap(results: list[ModelResult], failures: list[str]) -> int:
+    for r in results:
+        parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
+        status = {"written": "ok  ", "invalid": "INVALID", "failed": "FAILED"}[r.status]
+        typer.echo(f"{status} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}")
+        if r.output:
+            typer.echo(f"      -> {r.output}")
+        if r.error:
+            for line in r.error.splitlines():
+                typer.echo(f"      error: {line}")
+    written = sum(r.status == "written" for r in results)
+    failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
+    typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
+    for failure in failures:
+        typer.echo(f"source failure: {failure}", err=True)
+    return 0 if written == len(results) and not failed_sources and not failures else 1
+
+
+# ----- commands ---------------------------------------------------------------------------------
+@app.command()
+@pipeline_command
+def extract(pipeline: Pipeline) -> None:
+    """Fetch every response the models need into the cache: each catalog once (all pages), each
+    per-model source once per model. Fresh entries (within the TTL) are not fetched again."""
+    if pipeline.config.offline:
+        raise UsageError("--offline: extract is the stage that uses the network; drop --offline")
+    report = pipeline.extract()
+    for line in report.skipped:
+        typer.echo(line)
+    typer.echo(f"{report.sent} request(s) sent; {len(report.failures)} failure(s)")
+    for failure in report.failures:
+        typer.echo(f"source failure: {failure}", err=True)
+    raise typer.Exit(1 if report.failures else 0)
+
+
+@app.command()
+@pipeline_command
+def transform(pipeline: Pipeline) -> None:
+    """Match each model in each source and stage values with provenance, from the cache alone."""
+    matches = pipeline.transform()
+    counts: dict[str, int] = {}
+    for per_model in matches.values():
+        for m in per_model:
+            counts[m.status] = counts.get(m.status, 0) + 1
+    typer.echo(f"{len(matches)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+
+
+@app.command()
+@pipeline_command
+def load(pipeline: Pipeline) -> None:
+    """Merge staged values into each template (nulls only unless --overwrite), validate against
+    schemas/model.schema.json, write <output_dir>/<Name>_filled.json atomically, print a recap."""
+    raise typer.Exit(_recap(pipeline.load(), []))
+
+
+@app.command()
+@pipeline_command
+def run(pipeline: Pipeline) -> None:
+    """extract + transform + load. With --offline: transform + load from the cache, zero requests."""
+    results = pipeline.run()
+    failures = pipeline.last_extract.failures if pipeline.last_extract else []
+    for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
+        typer.echo(line)
+    raise typer.Exit(_recap(results, failures))
+
+
+@app.command()
+@pipeline_command
+def match(pipeline: Pipeline) -> None:
+    """Show how each model was found in each source (from the cache): matched entry and method,
+    or the candidates of an ambiguous name and the pin to write in the config."""
+    pipeline.transform()
+    rows = pipeline.store.matches()
+    for row in rows:
+        what = row["entry_id"] or ""
+        if row["status"] == "matched":
+            what = f"{row['entry_id']} ({row['entry_name']}) by {row['method']}"
+        typer.echo(f"{row['model']:<28} {row['source']:<24} {row['status']:<10} {what} {row['note'] or ''}".rstrip())
+        for cand in row["candidates"] or []:
+            typer.echo(f"{'':<28} {'':<24} {'':<10} candidate: {cand['id']} ({cand['name']})")
+
+
+@app.command()
+@pipeline_command
+def explain(
+    pipeline: Pipeline,
+    model: Annotated[str, typer.Argument(help="Model name as in the config or input folder.")],
+    field: Annotated[str | None, typer.Argument(help="Field name, e.g. input_price (default: all).")] = None,
+) -> None:
+    """Where did a value come from? Source, URL, JSONPath, raw value, transform and fetch time,
+    for the chosen value and every other candidate that had one."""
+    rows = pipeline.store.staged(model, field)
+    if not rows:
+        known = pipeline.store.has_model(model)
+        raise UsageError(
+            f"{model}: no staged value{' for field ' + repr(field) if field else ''}; "
+            + (
+                "the field may have no source for this model (see `etl match`)"
+                if known
+                else "run `etl transform` (or `etl run`) for this model first"
+            )
+        )
+    for r in rows:
+        mark = "chosen" if r["chosen"] else "also  "
+        typer.echo(f"{r['section']}.{r['field']} = {json.dumps(r['value'])}  [{mark}]")
+        typer.echo(f"    source:     {r['source']} (entry {r['entry_id']})")
+        typer.echo(f"    url:        {r['url']}")
+        typer.echo(f"    jsonpath:   {r['path']}")
+        typer.echo(f"    raw:        {json.dumps(r['raw'])}")
+        typer.echo(f"    transform:  {r['transform']}")
+        typer.echo(f"    fetched_at: {r['fetched_at']}")
+        if r["context"] and any(v is not None for v in r["context"].values()):
+            typer.echo(f"    context:    {json.dumps(r['context'])}")
+
+
+@mappings_app.command("check")
+def mappings_check(
+    folder: Annotated[Path | None, typer.Argument(help="Mappings folder (default: the shipped mappings/).")] = None,
+) -> None:
+    """Validate every mapping file against schemas/mapping.schema.json (all problems at once),
+    compile every JSONPath, and check that every field of the output contract is listed."""
+    with _errors_to_exit():
+        mappings = load_mappings(folder)
+        gaps = contract_gaps(mappings)
+        if gaps:
+            raise UsageError(gaps)
+        fields = mappings.fields()
+        mapped = sum(1 for _, _, c in fields if c)
+        typer.echo(
+            f"ok: {len(mappings.sources)} sources, {len(fields)} fields "
+            f"({mapped} with candidates, {len(fields) - mapped} with no source yet)"
+        )
+
+
+@cache_app.command("import")
+def cache_import(
+    cassettes: Annotated[list[Path], typer.Argument(help="vcrpy cassette files (e.g. cassettes/*.yaml).")],
+    cache_path: Annotated[
+        Path | None, typer.Option("--cache-path", help="SQLite store (default: .etl/etl.sqlite).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for cache_path).")] = None,
+) -> None:
+    """Load recorded responses into the cache so `etl run --offline` can replay them."""
+    from .cassettes import import_cassettes
+
+    with _errors_to_exit():
+        cfg = PipelineConfig.load(config, {"cache_path": cache_path})
+        mappings = load_mappings(cfg.mappings_dir)
+        headers = [s.auth["header"] for s in mappings.sources.values() if s.auth]
+        missing = [str(p) for p in cassettes if not p.is_file()]
+        if missing:
+            raise UsageError([f"{p}: cassette not found; check the path" for p in missing])
+        counts = import_cassettes(cassettes, cfg.cache_path, cfg.cache_ttl_hours, headers)
+        typer.echo(
+            f"{cfg.cache_path}: {counts['cached']} response(s) cached, {counts['redirects']} redirect(s), "
+            f"{counts['not_found']} not-found noted, from {len(cassettes)} cassette(s)"
+        )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,260 @@
+"""Configuration: file (YAML or JSON) < environment and ``.env`` < CLI flags, validated in full.
+
+Every problem is reported at once, each with its file, its place and the fix; unknown keys name
+the nearest valid key. Models come from the config's ``models``, ``--models`` (a file or inline
+JSON) or a folder of model files (``input_dir``), merged by name so a folder's files can still get
+``hf_id`` and pins from the config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import settings
+from .errors import UsageError
+from .validation import schema_problems
+
+#: environment variable -> config key (the names the seed system's users already have in .env)
+ENV_KEYS = {
+    "ARTIFICIAL_ANALYSIS_API_KEY": "artificial_analysis_key",
+    "HUGGINGFACE_API_KEY": "huggingface_key",
+    "HF_TOKEN": "huggingface_key",
+}
+_UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
+
+
+@dataclass
+class ModelInfo:
+    """One model to fill. ``template`` is its own file (folder mode) or None for the shared one."""
+
+    name: str
+    hf_id: str | None = None
+    ids: dict[str, str | bool] = field(default_factory=dict)
+    template: Path | None = None
+
+    @property
+    def file_stem(self) -> str:
+        """A safe file name: names with separators or '..' were refused when the model was read."""
+        return _UNSAFE.sub("_", self.name).strip(" .") or "model"
+
+
+def check_model_name(name: str, where: str) -> str | None:
+    if not name.strip():
+        return f"{where}: empty model name; give the model a name"
+    if "/" in name or "\\" in name or ".." in name:
+        return (
+            f"{where}: model name {name!r} contains a path separator or '..'; the name becomes the output "
+            "file name: remove them (put a repo id in hf_id)"
+        )
+    return None
+
+
+@dataclass
+class PipelineConfig:
+    """Everything a run needs; build it with :meth:`load` or :meth:`from_dict`."""
+
+    template_path: Path | None = None
+    input_dir: Path | None = None
+    output_dir: Path = Path(settings.DEFAULT_OUTPUT_DIR)
+    cache_path: Path = Path(settings.DEFAULT_STORE_PATH)
+    cache_ttl_hours: float = settings.DEFAULT_TTL_HOURS
+    artificial_analysis_key: str | None = None
+    huggingface_key: str | None = None
+    rate_limit_aa: float | None = None
+    rate_limit_hf: float | None = None
+    max_retries: int = settings.DEFAULT_MAX_RETRIES
+    retry_backoff_factor: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR
+    timeout: float = settings.DEFAULT_TIMEOUT
+    continue_on_error: bool = settings.DEFAULT_CONTINUE_ON_ERROR
+    overwrite: bool = False
+    log_level: str = "INFO"
+    models: list[ModelInfo] = field(default_factory=list)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # not config-file keys: set by flags or the API
+    offline: bool = False
+    refresh: bool = False
+    mappings_dir: Path | None = None
+    max_retry_wait: float = settings.DEFAULT_MAX_RETRY_WAIT
+
+    def __repr__(self) -> str:  # keys never appear in logs or tracebacks
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith("_key")}
+        return f"PipelineConfig({shown})"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], file: str = "<config>", base_dir: Path | None = None) -> PipelineConfig:
+        """Validate a config mapping (as in a config file) and build the config."""
+        problems = schema_problems("config.schema.json", dict(data), file)
+        if problems:
+            raise UsageError(problems)
+        base = base_dir or Path.cwd()
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in ("template_path", "input_dir", "output_dir", "cache_path"):
+                kwargs[key] = _resolve(base, value)
+            elif key == "models":
+                kwargs[key] = parse_models(value, file, base)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        dotenv: Path | None = Path(settings.DOTENV_FILE),
+    ) -> PipelineConfig:
+        """Config file, then environment (and ``.env``) for keys, then ``overrides`` (CLI flags)."""
+        data: dict[str, Any] = {}
+        file, base = "<flags>", Path.cwd()
+        if path is not None:
+            path = Path(path)
+            file, base = str(path), path.resolve().parent
+            data = read_structured(path)
+            if not isinstance(data, dict):
+                raise UsageError(f"{path}: (top level): expected a mapping of keys, got {type(data).__name__}")
+        config = cls.from_dict(data, file, base)
+        env = {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
+        for var, key in ENV_KEYS.items():
+            if env.get(var) and not (key == "huggingface_key" and var == "HF_TOKEN" and env.get("HUGGINGFACE_API_KEY")):
+                setattr(config, key, env[var])
+        config.environ = env  # type: ignore[attr-defined]  # other sources' keys (auth.env)
+        for key, value in (overrides or {}).items():
+            if value is None:
+                continue
+            if key == "models":
+                config.models = value
+            elif key in ("template_path", "input_dir", "output_dir", "cache_path", "mappings_dir"):
+                setattr(config, key, Path(value))
+            else:
+                setattr(config, key, value)
+        return config
+
+    def key_for(self, auth: Mapping[str, Any] | None) -> str | None:
+        """The key a source's ``auth`` declaration asks for, from config/flags or the environment."""
+        if not auth:
+            return None
+        value = getattr(self, auth.get("config_key", ""), None) if auth.get("config_key") else None
+        env = getattr(self, "environ", os.environ)
+        return value or env.get(auth["env"]) or None
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def read_structured(path: Path) -> Any:
+    """Read a YAML or JSON file, turning every failure into a one-line UsageError."""
+    if not path.is_file():
+        raise UsageError(f"{path}: file not found; check the path")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: byte {exc.start}: not UTF-8 text; save the file as UTF-8") from None
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text) or {}
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg}); fix the syntax"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        raise UsageError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+
+
+def read_dotenv(path: Path | None) -> dict[str, str]:
+    """KEY=VALUE lines (``export`` prefix, quotes and comments allowed); a missing file is empty."""
+    if path is None or not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        out[key.strip()] = value.strip().strip("'\"")
+    return out
+
+
+def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelInfo]:
+    """A list of model dicts (or plain names), validated; names must be unique and file-safe."""
+    if isinstance(value, dict) and "models" in value:
+        value = value["models"]
+    if not isinstance(value, list):
+        raise UsageError(f"{file}: models: expected a list of models, got {type(value).__name__}")
+    value = [{"name": v} if isinstance(v, str) else v for v in value]
+    problems = schema_problems("config.schema.json", {"models": value}, file)
+    models, seen = [], set()
+    for i, raw in enumerate(value):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            continue
+        problem = check_model_name(raw["name"], f"{file}: models[{i}].name")
+        if problem:
+            problems.append(problem)
+        elif raw["name"] in seen:
+            problems.append(f"{file}: models[{i}].name: {raw['name']!r} is listed twice; keep one")
+        seen.add(raw["name"])
+        template = _resolve(base or Path.cwd(), raw["template"]) if raw.get("template") else None
+        models.append(ModelInfo(raw["name"], raw.get("hf_id"), dict(raw.get("ids") or {}), template))
+    if problems:
+        raise UsageError(problems)
+    return models
+
+
+def models_from_option(value: str) -> list[ModelInfo]:
+    """``--models``: a JSON/YAML file, or inline JSON (a list, or one model object)."""
+    text = value.strip()
+    if text.startswith(("[", "{")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--models: column {exc.colno}: invalid inline JSON ({exc.msg}); fix the JSON") from None
+        return parse_models([data] if isinstance(data, dict) and "name" in data else data, "--models")
+    path = Path(value)
+    return parse_models(read_structured(path), str(path), path.resolve().parent)
+
+
+def models_from_folder(folder: Path, known: list[ModelInfo]) -> list[ModelInfo]:
+    """One model per ``*.json`` file; name from model_specs.model_name, 'name', or the file name."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: input folder not found; pass an existing folder with --input-dir")
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        raise UsageError(f"{folder}: no *.json model files in the input folder; add templates or fix the path")
+    by_name = {m.name: m for m in known}
+    models, problems = [], []
+    for path in files:
+        try:
+            data = read_structured(path)
+        except UsageError as exc:
+            problems += exc.problems
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{path}: (top level): a model file is a JSON object; fix the file")
+            continue
+        specs = data.get("model_specs") if isinstance(data.get("model_specs"), dict) else {}
+        name = specs.get("model_name") or data.get("name") or data.get("model_name") or path.stem
+        name = str(name)
+        problem = check_model_name(name, f"{path}: model name")
+        if problem:
+            problems.append(problem)
+            continue
+        pinned = by_name.get(name)
+        hf_id = data.get("hf_id") or (pinned.hf_id if pinned else None)
+        models.append(ModelInfo(name, hf_id, dict(pinned.ids) if pinned else {}, path))
+    if problems:
+        raise UsageError(problems)
+    return models

@@ -1,0 +1,45 @@
+"""Domain errors. The library raises these; only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+
+class EtlError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(EtlError):
+    """Bad input from the user: config, flags, mapping files, templates, model names (exit 2).
+
+    Carries every problem found, each a self-contained line naming the file, the place and the fix.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class OfflineCacheMiss(EtlError):
+    """An offline run needs a response the cache does not hold (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, missing: list[str]):
+        self.missing = missing
+        shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
+        super().__init__(
+            f"offline, and the cache lacks {len(missing)} response(s): {shown}. "
+            "Run `etl extract` (with network) first, or drop --offline."
+        )
+
+
+class SourceError(EtlError):
+    """A source failed for one model or for the whole run; the batch goes on (exit 1 at the end)."""
+
+    def __init__(self, source: str, message: str, url: str | None = None):
+        self.source = source
+        self.url = url
+        super().__init__(f"{source}: {message}")

@@ -1,0 +1,302 @@
+"""Everything HTTP: one requests-cache session on the SQLite store, rate limits, retries, parsing.
+
+A response is read from the cache when it is there (and fresh, unless ``refresh``); only real
+sends wait for the source's rate limiter. Offline, the cache is read directly, whatever the age of
+the entry, and nothing is sent. Only 200 responses that parse are kept: error responses are never
+cached, and a 200 whose body does not parse is deleted again. Keys travel in headers only, and the
+headers that carry them are added to requests-cache's ``ignored_parameters`` (extending its
+defaults, not replacing them), so they are neither part of the cache key nor stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests_cache import CachedSession
+from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
+
+from . import settings
+from .errors import SourceError
+from .mappings import Source, first_value
+
+log = logging.getLogger("etl")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class CacheMiss(Exception):
+    """Offline, and the cache lacks this response."""
+
+    def __init__(self, source: str, url: str):
+        self.source, self.url = source, url
+        super().__init__(f"{source} {url}")
+
+
+class NotInSource(Exception):
+    """The source answered that it does not know this model (e.g. Hugging Face 404)."""
+
+
+@dataclass
+class Document:
+    source: str
+    url: str
+    body: Any
+    fetched_at: str
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def records(self, source: Source) -> list[Any]:
+        return [m.value for m in source.records.find(self.body) if source.keeps(m.value)]
+
+
+class RateLimiter:
+    """At most ``rate`` sends per second for one source, shared by its threads."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+        self._clock, self._sleep = clock, sleep
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self._clock()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            self._sleep(delay)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def open_session(store_path: Path, ttl_hours: float, auth_headers: list[str]) -> CachedSession:
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    return CachedSession(
+        str(store_path),
+        backend="sqlite",
+        expire_after=ttl_hours * 3600,
+        allowable_codes=(200,),
+        allowable_methods=("GET",),
+        ignored_parameters=list(DEFAULT_IGNORED_PARAMS) + [h for h in auth_headers if h],
+        cache_control=False,
+    )
+
+
+def _retry_after(response: requests.Response, now: float) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP date), X-RateLimit-Reset or RateLimit t=."""
+    value = response.headers.get("Retry-After")
+    if value:
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            try:
+                return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+            except (TypeError, ValueError):
+                pass
+    reset = response.headers.get("X-RateLimit-Reset")
+    if reset and reset.replace(".", "", 1).isdigit():
+        return max(float(reset) - now, 0.0)
+    ratelimit = response.headers.get("RateLimit", "")
+    for part in ratelimit.split(";"):
+        if part.strip().startswith("t="):
+            try:
+                return max(float(part.strip()[2:]), 0.0)
+            except ValueError:
+                pass
+    return None
+
+
+def _error_detail(response: requests.Response) -> str:
+    detail = response.headers.get("X-Error-Message") or ""
+    if not detail:
+        try:
+            body = response.json()
+            detail = body.get("error", "") if isinstance(body, dict) else ""
+        except ValueError:
+            detail = ""
+    return str(detail)[:200]
+
+
+def parse_body(source: Source, url: str, content: bytes, content_type: str) -> Any:
+    """Parse a 200 body, or raise SourceError saying precisely what is wrong with it."""
+    if source.format == "csv":
+        try:
+            return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise SourceError(source.name, f"unreadable CSV from {url}: {exc}", url) from None
+    if "html" in content_type.lower() or content.lstrip()[:1] == b"<":
+        raise SourceError(
+            source.name, f"got an HTML page instead of JSON from {url} (content-type {content_type or 'none'})", url
+        )
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(
+            source.name, f"malformed JSON from {url} ({exc}; {len(content)} bytes received, truncated?)", url
+        ) from None
+
+
+class Fetcher:
+    """Gets a source's documents for a run (``offline=False``) or from the cache alone."""
+
+    def __init__(
+        self,
+        store_path: Path,
+        *,
+        keys: dict[str, str],
+        rate_limits: dict[str, float | None],
+        ttl_hours: float = settings.DEFAULT_TTL_HOURS,
+        timeout: float = settings.DEFAULT_TIMEOUT,
+        max_retries: int = settings.DEFAULT_MAX_RETRIES,
+        backoff: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR,
+        max_wait: float = settings.DEFAULT_MAX_RETRY_WAIT,
+        refresh: bool = False,
+        offline: bool = False,
+        auth_headers: list[str] = (),
+        not_found: set[str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.session = open_session(store_path, ttl_hours, list(auth_headers))
+        self.session.headers["User-Agent"] = settings.USER_AGENT
+        self.keys = keys  # source name -> key
+        self.secrets = [k for k in keys.values() if k]
+        self.limiters = {name: RateLimiter(rate, sleep=sleep) for name, rate in rate_limits.items()}
+        self.timeout, self.max_retries, self.backoff, self.max_wait = timeout, max_retries, backoff, max_wait
+        self.refresh, self.offline, self.sleep = refresh, offline, sleep
+        self.known_missing = not_found or set()  # URLs that answered 'not found' at extract time
+        self.sent = 0  # real requests, for reports and tests
+        self.outcomes: list[dict[str, Any]] = []  # one row per network fetch, for the fetches table
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def documents(self, source: Source, url: str) -> list[Document]:
+        """All pages of a catalog, or the one document of a per-model URL."""
+        pag = source.pagination
+        params = dict(source.params)
+        docs = []
+        value = pag.get("start", 1) if pag else None
+        for _ in range(pag.get("max_pages", 100) if pag else 1):
+            if pag:
+                params[pag["param"]] = value
+            doc = self.get(source, url, params)
+            docs.append(doc)
+            if not pag or not source.records.find(doc.body):
+                break
+            if "has_more" in pag and not first_value(pag["has_more"], doc.body):
+                break
+            step = pag.get("step", 1)
+            if "total" in pag:
+                total = first_value(pag["total"], doc.body)
+                if not isinstance(total, int) or value + step >= total:
+                    break
+            value += step
+        return docs
+
+    def get(self, source: Source, url: str, params: dict[str, Any]) -> Document:
+        request = requests.Request("GET", url, params=params).prepare()
+        key = self.session.cache.create_key(request)
+        cached = self.session.cache.get_response(key)
+        if cached is not None and (self.offline or not (cached.is_expired or self.refresh)):
+            return self._document(source, cached, key)
+        if self.offline:
+            if request.url in self.known_missing:
+                raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
+            raise CacheMiss(source.name, request.url)
+        response = self._send(source, url, params, request.url)
+        return self._document(source, response, key)
+
+    def _document(self, source: Source, response: Any, key: str) -> Document:
+        try:
+            body = parse_body(source, response.url, response.content, response.headers.get("Content-Type", ""))
+        except SourceError:
+            self.session.cache.delete(key)  # a 200 that does not parse is never kept
+            raise
+        created = getattr(response, "created_at", None) or datetime.now(timezone.utc)
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=timezone.utc)
+        context = {k: first_value(expr, body) for k, expr in source.context.items()}
+        return Document(source.name, response.url, body, created.isoformat(timespec="seconds"), context)
+
+    def _headers(self, source: Source) -> dict[str, str]:
+        auth = source.auth or {}
+        key = self.keys.get(source.name)
+        return {auth["header"]: auth.get("prefix", "") + key} if auth and key else {}
+
+    def _record(self, source: Source, url: str, status: int | None, outcome: str, message: str = "") -> None:
+        row = {
+            "url": url,
+            "source": source.name,
+            "status": status,
+            "outcome": outcome,
+            "message": redact(message, self.secrets),
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        with self._lock:
+            self.outcomes.append(row)
+
+    def _send(self, source: Source, url: str, params: dict[str, Any], full_url: str) -> requests.Response:
+        limiter = self.limiters.get(source.name) or RateLimiter(None)
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            limiter.wait()
+            wait = self.backoff * 2**attempt * (1 + random.random() / 4)
+            try:
+                with self._lock:
+                    self.sent += 1
+                response = self.session.get(
+                    url, params=params, headers=self._headers(source), timeout=self.timeout, force_refresh=True
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"{type(exc).__name__} on {full_url}"
+                log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
+            else:
+                status = response.status_code
+                if status == 200:
+                    self._record(source, full_url, status, "ok")
+                    return response
+                if status in source.not_found:
+                    self._record(source, full_url, status, "not_found")
+                    raise NotInSource(f"not in {source.name} (HTTP {status} for {full_url})")
+                detail = _error_detail(response)
+                hint = source.hints.get(status, "")
+                last = (
+                    f"HTTP {status} from {full_url}" + (f": {detail}" if detail else "") + (f"; {hint}" if hint else "")
+                )
+                if status not in RETRY_STATUSES:
+                    self._record(source, full_url, status, "failed", last)
+                    raise SourceError(source.name, redact(last, self.secrets), full_url)
+                told = _retry_after(response, time.time())
+                if told is not None:
+                    if told > self.max_wait:
+                        when = datetime.fromtimestamp(time.time() + told, timezone.utc).isoformat(timespec="minutes")
+                        msg = f"{last}; asked to wait {told:.0f} s, more than the {self.max_wait:.0f} s ceiling: come back after {when}"
+                        self._record(source, full_url, status, "failed", msg)
+                        raise SourceError(source.name, redact(msg, self.secrets), full_url)
+                    wait = told
+                log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
+            if attempt < self.max_retries:
+                self.sleep(wait)
+        message = f"{last}; gave up after {self.max_retries + 1} attempts"
+        self._record(source, full_url, None, "failed", message)
+        raise SourceError(source.name, redact(message, self.secrets), full_url)

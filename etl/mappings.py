@@ -1,0 +1,309 @@
+"""Load, check and compile ``mappings/``: the declaration is data, this module only reads it.
+
+Every problem in every file is collected before raising, so one ``etl mappings check`` shows them
+all. JSONPaths and regexes are compiled once here, never per model.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonpath_ng.ext import parse as _parse_jsonpath
+
+from .errors import UsageError
+from .settings import mappings_dir
+from .validation import schema_problems, suggest, validator
+
+SOURCES_FILE = "sources.yaml"
+
+
+@cache
+def compile_path(expression: str) -> Any:
+    """Compile a JSONPath once per process (raises on a bad expression)."""
+    return _parse_jsonpath(expression)
+
+
+def first_value(expr: Any, document: Any) -> Any:
+    """The first non-null match of a compiled JSONPath, or None."""
+    for match in expr.find(document):
+        if match.value is not None:
+            return match.value
+    return None
+
+
+@dataclass(frozen=True)
+class Identity:
+    ids: tuple[Any, ...] = ()
+    names: tuple[Any, ...] = ()
+    hf_id: Any = None
+    strip: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entry of sources.yaml, compiled. ``raw`` keeps the declaration for reports."""
+
+    name: str
+    url: str
+    scope: str
+    format: str = "json"
+    params: dict[str, Any] = field(default_factory=dict)
+    records: Any = None
+    pagination: dict[str, Any] | None = None
+    where: tuple[tuple[Any, str, Any], ...] = ()
+    identity: Identity = Identity()
+    auth: dict[str, Any] | None = None
+    enabled: bool = True
+    rate_limit: float | None = None
+    attribution: str = ""
+    not_found: frozenset[int] = frozenset()
+    hints: dict[int, str] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def placeholders(self) -> list[str]:
+        """Model attributes the URL needs ({hf_id}); a model lacking one skips this source."""
+        return [name for _, name, _, _ in string.Formatter().parse(self.url) if name]
+
+    def keeps(self, entry: Any) -> bool:
+        """Apply the ``where`` conditions."""
+        for expr, op, operand in self.where:
+            value = first_value(expr, entry)
+            if op == "equals" and value != operand:
+                return False
+            if op == "not_equals" and value == operand:
+                return False
+            if op == "matches" and not (value is not None and operand.search(str(value))):
+                return False
+            if op == "not_matches" and value is not None and operand.search(str(value)):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to fill one field. ``where`` is 'file: fields.<field>[i]' for messages."""
+
+    section: str
+    field: str
+    source: str
+    rank: int
+    where: str
+    path: str | None = None
+    expr: Any = None
+    compute: str | None = None
+    type: str | None = None
+    scale: float | None = None
+    divide: float | None = None
+    round: int | None = None
+    map: dict[str, Any] | None = None
+    null_if: tuple[Any, ...] = ()
+    variant: str | None = None
+
+    def describe_transform(self) -> str:
+        """Human-readable transform chain, stored with each value's provenance."""
+        steps = []
+        if self.compute:
+            steps.append(f"compute {self.compute}")
+        if self.null_if:
+            steps.append(f"null_if {list(self.null_if)}")
+        if self.map:
+            steps.append(f"map {self.map}")
+        for name in ("type", "scale", "divide", "round"):
+            if getattr(self, name) is not None:
+                steps.append(f"{name} {getattr(self, name)}")
+        return ", ".join(steps) or "as is"
+
+
+@dataclass
+class Mappings:
+    sources: dict[str, Source]
+    #: section -> field -> ordered candidates (empty list: no source publishes it yet)
+    sections: dict[str, dict[str, list[Candidate]]]
+    folder: Path
+
+    def fields(self) -> list[tuple[str, str, list[Candidate]]]:
+        return [(s, f, c) for s, fields in self.sections.items() for f, c in fields.items()]
+
+    def used_sources(self) -> set[str]:
+        return {c.source for _, _, cands in self.fields() for c in cands}
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: byte {exc.start}: not UTF-8 text; save the file as UTF-8")
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problems.append(f"{path}: {where}: YAML syntax error ({what}); fix the syntax")
+        return None
+
+
+def _compile(expression: str, where: str, problems: list[str]) -> Any:
+    try:
+        return compile_path(expression)
+    except Exception as exc:  # jsonpath-ng raises several unrelated types
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        problems.append(f"{where}: JSONPath {expression!r} does not parse ({detail}); fix the path")
+        return None
+
+
+def _regex(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        problems.append(f"{where}: regex {pattern!r} does not compile ({exc}); fix the pattern")
+        return None
+
+
+def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str]) -> Source:
+    at = f"{file}: sources.{name}"
+    records = _compile(raw.get("records", "$"), f"{at}.records", problems)
+    where = []
+    for i, cond in enumerate(raw.get("where", [])):
+        ops = [k for k in ("equals", "not_equals", "matches", "not_matches") if k in cond]
+        if len(ops) != 1:
+            problems.append(f"{at}.where[{i}]: give exactly one of equals, not_equals, matches, not_matches")
+            continue
+        operand = cond[ops[0]]
+        if ops[0] in ("matches", "not_matches"):
+            operand = _regex(operand, f"{at}.where[{i}]", problems)
+        where.append((_compile(cond["path"], f"{at}.where[{i}].path", problems), ops[0], operand))
+    ident = raw.get("identity", {})
+    identity = Identity(
+        ids=tuple(_compile(p, f"{at}.identity.ids", problems) for p in ident.get("ids", [])),
+        names=tuple(_compile(p, f"{at}.identity.names", problems) for p in ident.get("names", [])),
+        hf_id=_compile(ident["hf_id"], f"{at}.identity.hf_id", problems) if "hf_id" in ident else None,
+        strip=_regex(ident["strip"], f"{at}.identity.strip", problems) if "strip" in ident else None,
+    )
+    pagination = dict(raw["pagination"]) if "pagination" in raw else None
+    if pagination:
+        for key in ("has_more", "total"):
+            if key in pagination:
+                pagination[key] = _compile(pagination[key], f"{at}.pagination.{key}", problems)
+    if raw["scope"] == "catalog" and "records" not in raw:
+        problems.append(f"{at}: a catalog source needs 'records' (the JSONPath of its entry list)")
+    if raw["scope"] == "per_model" and not [n for _, n, _, _ in string.Formatter().parse(raw["url"]) if n]:
+        problems.append(f"{at}.url: a per_model URL needs a placeholder such as {{hf_id}}")
+    return Source(
+        name=name,
+        url=raw["url"],
+        scope=raw["scope"],
+        format=raw.get("format", "json"),
+        params=dict(raw.get("params", {})),
+        records=records,
+        pagination=pagination,
+        where=tuple(where),
+        identity=identity,
+        auth=raw.get("auth"),
+        enabled=raw.get("enabled", True),
+        rate_limit=raw.get("rate_limit"),
+        attribution=raw.get("attribution", ""),
+        not_found=frozenset(raw.get("not_found", [])),
+        hints={int(k): v for k, v in raw.get("hints", {}).items()},
+        context={k: _compile(v, f"{at}.context.{k}", problems) for k, v in raw.get("context", {}).items()},
+    )
+
+
+def _build_candidates(
+    section: str, fname: str, raws: list[dict[str, Any]], file: Path, sources: dict[str, Source], problems: list[str]
+) -> list[Candidate]:
+    out = []
+    for i, raw in enumerate(raws):
+        where = f"{file}: fields.{fname}[{i}]"
+        if raw["source"] not in sources:
+            problems.append(f"{where}.source: unknown source '{raw['source']}': {suggest(raw['source'], sources)}")
+            continue
+        out.append(
+            Candidate(
+                section=section,
+                field=fname,
+                source=raw["source"],
+                rank=i,
+                where=where,
+                path=raw.get("path"),
+                expr=_compile(raw["path"], f"{where}.path", problems) if "path" in raw else None,
+                compute=raw.get("compute"),
+                type=raw.get("type"),
+                scale=raw.get("scale"),
+                divide=raw.get("divide"),
+                round=raw.get("round"),
+                map=raw.get("map"),
+                null_if=tuple(raw.get("null_if", ())),
+                variant=raw.get("variant"),
+            )
+        )
+    return out
+
+
+def load_mappings(folder: Path | str | None = None) -> Mappings:
+    """Read every mapping file of ``folder`` (default: the shipped ``mappings/``); raise UsageError
+    listing every problem of every file."""
+    folder = Path(folder) if folder else mappings_dir()
+    problems: list[str] = []
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: mappings folder not found; pass an existing folder")
+    sources_path = folder / SOURCES_FILE
+    if not sources_path.is_file():
+        raise UsageError(f"{sources_path}: missing; every mappings folder declares its sources there")
+    raw_sources = _read_yaml(sources_path, problems)
+    sources: dict[str, Source] = {}
+    if raw_sources is not None:
+        found = schema_problems("mapping.schema.json", raw_sources, str(sources_path))
+        if found or "sources" not in raw_sources:
+            problems += found or [f"{sources_path}: (top level): missing key: 'sources'"]
+        else:
+            for name, raw in raw_sources["sources"].items():
+                sources[name] = _build_source(name, raw, sources_path, problems)
+    sections: dict[str, dict[str, list[Candidate]]] = {}
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name == SOURCES_FILE or path.suffix not in (".yaml", ".yml"):
+            continue
+        raw = _read_yaml(path, problems)
+        if raw is None:
+            if not problems or not problems[-1].startswith(str(path)):
+                problems.append(f"{path}: empty file; give 'section:' and 'fields:' or delete it")
+            continue
+        found = schema_problems("mapping.schema.json", raw, str(path))
+        if found:
+            problems += found
+            continue
+        if "section" not in raw:
+            problems.append(f"{path}: (top level): a section file needs 'section' and 'fields'")
+            continue
+        section = sections.setdefault(raw["section"], {})
+        for fname, cands in raw["fields"].items():
+            if fname in section:
+                problems.append(f"{path}: fields.{fname}: declared twice for section {raw['section']}; keep one")
+            section[fname] = _build_candidates(raw["section"], fname, cands or [], path, sources, problems)
+    if problems:
+        raise UsageError(problems)
+    return Mappings(sources=sources, sections=sections, folder=folder)
+
+
+def contract_gaps(mappings: Mappings) -> list[str]:
+    """Fields of the output contract that no mapping file lists (coverage must say 'no source')."""
+    schema = validator("model.schema.json").schema
+    gaps = []
+    for section, spec in schema["properties"].items():
+        for fname in spec.get("properties", {}):
+            if fname == "model_name":
+                continue
+            if fname not in mappings.sections.get(section, {}):
+                gaps.append(
+                    f"{mappings.folder}: section {section}: field '{fname}' of the output contract is not "
+                    f"listed; add `{fname}: []` if no source publishes it"
+                )
+    return gaps

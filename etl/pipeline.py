@@ -1,0 +1,442 @@
+"""The three stages and the Python API: extract (network -> cache), transform (cache -> staged
+values, offline), load (staged values + template -> validated files).
+
+Sources are extracted in parallel, one thread per source, each within its own rate limit, so a run
+costs the slowest source rather than the sum. Transform never sends a request.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import settings
+from .config import ModelInfo, PipelineConfig, models_from_folder, read_structured
+from .errors import EtlError, OfflineCacheMiss, SourceError, UsageError
+from .fetch import CacheMiss, Document, Fetcher, NotInSource
+from .mappings import Mappings, Source, load_mappings
+from .matching import CatalogIndex, Match
+from .store import Store, encode
+from .transforms import evaluate
+from .validation import schema_problems, suggest
+
+log = logging.getLogger("etl")
+
+#: config flags that set the rate of several sources at once
+RATE_FLAG_SOURCES = {"rate_limit_aa": "artificial_analysis", "rate_limit_hf": "huggingface"}
+
+
+@dataclass
+class ExtractReport:
+    sent: int = 0
+    failures: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelResult:
+    model: str
+    status: str  # written | invalid | failed
+    output: str | None = None
+    filled: int = 0
+    fillable: int = 0
+    sources: dict[str, list[str]] = field(default_factory=dict)  # match status -> source names
+    error: str | None = None
+    coverage: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "output": self.output,
+            "coverage": {"filled": self.filled, "fillable": self.fillable, "sources": self.sources},
+            "error": self.error,
+        }
+
+
+class Pipeline:
+    """Fill model files from the declared sources. Synchronous; safe to re-run."""
+
+    def __init__(self, config: PipelineConfig | dict[str, Any] | None = None, mappings: Mappings | None = None):
+        if config is None:
+            config = PipelineConfig()
+        elif isinstance(config, dict):
+            config = PipelineConfig.from_dict(config, "<config dict>")
+        self.config = config
+        self.mappings = mappings or load_mappings(config.mappings_dir)
+        self._check_source_overrides()
+        self.sources = self._effective_sources()
+        self._store: Store | None = None
+        self.last_extract: ExtractReport | None = None
+
+    # ----- set-up -------------------------------------------------------------------------------
+    def _check_source_overrides(self) -> None:
+        problems = [
+            f"config: sources.{name}: unknown source: {suggest(name, self.mappings.sources)}"
+            for name in self.config.sources
+            if name not in self.mappings.sources
+        ]
+        if problems:
+            raise UsageError(problems)
+
+    def _effective_sources(self) -> dict[str, Source]:
+        """Sources used by some mapping and enabled (YAML default, then the config's override)."""
+        out = {}
+        for name, source in self.mappings.sources.items():
+            override = self.config.sources.get(name, {})
+            if not override.get("enabled", source.enabled) or name not in self.mappings.used_sources():
+                continue
+            if "url" in override:
+                source = _replace(source, url=override["url"])
+            out[name] = source
+        return out
+
+    def _rate(self, source: Source) -> float | None:
+        override = self.config.sources.get(source.name, {}).get("rate_limit")
+        if override:
+            return override
+        for flag, prefix in RATE_FLAG_SOURCES.items():
+            if source.name.startswith(prefix) and getattr(self.config, flag):
+                return getattr(self.config, flag)
+        return source.rate_limit or settings.DEFAULT_RATE_LIMIT
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = Store(self.config.cache_path)
+        return self._store
+
+    def _fetcher(self, offline: bool) -> Fetcher:
+        return Fetcher(
+            self.config.cache_path,
+            keys={n: k for n, s in self.sources.items() if (k := self.config.key_for(s.auth))},
+            rate_limits={n: self._rate(s) for n, s in self.sources.items()},
+            ttl_hours=self.config.cache_ttl_hours,
+            timeout=self.config.timeout,
+            max_retries=self.config.max_retries,
+            backoff=self.config.retry_backoff_factor,
+            max_wait=self.config.max_retry_wait,
+            refresh=self.config.refresh,
+            offline=offline,
+            auth_headers=[s.auth["header"] for s in self.mappings.sources.values() if s.auth],
+            not_found=self.store.not_found_urls() if offline else None,
+        )
+
+    def models(self) -> list[ModelInfo]:
+        """The configured models (plus the input folder's files), at least one."""
+        models = list(self.config.models)
+        if self.config.input_dir:
+            models = models_from_folder(self.config.input_dir, models)
+        if not models:
+            raise UsageError(
+                "no models: list them under 'models:' in the config, pass --models, or point --input-dir at a folder of model files"
+            )
+        return models
+
+    def _needs_key(self, source: Source) -> bool:
+        return bool(source.auth and source.auth.get("required") and not self.config.key_for(source.auth))
+
+    @staticmethod
+    def _url(source: Source, model: ModelInfo) -> str | None:
+        values = {"hf_id": model.hf_id, "name": model.name}
+        if any(not values.get(p) for p in source.placeholders):
+            return None
+        return source.url.format(**values)
+
+    # ----- extract ------------------------------------------------------------------------------
+    def extract(
+        self, models: list[ModelInfo] | None = None, progress: Callable[[str], None] | None = None
+    ) -> ExtractReport:
+        """Fetch every response the transform needs into the cache (catalogs once, per-model once)."""
+        models = models if models is not None else self.models()
+        report = ExtractReport()
+        fetcher = self._fetcher(offline=False)
+        say = progress or (lambda msg: log.info(msg))
+
+        def run_source(source: Source) -> None:
+            if self._needs_key(source):
+                report.skipped.append(f"{source.name}: skipped, no key (set {source.auth['env']})")
+                say(report.skipped[-1])
+                return
+            urls = (
+                [source.url]
+                if source.scope == "catalog"
+                else sorted({u for m in models if (u := self._url(source, m))})
+            )
+            for i, url in enumerate(urls, 1):
+                try:
+                    docs = fetcher.documents(source, url)
+                    if source.scope == "catalog":
+                        say(f"{source.name}: {len(docs)} page(s)")
+                except NotInSource:
+                    pass
+                except SourceError as exc:
+                    report.failures.append(str(exc))
+                    log.warning("%s", exc)
+                if source.scope == "per_model" and (i % 10 == 0 or i == len(urls)):
+                    say(f"{source.name}: {i}/{len(urls)} models")
+
+        try:
+            with ThreadPoolExecutor(max_workers=max(len(self.sources), 1)) as pool:
+                for future in [pool.submit(run_source, s) for s in self.sources.values()]:
+                    future.result()
+        finally:
+            self.store.record_fetches(fetcher.outcomes)
+            report.sent = fetcher.sent
+            fetcher.close()
+        self.last_extract = report
+        return report
+
+    # ----- transform ----------------------------------------------------------------------------
+    def transform(self, models: list[ModelInfo] | None = None) -> dict[str, list[Match]]:
+        """Match every model in every source and stage the candidate values, from the cache only."""
+        models = models if models is not None else self.models()
+        fetcher = self._fetcher(offline=True)
+        misses: list[str] = []
+        catalogs: dict[str, tuple[CatalogIndex, list[Document], list[int]] | Match] = {}
+        try:
+            for source in self.sources.values():
+                if source.scope != "catalog":
+                    continue
+                try:
+                    docs = fetcher.documents(source, source.url)
+                except CacheMiss as miss:
+                    if self._needs_key(source):
+                        catalogs[source.name] = Match("skipped", note=f"no key (set {source.auth['env']})")
+                    else:
+                        misses.append(f"{miss.source} {miss.url}")
+                    continue
+                except (SourceError, NotInSource) as exc:
+                    catalogs[source.name] = Match("failed", note=str(exc))
+                    continue
+                entries, owner = [], []
+                for d, doc in enumerate(docs):
+                    recs = doc.records(source)
+                    entries += recs
+                    owner += [d] * len(recs)
+                catalogs[source.name] = (CatalogIndex(source, entries), docs, owner)
+            all_matches: dict[str, list[Match]] = {}
+            match_rows, staged_rows = [], []
+            for model in models:
+                found: dict[str, tuple[Match, Document | None]] = {}
+                for source in self.sources.values():
+                    match, doc = self._match(source, model, catalogs, fetcher, misses)
+                    found[source.name] = (match, doc)
+                    match_rows.append(_match_row(model, source.name, match, doc))
+                all_matches[model.name] = [m for m, _ in found.values()]
+                staged_rows += self._stage(model, found)
+        finally:
+            fetcher.close()
+        if misses:
+            raise OfflineCacheMiss(sorted(set(misses)))
+        self.store.replace_model_rows([m.name for m in models], match_rows, staged_rows)
+        return all_matches
+
+    def _match(self, source, model, catalogs, fetcher, misses) -> tuple[Match, Document | None]:
+        pin = model.ids.get(source.name)
+        if source.scope == "catalog":
+            state = catalogs.get(source.name)
+            if isinstance(state, Match) or state is None:
+                return (state or Match("skipped", note="not fetched")), None
+            index, docs, owner = state
+            match = index.match(model.name, model.hf_id, pin)
+            if match.status == "matched":
+                return match, docs[owner[index.entries.index(match.entry)]] if len(docs) > 1 else docs[0]
+            return match, None
+        if pin is False:
+            return Match("skipped", method="pin", note="pinned false: not in this source"), None
+        url = self._url(source, model)
+        if url is None:
+            missing = ", ".join(p for p in source.placeholders if not getattr(model, p, None))
+            return Match("skipped", note=f"model has no {missing}"), None
+        try:
+            docs = fetcher.documents(source, url)
+        except CacheMiss as miss:
+            if self._needs_key(source):
+                return Match("skipped", note=f"no key (set {source.auth['env']})"), None
+            misses.append(f"{miss.source} {miss.url}")
+            return Match("failed", note="not in cache"), None
+        except NotInSource as exc:
+            return Match("unmatched", note=str(exc)), None
+        except SourceError as exc:
+            return Match("failed", note=str(exc)), None
+        records = docs[0].records(source)
+        if not records:
+            return Match("unmatched", note="empty response"), None
+        return Match("matched", records[0], model.hf_id, model.hf_id, "hf_id"), docs[0]
+
+    def _stage(self, model: ModelInfo, found: dict[str, tuple[Match, Document | None]]) -> list[dict[str, Any]]:
+        rows = []
+        for section, fname, candidates in self.mappings.fields():
+            chosen = False
+            for cand in candidates:
+                match, doc = found.get(cand.source, (None, None))
+                if match is None or match.status != "matched" or doc is None:
+                    continue
+                fetched = datetime.fromisoformat(doc.fetched_at)
+                raw, value = evaluate(cand, match.entry, fetched)
+                if value is None:
+                    continue
+                rows.append(
+                    {
+                        "model": model.name,
+                        "section": section,
+                        "field": fname,
+                        "rank": cand.rank,
+                        "source": cand.source,
+                        "value": encode(value),
+                        "raw": encode(raw),
+                        "url": doc.url,
+                        "path": cand.path or f"compute:{cand.compute}",
+                        "transform": cand.describe_transform(),
+                        "fetched_at": doc.fetched_at,
+                        "context": encode(doc.context),
+                        "chosen": int(not chosen),
+                        "entry_id": match.entry_id,
+                    }
+                )
+                chosen = True
+        return rows
+
+    # ----- load ---------------------------------------------------------------------------------
+    def load_template(self, path: Path | str | None = None) -> dict[str, Any]:
+        """Read and check a template: a JSON object whose sections are objects."""
+        path = Path(path) if path else self.config.template_path
+        if path is None:
+            raise UsageError("no template: pass --template FILE, set template_path in the config, or use --input-dir")
+        data = read_structured(Path(path))
+        problems = []
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: (top level): a template is a JSON object of sections; fix the file")
+        for section in self.mappings.sections:
+            if section in data and not isinstance(data[section], dict):
+                problems.append(
+                    f"{path}: {section}: expected an object of fields, got {type(data[section]).__name__}; "
+                    'write {"field": null, ...}'
+                )
+        if problems:
+            raise UsageError(problems)
+        return data
+
+    def fill_model_data(self, template: dict[str, Any], model: ModelInfo) -> tuple[dict[str, Any], int, int]:
+        """Merge the model's staged values into a copy of the template: (data, filled, fillable)."""
+        data = copy.deepcopy(template)
+        filled = fillable = 0
+        mapped = {(s, f) for s, f, c in self.mappings.fields() if any(x.source in self.sources for x in c)}
+        chosen = {(r["section"], r["field"]): r["value"] for r in self.store.staged(model.name, chosen_only=True)}
+        for section, fname in sorted(mapped):
+            fields = data.setdefault(section, {})
+            if fields.get(fname) is not None and not self.config.overwrite:
+                continue
+            fillable += 1
+            if (section, fname) in chosen:
+                fields[fname] = chosen[(section, fname)]
+                filled += 1
+        return data, filled, fillable
+
+    def save_result(self, model: ModelInfo, data: dict[str, Any]) -> Path:
+        """Write ``<output_dir>/<name>_filled.json`` atomically (temp file, then rename)."""
+        out_dir = self.config.output_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{model.file_stem}_filled.json"
+        fd, tmp = tempfile.mkstemp(prefix=f".{model.file_stem}.", suffix=".tmp", dir=out_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=4, ensure_ascii=False)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def load(self, models: list[ModelInfo] | None = None) -> list[ModelResult]:
+        """Merge, validate and write every model; one failing model does not stop the batch."""
+        models = models if models is not None else self.models()
+        shared = self.load_template() if any(m.template is None for m in models) else None
+        results = []
+        for model in models:
+            result = ModelResult(model.name, "failed")
+            for row in self.store.matches(model.name):
+                result.sources.setdefault(row["status"], []).append(row["source"])
+            try:
+                if not self.store.has_model(model.name):
+                    raise EtlError(f"{model.name}: no staged values; run `etl transform` first")
+                template = self.load_template(model.template) if model.template else shared
+                data, result.filled, result.fillable = self.fill_model_data(template, model)
+                where = str(model.template or self.config.template_path)
+                problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
+                if problems:
+                    result.status, result.error = "invalid", "\n".join(problems)
+                else:
+                    result.output = str(self.save_result(model, data))
+                    result.status = "written"
+            except UsageError as exc:
+                result.error = str(exc)
+                if not self.config.continue_on_error:
+                    raise
+            except EtlError as exc:
+                result.error = str(exc)
+                if not self.config.continue_on_error:
+                    raise
+            results.append(result)
+        return results
+
+    # ----- all ----------------------------------------------------------------------------------
+    def run(
+        self, models: list[ModelInfo] | None = None, progress: Callable[[str], None] | None = None
+    ) -> list[ModelResult]:
+        models = models if models is not None else self.models()
+        if not self.config.offline:
+            self.extract(models, progress)
+        self.transform(models)
+        return self.load(models)
+
+    def process_batch(self, models: Iterable[ModelInfo | dict[str, Any] | str]) -> list[dict[str, Any]]:
+        """The seed's batch call: ``[{model, status, output, coverage, error}]``."""
+        from .config import parse_models
+
+        infos = [m for m in models if isinstance(m, ModelInfo)]
+        raw = [m for m in models if not isinstance(m, ModelInfo)]
+        infos += parse_models(raw, "<process_batch>") if raw else []
+        return [r.as_dict() for r in self.run(infos)]
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def _replace(source: Source, **changes: Any) -> Source:
+    from dataclasses import replace
+
+    return replace(source, **changes)
+
+
+def _match_row(model: ModelInfo, source: str, match: Match, doc: Document | None) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "source": source,
+        "status": match.status,
+        "method": match.method,
+        "entry_id": match.entry_id,
+        "entry_name": match.entry_name,
+        "candidates": encode(match.candidates),
+        "note": match.note,
+        "url": doc.url if doc else None,
+        "at": doc.fetched_at if doc else None,
+    }
+
+
+LLMBenchmarkPipeline = Pipeline

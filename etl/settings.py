@@ -1,0 +1,49 @@
+"""Every tunable of the tool, with its named default, in one place.
+
+Config files, environment variables and CLI flags override these; nothing else in the package
+hard-codes a number that a user might want to change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Where filled files go when neither the config nor ``--output-dir`` says.
+DEFAULT_OUTPUT_DIR = "filled_models"
+#: One SQLite file holds the HTTP cache (requests-cache) and the staged tables (sqlite-utils).
+DEFAULT_STORE_PATH = ".etl/etl.sqlite"
+#: How long a cached response is fresh; past it ``extract`` re-fetches (offline runs still use it).
+DEFAULT_TTL_HOURS = 24.0
+#: Seconds before a request is abandoned (connect and read).
+DEFAULT_TIMEOUT = 30.0
+#: Attempts after the first one, on 429, 5xx, time-outs and connection errors.
+DEFAULT_MAX_RETRIES = 3
+#: Backoff base in seconds: waits are factor * 2**attempt, plus up to 25% jitter.
+DEFAULT_RETRY_BACKOFF_FACTOR = 1.0
+#: Never sleep longer than this for one retry; a longer Retry-After stops the source instead.
+DEFAULT_MAX_RETRY_WAIT = 120.0
+#: Requests per second when neither the source's YAML nor the config sets one.
+DEFAULT_RATE_LIMIT = 5.0
+#: A batch goes on after one model fails, unless the config says otherwise.
+DEFAULT_CONTINUE_ON_ERROR = True
+#: Sent with every request so services can tell who is calling.
+USER_AGENT = "llm-benchmark-etl/0.1 (+https://github.com/llm-benchmark-etl)"
+#: Env variables read for keys when neither flags nor config give them (see mappings/sources.yaml).
+DOTENV_FILE = ".env"
+
+
+def _data_dir(name: str) -> Path:
+    """Find ``mappings/`` or ``schemas/``: inside the installed package, else in the checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"the {name}/ folder is missing from the installation ({here})")
+
+
+def mappings_dir() -> Path:
+    return _data_dir("mappings")
+
+
+def schemas_dir() -> Path:
+    return _data_dir("schemas")

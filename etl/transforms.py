@@ -1,0 +1,168 @@
+"""The closed transform vocabulary of the mapping files, and the few named ``compute`` rules.
+
+Arithmetic is decimal (via ``str``), so a per-token price of "0.00000045" x 1e6 is 0.45, not
+0.44999999999999996. A value that cannot be transformed yields None (the next candidate is tried);
+nothing here guesses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .mappings import Candidate, first_value
+
+#: config.json keys whose value > 1 marks a mixture-of-experts model.
+EXPERT_KEYS = ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts")
+#: safetensors dtypes that pack several parameters in one element: the count is wrong there.
+PACKED_DTYPES = ("U8", "U32", "I32", "U4", "I8")
+#: Above this, a parameter count is a raw count, below it billions (no model has 100k B params).
+RAW_COUNT_THRESHOLD = 100_000
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        result = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return result if result.is_finite() else None
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
+
+
+def _is_null(raw: Any, null_if: tuple[Any, ...]) -> bool:
+    for marker in null_if:
+        if raw == marker or str(raw) == str(marker):
+            return True
+        a, b = _decimal(raw), _decimal(marker)
+        if a is not None and b is not None and a == b:
+            return True
+    return False
+
+
+def apply(candidate: Candidate, raw: Any) -> Any:
+    """Run a candidate's transforms on a raw value (or a compute result)."""
+    if raw is None or _is_null(raw, candidate.null_if):
+        return None
+    value = raw
+    if candidate.map is not None:
+        value = candidate.map.get(str(value).lower() if isinstance(value, bool) else str(value), value)
+    if candidate.type == "string":
+        return str(value)
+    numeric = candidate.type in ("number", "integer") or any(
+        getattr(candidate, k) is not None for k in ("scale", "divide", "round")
+    )
+    if not numeric:
+        return value
+    if isinstance(value, str) and candidate.type is None:
+        return None  # a string where a number is due, and no `type: number` to parse it
+    number = _decimal(value)
+    if number is None:
+        return None
+    if candidate.scale is not None:
+        number *= Decimal(str(candidate.scale))
+    if candidate.divide is not None:
+        number /= Decimal(str(candidate.divide))
+    if candidate.round is not None:
+        number = round(number, candidate.round)
+    if candidate.type == "integer":
+        return int(number) if number == number.to_integral_value() else None
+    return _number(number)
+
+
+def hf_score(doc: dict[str, Any], now: datetime | None = None) -> float | None:
+    """DESIGN.md's 0-10 score: downloads part + likes part + age part, rounded to 2 places."""
+    downloads, likes, created = doc.get("downloads"), doc.get("likes"), doc.get("createdAt")
+    if downloads is None or likes is None or not created:
+        return None
+    try:
+        created_at = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    d_part = 0.0 if downloads < 10 else min(max(0.2007 * math.log2(downloads) - 0.6667, 0), 4)
+    l_part = 0.0 if likes < 3 else min(max(0.477 * math.log2(likes) - 0.756, 0), 4)
+    months = max((now - created_at).total_seconds() / 86400 / 30.437, 0)
+    if months < 1:
+        age = 0.5 * months
+    elif months < 3:
+        age = 0.5 + 0.5 * (months - 1)
+    elif months <= 12:
+        age = 1.5 + (0.5 / 9) * (months - 3)
+    else:
+        age = 1.5
+    return round(d_part + l_part + min(max(age, 0), 2), 2)
+
+
+def architecture(doc: dict[str, Any], _now: datetime | None = None) -> str | None:
+    """'moe' or 'dense' from evidence only: config.json expert keys, or active < total parameters."""
+    for key in EXPERT_KEYS:
+        value = doc.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+            return "moe"
+    params = doc.get("parameters")
+    if isinstance(params, dict) and params.get("total") and params.get("active"):
+        return "moe" if params["active"] < params["total"] else "dense"
+    if "model_type" in doc or "architectures" in doc:  # a real config.json with no expert key
+        return "dense"
+    return None
+
+
+def param_count(value: Any, _now: datetime | None = None) -> float | None:
+    """Billions of parameters, from a number or a Hugging Face entry's safetensors block."""
+    if isinstance(value, dict):
+        safetensors = value.get("safetensors") or {}
+        dtypes = safetensors.get("parameters") or {}
+        if any(d in dtypes for d in PACKED_DTYPES):
+            return None
+        value = safetensors.get("total")
+    number = _decimal(value)
+    if number is None or number <= 0:
+        return None
+    if number > RAW_COUNT_THRESHOLD:
+        number /= Decimal(1_000_000_000)
+    return _number(round(number, 2))
+
+
+COMPUTES: dict[str, Callable[..., Any]] = {
+    "hf_score": hf_score,
+    "architecture": architecture,
+    "param_count": param_count,
+}
+
+
+def evaluate(candidate: Candidate, entry: Any, now: datetime | None = None) -> tuple[Any, Any]:
+    """(raw, value) for one candidate against the entry matched for the model."""
+    raw = first_value(candidate.expr, entry) if candidate.expr is not None else None
+    if candidate.compute:
+        source = raw if candidate.expr is not None else entry
+        if source is None:
+            return raw, None
+        computed = COMPUTES[candidate.compute](source, now)
+        return (raw if candidate.expr is not None else _compute_inputs(candidate.compute, entry)), apply(
+            candidate, computed
+        )
+    return raw, apply(candidate, raw)
+
+
+def _compute_inputs(name: str, entry: Any) -> Any:
+    """The raw inputs a compute rule read, kept as provenance (not the whole document)."""
+    if not isinstance(entry, dict):
+        return None
+    if name == "hf_score":
+        return {k: entry.get(k) for k in ("downloads", "likes", "createdAt")}
+    if name == "architecture":
+        keys = [k for k in (*EXPERT_KEYS, "num_experts_per_tok", "model_type", "parameters") if k in entry]
+        return {k: entry[k] for k in keys}
+    if name == "param_count":
+        return entry.get("safetensors")
+    return None
