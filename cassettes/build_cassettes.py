@@ -120,7 +120,7 @@ def lmarena(data: Path) -> None:
     with open(data / "boards/lmarena_text.2025-08-04.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     out = []
-    for i, r in enumerate(rows):
+    for _i, r in enumerate(rows):
         lo, hi = r["95_pct_ci"].split("/")
         score = float(r["arena_score"])
         out.append(

@@ -63,7 +63,7 @@ def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, auth
                     f"{path}: not a readable vcrpy cassette ({type(exc).__name__}); pass cassette files"
                 ) from None
             pending: dict[str, requests.Response] = {}
-            for req, rec in zip(requests_, responses):
+            for req, rec in zip(requests_, responses, strict=False):
                 response = _response(req.uri, req.method, rec)
                 status = response.status_code
                 if 300 <= status < 400 and response.headers.get("Location"):

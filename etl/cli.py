@@ -13,7 +13,7 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -44,17 +44,17 @@ log = logging.getLogger("etl")
 _P = "Pipeline"
 COMMON: dict[str, tuple[Any, Any]] = {
     "config": (
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--config", "-c", help="Config file (YAML or JSON): models, template, keys, sources.", rich_help_panel=_P
         ),
     ),
     "template": (
-        Optional[Path],
+        Path | None,
         typer.Option("--template", "-t", help="Template JSON every listed model starts from.", rich_help_panel=_P),
     ),
     "models": (
-        Optional[str],
+        str | None,
         typer.Option(
             "--models",
             "-m",
@@ -63,11 +63,11 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "input_dir": (
-        Optional[Path],
+        Path | None,
         typer.Option("--input-dir", help="Folder of model JSON files, each its own template.", rich_help_panel=_P),
     ),
     "output_dir": (
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--output-dir",
             "-o",
@@ -76,7 +76,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "cache_path": (
-        Optional[Path],
+        Path | None,
         typer.Option(
             "--cache-path",
             help="SQLite store (HTTP cache + staged values) (default: .etl/etl.sqlite).",
@@ -84,7 +84,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "mappings_dir": (
-        Optional[Path],
+        Path | None,
         typer.Option("--mappings", help="Mappings folder (default: the shipped mappings/).", rich_help_panel=_P),
     ),
     "offline": (
@@ -106,7 +106,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         typer.Option("--refresh", help="Ignore fresh cache entries and fetch again.", rich_help_panel=_P),
     ),
     "aa_key": (
-        Optional[str],
+        str | None,
         typer.Option(
             "--aa-key",
             help="Artificial Analysis key (better: ARTIFICIAL_ANALYSIS_API_KEY in the environment or .env).",
@@ -114,33 +114,33 @@ COMMON: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "hf_key": (
-        Optional[str],
+        str | None,
         typer.Option("--hf-key", help="Hugging Face token (better: HUGGINGFACE_API_KEY).", rich_help_panel="Network"),
     ),
     "max_retries": (
-        Optional[int],
+        int | None,
         typer.Option(
             "--max-retries", min=0, help="Retries on 429, 5xx, time-outs (default: 3).", rich_help_panel="Network"
         ),
     ),
     "rate_limit_aa": (
-        Optional[float],
+        float | None,
         typer.Option(
             "--rate-limit-aa", min=0.0001, help="Requests per second to Artificial Analysis.", rich_help_panel="Network"
         ),
     ),
     "rate_limit_hf": (
-        Optional[float],
+        float | None,
         typer.Option(
             "--rate-limit-hf", min=0.0001, help="Requests per second to Hugging Face.", rich_help_panel="Network"
         ),
     ),
     "timeout": (
-        Optional[float],
+        float | None,
         typer.Option("--timeout", min=0.1, help="Seconds per request (default: 30).", rich_help_panel="Network"),
     ),
     "log_level": (
-        Optional[str],
+        str | None,
         typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.", rich_help_panel="Output"),
     ),
     "verbose": (bool, typer.Option("--verbose", "-v", help="Same as --log-level DEBUG.", rich_help_panel="Output")),
@@ -213,8 +213,20 @@ class _SecretFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _setup_logging(config: PipelineConfig) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.addFilter(_SecretFilter([config.artificial_analysis_key or "", config.huggingface_key or ""]))
     for name in ("etl", "requests_cache", "urllib3"):

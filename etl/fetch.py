@@ -172,7 +172,7 @@ class Fetcher:
         refresh: bool = False,
         offline: bool = False,
         auth_headers: list[str] = (),
-        not_found: set[str] | None = None,
+        known: dict[str, tuple[str, float, str]] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.session = open_session(store_path, ttl_hours, list(auth_headers))
@@ -182,7 +182,8 @@ class Fetcher:
         self.limiters = {name: RateLimiter(rate, sleep=sleep) for name, rate in rate_limits.items()}
         self.timeout, self.max_retries, self.backoff, self.max_wait = timeout, max_retries, backoff, max_wait
         self.refresh, self.offline, self.sleep = refresh, offline, sleep
-        self.known_missing = not_found or set()  # URLs that answered 'not found' at extract time
+        self.known = known or {}  # URL -> (outcome, epoch, message) of its last non-200 answer
+        self.ttl = ttl_hours * 3600
         self.sent = 0  # real requests, for reports and tests
         self.outcomes: list[dict[str, Any]] = []  # one row per network fetch, for the fetches table
         self._lock = threading.Lock()
@@ -219,9 +220,13 @@ class Fetcher:
         cached = self.session.cache.get_response(key)
         if cached is not None and (self.offline or not (cached.is_expired or self.refresh)):
             return self._document(source, cached, key)
+        outcome, at, message = self.known.get(request.url, ("", 0.0, ""))
+        if outcome == "not_found" and (self.offline or (time.time() - at < self.ttl and not self.refresh)):
+            # a not-found answer is remembered for the TTL (outside the HTTP cache, which keeps 200s only)
+            raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
         if self.offline:
-            if request.url in self.known_missing:
-                raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
+            if outcome == "failed":  # the last fetch failed: that is a failure to report, not a miss
+                raise SourceError(source.name, f"last fetch failed: {message}", request.url)
             raise CacheMiss(source.name, request.url)
         response = self._send(source, url, params, request.url)
         return self._document(source, response, key)

@@ -61,6 +61,7 @@ class Match:
     method: str | None = None
     candidates: list[dict[str, str | None]] = field(default_factory=list)
     note: str = ""
+    position: int | None = None  # index of the entry in its catalog
 
 
 STATUSES = ("matched", "ambiguous", "unmatched", "skipped", "failed")
@@ -110,7 +111,7 @@ class CatalogIndex:
         hits = sorted(set(hits))
         if len(hits) == 1:
             d = self.describe(hits[0])
-            return Match("matched", self.entries[hits[0]], d["id"], d["name"], method, note=note)
+            return Match("matched", self.entries[hits[0]], d["id"], d["name"], method, note=note, position=hits[0])
         cands = [self.describe(i) for i in hits]
         pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}>}}"
         return Match("ambiguous", method=method, candidates=cands, note=f"{len(hits)} entries fit; pin one with {pin}")

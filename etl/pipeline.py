@@ -128,7 +128,7 @@ class Pipeline:
             refresh=self.config.refresh,
             offline=offline,
             auth_headers=[s.auth["header"] for s in self.mappings.sources.values() if s.auth],
-            not_found=self.store.not_found_urls() if offline else None,
+            known=self.store.known_outcomes(),
         )
 
     def models(self) -> list[ModelInfo]:
@@ -250,7 +250,7 @@ class Pipeline:
             index, docs, owner = state
             match = index.match(model.name, model.hf_id, pin)
             if match.status == "matched":
-                return match, docs[owner[index.entries.index(match.entry)]] if len(docs) > 1 else docs[0]
+                return match, docs[owner[match.position]]
             return match, None
         if pin is False:
             return Match("skipped", method="pin", note="pinned false: not in this source"), None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,10 @@ class Store:
         if rows:
             self.db[FETCHES].upsert_all(rows, pk="url")
 
-    def not_found_urls(self) -> set[str]:
-        return {r["url"] for r in self.db[FETCHES].rows_where("outcome = ?", ["not_found"])}
+    def known_outcomes(self) -> dict[str, tuple[str, float, str]]:
+        """URL -> (outcome, epoch seconds, message) for URLs whose last answer was not a 200."""
+        rows = self.db[FETCHES].rows_where("outcome != ?", ["ok"])
+        return {r["url"]: (r["outcome"], datetime.fromisoformat(r["at"]).timestamp(), r["message"] or "") for r in rows}
 
     def replace_model_rows(self, models: list[str], matches: list[dict], staged: list[dict]) -> None:
         with self.db.conn:

@@ -1,0 +1,71 @@
+"""Shared fixtures. The network is blocked: only loopback connections are allowed in any test."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from replay import CASSETTES, ReplayServer  # noqa: E402
+
+from etl.cassettes import import_cassettes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+ALL_CASSETTES = sorted(CASSETTES.glob("*.yaml"))
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("/"):
+        raise OSError(f"network blocked in tests: attempted connection to {address!r}")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    for var in ("ARTIFICIAL_ANALYSIS_API_KEY", "HUGGINGFACE_API_KEY", "HF_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A clean working directory (no stray .env), with the example template copied in."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "template.json").write_text((EXAMPLES / "templates" / "template.json").read_text())
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def warm_store(tmp_path_factory):
+    """A store with every cassette imported (read-only use: copy it before writing)."""
+    path = tmp_path_factory.mktemp("store") / "etl.sqlite"
+    import_cassettes(ALL_CASSETTES, path, 24, ["x-api-key", "Authorization"])
+    return path
+
+
+@pytest.fixture
+def example_config(workdir, warm_store):
+    """The README example config, pointed at a private copy of the warm store."""
+    store = workdir / "etl.sqlite"
+    store.write_bytes(warm_store.read_bytes())
+    data = yaml.safe_load((EXAMPLES / "config.yaml").read_text())
+    data["cache_path"] = str(store)
+    data["output_dir"] = str(workdir / "out")
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def replay():
+    with ReplayServer() as server:
+        yield server

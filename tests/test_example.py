@@ -1,0 +1,126 @@
+"""The README's bundled example, end to end, offline; matching outcomes on the recorded catalogs."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from etl.cli import app
+from etl.settings import schemas_dir
+
+runner = CliRunner()
+EXPECTED_FILES = {
+    "Llama 3.1 70B Instruct",
+    "Claude 3.5 Haiku",
+    "GLM-4.6",
+    "GLM-4.6 Reasoning",
+    "Qwen2.5 72B Instruct",
+    "DeepSeek V3",
+    "GRM-2.6-Opus",
+    "Acme Internal 7B",
+}
+
+
+def _run(*args):
+    return runner.invoke(app, [*args])
+
+
+def test_offline_example_writes_one_schema_valid_file_per_model(example_config, workdir):
+    result = _run("run", "-c", str(example_config), "--offline")
+    assert result.exit_code == 0, result.output
+    out = workdir / "out"
+    written = {p.name.removesuffix("_filled.json") for p in out.glob("*_filled.json")}
+    assert written == EXPECTED_FILES
+    schema = json.loads((schemas_dir() / "model.schema.json").read_text())
+    for path in out.glob("*_filled.json"):
+        jsonschema.validate(json.loads(path.read_text()), schema)
+    assert "8/8 written; 0 source failure(s)" in result.output
+
+
+def test_example_values_come_from_the_recorded_payloads(example_config, workdir):
+    assert _run("run", "-c", str(example_config), "--offline").exit_code == 0
+    llama = json.loads((workdir / "out" / "Llama 3.1 70B Instruct_filled.json").read_text())
+    # AA free page 1 (real): llama-3-1-instruct-70b has index 6.8 and prices 0.56/0.56
+    assert llama["entity_benchmarks"]["artificial_analysis"] == 6.8
+    assert llama["model_specs"]["input_price"] == 0.56
+    # OpenRouter (real): context_length 131072; LMArena CSV (real): Meta-Llama-3.1-70B-Instruct 1264
+    assert llama["model_specs"]["context_window"] == 131072
+    assert llama["community_score"]["lm_sys_arena_score"] == 1264
+    unknown = json.loads((workdir / "out" / "Acme Internal 7B_filled.json").read_text())
+    assert all(v is None for section in unknown.values() for v in section.values())
+
+
+def test_glm46_is_ambiguous_with_candidates_and_the_pin_resolves_it(example_config, workdir):
+    result = _run("match", "-c", str(example_config), "--offline")
+    assert result.exit_code == 0, result.output
+    lines = [
+        line for line in result.output.splitlines() if line.startswith("GLM-4.6 ") and "artificial_analysis" in line
+    ]
+    assert "ambiguous" in lines[0] and "glm-4-6, glm-4-6-reasoning" in lines[0]
+    assert "candidate: glm-4-6 (GLM-4.6 (Non-reasoning))" in result.output
+    assert "candidate: glm-4-6-reasoning (GLM-4.6 (Reasoning))" in result.output
+    assert _run("run", "-c", str(example_config), "--offline").exit_code == 0
+    plain = json.loads((workdir / "out" / "GLM-4.6_filled.json").read_text())
+    pinned = json.loads((workdir / "out" / "GLM-4.6 Reasoning_filled.json").read_text())
+    assert plain["entity_benchmarks"]["artificial_analysis"] is None  # never guessed
+    # the pinned entry: glm-4-6-reasoning in the (constructed) page 2, index 32.5 from the legacy route
+    assert pinned["entity_benchmarks"]["artificial_analysis"] == 32.5
+    assert pinned["model_specs"]["input_price"] == 0.575
+
+
+def test_explain_prints_the_full_provenance(example_config):
+    assert _run("transform", "-c", str(example_config)).exit_code == 0
+    result = _run("explain", "-c", str(example_config), "Llama 3.1 70B Instruct", "input_price")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "model_specs.input_price = 0.56  [chosen]" in out
+    assert "source:     artificial_analysis (entry llama-3-1-instruct-70b)" in out
+    assert "url:        https://artificialanalysis.ai/api/v2/language/models/free?page=1" in out
+    assert "jsonpath:   $.pricing.price_1m_input_tokens" in out
+    assert "raw:        0.56" in out
+    assert "transform:  null_if [0]" in out
+    assert "fetched_at: 20" in out
+    # the losing candidate is shown too: OpenRouter's per-token string x 1e6
+    assert 'raw:        "0.0000004"' in out and "model_specs.input_price = 0.4  [also  ]" in out
+
+
+def test_explain_unknown_model_is_a_usage_error(example_config):
+    result = _run("explain", "-c", str(example_config), "Nope")
+    assert result.exit_code == 2
+    assert "error: Nope: no staged value; run `etl transform` (or `etl run`) for this model first" in result.output
+
+
+def test_offline_run_on_empty_cache_exits_3_and_names_what_is_missing(workdir):
+    (workdir / "config.yaml").write_text(
+        "template_path: templates/template.json\ncache_path: empty.sqlite\nmodels: [{name: GLM-4.6, hf_id: zai-org/GLM-4.6}]\n"
+    )
+    result = _run("run", "-c", "config.yaml", "--offline")
+    assert result.exit_code == 3, result.output
+    assert "offline, and the cache lacks" in result.output
+    assert "openrouter https://openrouter.ai/api/v1/models" in result.output
+    assert "huggingface https://huggingface.co/api/models/zai-org/GLM-4.6" in result.output
+    assert "Run `etl extract` (with network) first, or drop --offline." in result.output
+    assert not (workdir / "filled_models").exists()
+
+
+def test_overwrite_policy_keeps_user_values_unless_asked(example_config, workdir):
+    template = json.loads((workdir / "templates" / "template.json").read_text())
+    template["model_specs"]["input_price"] = 9.99
+    (workdir / "templates" / "template.json").write_text(json.dumps(template))
+    assert _run("run", "-c", str(example_config), "--offline").exit_code == 0
+    kept = json.loads((workdir / "out" / "DeepSeek V3_filled.json").read_text())
+    assert kept["model_specs"]["input_price"] == 9.99
+    assert _run("run", "-c", str(example_config), "--offline", "--overwrite").exit_code == 0
+    replaced = json.loads((workdir / "out" / "DeepSeek V3_filled.json").read_text())
+    assert replaced["model_specs"]["input_price"] == 0.4  # AA legacy-shaped page: DeepSeek V3 (Dec '24)
+    assert json.loads((workdir / "templates" / "template.json").read_text())["model_specs"]["input_price"] == 9.99
+
+
+@pytest.mark.parametrize("command", ["extract", "transform", "load", "run", "match", "explain", "mappings", "cache"])
+def test_every_command_has_help(command):
+    result = _run(command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.output
