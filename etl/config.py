@@ -83,6 +83,7 @@ class PipelineConfig:
     refresh: bool = False
     mappings_dir: Path | None = None
     max_retry_wait: float = settings.DEFAULT_MAX_RETRY_WAIT
+    origin: str = "<config>"  # the file it came from, for messages
 
     def __repr__(self) -> str:  # keys never appear in logs or tracebacks
         shown = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith("_key")}
@@ -91,7 +92,14 @@ class PipelineConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], file: str = "<config>", base_dir: Path | None = None) -> PipelineConfig:
         """Validate a config mapping (as in a config file) and build the config."""
-        problems = schema_problems("config.schema.json", dict(data), file)
+        data = dict(data)
+        if isinstance(data.get("models"), list):  # plain names are short for {name: ...}
+            data["models"] = [{"name": m} if isinstance(m, str) else m for m in data["models"]]
+        problems = schema_problems("config.schema.json", data, file)
+        for i, model in enumerate(data.get("models") or [] if isinstance(data.get("models"), list) else []):
+            if isinstance(model, dict) and isinstance(model.get("name"), str):
+                problem = check_model_name(model["name"], f"{file}: models[{i}].name")
+                problems += [problem] if problem else []
         if problems:
             raise UsageError(problems)
         base = base_dir or Path.cwd()
@@ -103,7 +111,7 @@ class PipelineConfig:
                 kwargs[key] = parse_models(value, file, base)
             else:
                 kwargs[key] = value
-        return cls(**kwargs)
+        return cls(**kwargs, origin=file)
 
     @classmethod
     def load(

@@ -218,13 +218,22 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
 
 
 def _build_candidates(
-    section: str, fname: str, raws: list[dict[str, Any]], file: Path, sources: dict[str, Source], problems: list[str]
+    section: str,
+    fname: str,
+    raws: list[dict[str, Any]],
+    file: Path,
+    sources: dict[str, Source] | None,
+    problems: list[str],
 ) -> list[Candidate]:
     out = []
     for i, raw in enumerate(raws):
         where = f"{file}: fields.{fname}[{i}]"
-        if raw["source"] not in sources:
+        if not isinstance(raw.get("source"), str):
+            continue  # the schema check reports it
+        if sources is not None and raw["source"] not in sources:
             problems.append(f"{where}.source: unknown source '{raw['source']}': {suggest(raw['source'], sources)}")
+            continue
+        if not isinstance(raw.get("path", ""), str):
             continue
         out.append(
             Candidate(
@@ -261,9 +270,9 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
     raw_sources = _read_yaml(sources_path, problems)
     sources: dict[str, Source] = {}
     if raw_sources is not None:
-        found = schema_problems("mapping.schema.json", raw_sources, str(sources_path))
-        if found or "sources" not in raw_sources:
-            problems += found or [f"{sources_path}: (top level): missing key: 'sources'"]
+        found = schema_problems("mapping.schema.json", raw_sources, str(sources_path), "sources_file")
+        if found:
+            problems += found
         else:
             for name, raw in raw_sources["sources"].items():
                 sources[name] = _build_source(name, raw, sources_path, problems)
@@ -276,18 +285,19 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
             if not problems or not problems[-1].startswith(str(path)):
                 problems.append(f"{path}: empty file; give 'section:' and 'fields:' or delete it")
             continue
-        found = schema_problems("mapping.schema.json", raw, str(path))
-        if found:
-            problems += found
+        found = schema_problems("mapping.schema.json", raw, str(path), "section_file")
+        problems += found
+        fields = raw.get("fields") if isinstance(raw, dict) else None
+        if not isinstance(fields, dict):
             continue
-        if "section" not in raw:
-            problems.append(f"{path}: (top level): a section file needs 'section' and 'fields'")
-            continue
-        section = sections.setdefault(raw["section"], {})
-        for fname, cands in raw["fields"].items():
+        section = sections.setdefault(str(raw.get("section")), {})
+        for fname, cands in fields.items():
             if fname in section:
                 problems.append(f"{path}: fields.{fname}: declared twice for section {raw['section']}; keep one")
-            section[fname] = _build_candidates(raw["section"], fname, cands or [], path, sources, problems)
+            if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
+                # semantic checks run even when the schema failed, so every problem shows at once
+                built = _build_candidates(str(raw.get("section")), fname, cands, path, sources or None, problems)
+                section[fname] = built if not found else []
     if problems:
         raise UsageError(problems)
     return Mappings(sources=sources, sections=sections, folder=folder)

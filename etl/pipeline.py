@@ -81,7 +81,7 @@ class Pipeline:
     # ----- set-up -------------------------------------------------------------------------------
     def _check_source_overrides(self) -> None:
         problems = [
-            f"config: sources.{name}: unknown source: {suggest(name, self.mappings.sources)}"
+            f"{self.config.origin}: sources.{name}: unknown source: {suggest(name, self.mappings.sources)}"
             for name in self.config.sources
             if name not in self.mappings.sources
         ]
@@ -327,6 +327,20 @@ class Pipeline:
             raise UsageError(problems)
         return data
 
+    def check_templates(self, models: list[ModelInfo]) -> None:
+        """Read every template the models use; raise one UsageError listing every broken one."""
+        problems: list[str] = []
+        paths = {m.template for m in models if m.template}
+        if any(m.template is None for m in models):
+            paths.add(None)
+        for path in paths:
+            try:
+                self.load_template(path)
+            except UsageError as exc:
+                problems += exc.problems
+        if problems:
+            raise UsageError(problems)
+
     def fill_model_data(self, template: dict[str, Any], model: ModelInfo) -> tuple[dict[str, Any], int, int]:
         """Merge the model's staged values into a copy of the template: (data, filled, fillable)."""
         data = copy.deepcopy(template)
@@ -398,6 +412,7 @@ class Pipeline:
         self, models: list[ModelInfo] | None = None, progress: Callable[[str], None] | None = None
     ) -> list[ModelResult]:
         models = models if models is not None else self.models()
+        self.check_templates(models)  # bad input fails before any request is sent
         if not self.config.offline:
             self.extract(models, progress)
         self.transform(models)

@@ -20,10 +20,12 @@ from .settings import schemas_dir
 
 
 @cache
-def validator(schema_name: str) -> Draft202012Validator:
-    """Compile a schema of ``schemas/`` once per process."""
+def validator(schema_name: str, definition: str | None = None) -> Draft202012Validator:
+    """Compile a schema of ``schemas/`` (or one of its ``$defs``) once per process."""
     schema = json.loads((schemas_dir() / schema_name).read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
+    if definition:
+        schema = {**schema["$defs"][definition], "$defs": schema["$defs"]}
     return Draft202012Validator(schema)
 
 
@@ -52,6 +54,11 @@ def _describe(error: ValidationError) -> str:
         return f"missing key: {error.message.split(' is a required')[0]}"
     if error.validator == "enum":
         return f"{error.instance!r} is not allowed: {suggest(str(error.instance), map(str, error.validator_value))}"
+    if error.validator == "anyOf" and error.context and all(e.validator == "required" for e in error.context):
+        keys = [e.message.split("'")[1] for e in error.context]
+        return f"needs one of: {', '.join(keys)}"
+    if error.validator == "pattern":
+        return f"{error.instance!r} is not valid: expected {error.schema.get('description', 'pattern ' + error.validator_value)}"
     if error.validator == "type":
         return f"expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -59,13 +66,15 @@ def _describe(error: ValidationError) -> str:
     return error.message
 
 
-def schema_problems(schema_name: str, instance: Any, file: str) -> list[str]:
+def schema_problems(schema_name: str, instance: Any, file: str, definition: str | None = None) -> list[str]:
     """Every violation of ``schemas/<schema_name>`` as ``file: place: problem`` lines."""
-    errors = sorted(validator(schema_name).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        validator(schema_name, definition).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     lines = []
     for error in errors:
         best = error
-        if error.context:  # oneOf/anyOf: the deepest sub-error says most
+        if error.context and error.validator != "anyOf":  # oneOf: the deepest sub-error says most
             best = max(error.context, key=lambda e: len(e.absolute_path))
         lines.append(f"{file}: {place(best.absolute_path)}: {_describe(best)}")
     return lines
