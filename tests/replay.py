@@ -102,13 +102,14 @@ class ReplayServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def sources(self) -> dict[str, dict[str, str]]:
-        """Config ``sources:`` overrides that point every shipped source here."""
-        return {
-            "artificial_analysis": {"url": self.url + "/api/v2/language/models/free"},
-            "artificial_analysis_pro": {"url": self.url + "/api/v2/language/models"},
-            "huggingface": {"url": self.url + "/api/models/{hf_id}"},
-            "huggingface_config": {"url": self.url + "/{hf_id}/resolve/main/config.json"},
-            "openrouter": {"url": self.url + "/api/v1/models"},
-            "lmarena": {"url": self.url + "/rows"},
+    def sources(self, rate_limit: float = 1000.0) -> dict[str, dict]:
+        """Config ``sources:`` overrides that point every shipped source here (fast by default)."""
+        paths = {
+            "artificial_analysis": "/api/v2/language/models/free",
+            "artificial_analysis_pro": "/api/v2/language/models",
+            "huggingface": "/api/models/{hf_id}",
+            "huggingface_config": "/{hf_id}/resolve/main/config.json",
+            "openrouter": "/api/v1/models",
+            "lmarena": "/rows",
         }
+        return {name: {"url": self.url + path, "rate_limit": rate_limit} for name, path in paths.items()}

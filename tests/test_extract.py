@@ -63,6 +63,29 @@ def test_fifty_models_one_request_per_page_and_per_model_then_none_within_ttl(wo
         assert all(r.status == "written" for r in results)
 
 
+def test_each_source_keeps_its_rate_while_sources_run_in_parallel(workdir):
+    rate, n = 20.0, 20
+    models = [ModelInfo(f"Synthetic {i}", hf_id=f"org/model-{i}") for i in range(n)]
+    with __import__("replay").ReplayServer([]) as server:
+        server.dynamic.append(_synthetic_hf)
+        config = _config(workdir, server, models)
+        for name in ("huggingface", "huggingface_config"):
+            config.sources[name]["rate_limit"] = rate
+        Pipeline(config).extract(models)
+    arrivals = {
+        "huggingface": [r["t"] for r in server.log if r["path"].startswith("/api/models/")],
+        "huggingface_config": [r["t"] for r in server.log if r["path"].startswith("/org/")],
+    }
+    for times in arrivals.values():
+        assert len(times) == n
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        # the limiter spaces sends by 1/rate; arrival jitter on loopback is far below 10 ms
+        assert min(gaps) > 1 / rate - 0.01, min(gaps)
+    both = sorted(arrivals["huggingface"] + arrivals["huggingface_config"])
+    # in parallel: the two sources together take about as long as one (n / rate), not twice that
+    assert both[-1] - both[0] < 1.5 * (n - 1) / rate
+
+
 def test_not_found_answers_are_remembered_for_the_ttl(workdir):
     models = [ModelInfo("Ghost", hf_id="nobody/ghost")]
     with __import__("replay").ReplayServer(CATALOGS) as server:

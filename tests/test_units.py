@@ -1,0 +1,125 @@
+"""Transforms, compute rules and name normalization, on small literal inputs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from etl.mappings import Candidate, Identity, Source, compile_path
+from etl.matching import CatalogIndex, base_key, name_key
+from etl.transforms import apply, architecture, hf_score, param_count
+
+
+def cand(**kw) -> Candidate:
+    return Candidate(section="s", field="f", source="x", rank=0, where="w", **kw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kw", "expected"),
+    [
+        ("0.00000045", {"type": "number", "scale": 1000000}, 0.45),  # decimal, not 0.44999999999999996
+        ("0.0000032", {"type": "number", "scale": 1000000}, 3.2),
+        ("-1", {"type": "number", "scale": 1000000, "null_if": ("-1", "0")}, None),
+        ("0", {"type": "number", "scale": 1000000, "null_if": ("-1", "0")}, None),
+        (0.0, {"null_if": (0,)}, None),
+        (0.409, {"scale": 100, "round": 2}, 40.9),
+        ("abc", {"type": "number"}, None),
+        ("12", {}, "12"),  # no numeric transform: kept as is
+        ("12", {"scale": 2}, None),  # a string where a number is due, without type: number
+        (131072, {"type": "integer"}, 131072),
+        (1.5, {"type": "integer"}, None),
+        (True, {"map": {"true": "moe", "false": "dense"}}, "moe"),
+        (70553706496, {"divide": 1000000000, "round": 2}, 70.55),
+    ],
+)
+def test_transform_vocabulary(raw, kw, expected):
+    assert apply(cand(**kw), raw) == expected
+
+
+def test_hf_score_formula_on_known_values():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    # old repo: age part 1.5; downloads 1024 -> 0.2007*10-0.6667 = 1.3403; likes 64 -> 0.477*6-0.756 = 2.106
+    assert hf_score({"downloads": 1024, "likes": 64, "createdAt": "2020-01-01T00:00:00.000Z"}, now) == 4.95
+    # brand new, few downloads and likes: only the age part (0.5 * months)
+    fresh = hf_score({"downloads": 5, "likes": 1, "createdAt": "2025-12-17T00:00:00Z"}, now)
+    assert fresh == round(0.5 * (15 / 30.437), 2)
+    # clamps: huge numbers stop at 4 + 4 + 1.5
+    assert hf_score({"downloads": 10**12, "likes": 10**9, "createdAt": "2000-01-01T00:00:00Z"}, now) == 9.5
+    assert hf_score({"downloads": 5}, now) is None
+
+
+def test_architecture_only_from_evidence():
+    assert architecture({"model_type": "glm4_moe", "n_routed_experts": 160}) == "moe"
+    assert architecture({"model_type": "mixtral", "num_local_experts": 8}) == "moe"
+    assert architecture({"model_type": "llama"}) == "dense"
+    assert architecture({"parameters": {"total": 357, "active": 32}}) == "moe"
+    assert architecture({"parameters": {"total": 70.6, "active": 70.6}}) == "dense"
+    assert architecture({"id": "x"}) is None  # no evidence: unknown stays null, never "dense"
+
+
+def test_param_count_units_and_packed_dtypes():
+    assert param_count({"safetensors": {"parameters": {"BF16": 70553706496}, "total": 70553706496}}) == 70.55
+    assert param_count({"safetensors": {"parameters": {"U32": 1000, "BF16": 10}, "total": 1010}}) is None
+    assert param_count(70.6) == 70.6
+    assert param_count(7_000_000_000) == 7
+    assert param_count({"id": "no safetensors"}) is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Qwen2.5 Instruct 72B", "Qwen2.5-72B-Instruct"),
+        ("Llama 3.1 Instruct 70B", "llama_3.1 70b instruct"),
+        ("GLM-4.6", "glm 4 6"),
+    ],
+)
+def test_names_equal_after_normalization(a, b):
+    assert name_key(a) == name_key(b)
+
+
+def test_qualifiers_are_variants_not_noise():
+    assert base_key("GLM-4.6 (Reasoning)") == base_key("GLM-4.6 (Non-reasoning)") == name_key("GLM-4.6")
+    assert name_key("GLM-4.6 (Reasoning)") != name_key("GLM-4.6 (Non-reasoning)")
+    assert name_key("GLM-4.6") != name_key("GLM-4.6V")  # no substring matching
+
+
+def _index(entries, **ident):
+    source = Source(
+        name="src",
+        url="http://127.0.0.1/x",
+        scope="catalog",
+        records=compile_path("$[*]"),
+        identity=Identity(
+            ids=(compile_path("$.slug"),),
+            names=(compile_path("$.name"),),
+            hf_id=compile_path("$.hf") if ident.get("hf") else None,
+        ),
+    )
+    return CatalogIndex(source, entries)
+
+
+def test_matching_rules():
+    idx = _index(
+        [
+            {"slug": "glm-4-6", "name": "GLM-4.6 (Non-reasoning)"},
+            {"slug": "glm-4-6-reasoning", "name": "GLM-4.6 (Reasoning)"},
+            {"slug": "glm-4-6v", "name": "GLM-4.6V"},
+            {"slug": "x", "name": "Thing", "hf": "https://huggingface.co/Org/Thing"},
+            {"slug": "y", "name": "Dup"},
+            {"slug": "z", "name": "dup"},
+        ],
+        hf=True,
+    )
+    ambiguous = idx.match("GLM-4.6", None)
+    assert ambiguous.status == "ambiguous"
+    assert [c["id"] for c in ambiguous.candidates] == ["glm-4-6", "glm-4-6-reasoning"]
+    assert "pin one with ids: {src: <one of: glm-4-6, glm-4-6-reasoning>}" in ambiguous.note
+    assert idx.match("GLM-4.6", None, pin="glm-4-6-reasoning").entry_id == "glm-4-6-reasoning"
+    assert idx.match("GLM-4.6 (Reasoning)", None).entry_id == "glm-4-6-reasoning"
+    assert idx.match("GLM-4.6V", None).entry_id == "glm-4-6v"
+    assert idx.match("Other name", "org/thing").method == "join:hf_id"
+    assert idx.match("GLM", None).status == "unmatched"  # never a substring
+    assert idx.match("GLM-4.6", None, pin=False).status == "skipped"
+    assert idx.match("GLM-4.6", None, pin="nope").note == "pin 'nope' is not an id in this source"
+    assert idx.match("DUP", None).status == "ambiguous"
