@@ -9,6 +9,7 @@ import functools
 import inspect
 import json
 import logging
+import signal
 import sys
 import typing
 from collections.abc import Callable
@@ -417,5 +418,10 @@ def cache_import(
         )
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM takes the same clean path as Ctrl-C
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app()

@@ -45,6 +45,10 @@ class CacheMiss(Exception):
         super().__init__(f"{source} {url}")
 
 
+class Cancelled(Exception):
+    """The run was interrupted (Ctrl-C, SIGTERM): workers stop before their next send."""
+
+
 class NotInSource(Exception):
     """The source answered that it does not know this model (e.g. Hugging Face 404)."""
 
@@ -173,12 +177,14 @@ class Fetcher:
         offline: bool = False,
         auth_headers: list[str] = (),
         known: dict[str, tuple[str, float, str]] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ):
         self.session = open_session(store_path, ttl_hours, list(auth_headers))
         self.session.headers["User-Agent"] = settings.USER_AGENT
         self.keys = keys  # source name -> key
         self.secrets = [k for k in keys.values() if k]
+        self.cancelled = threading.Event()
+        sleep = sleep or self._interruptible_sleep
         self.limiters = {name: RateLimiter(rate, sleep=sleep) for name, rate in rate_limits.items()}
         self.timeout, self.max_retries, self.backoff, self.max_wait = timeout, max_retries, backoff, max_wait
         self.refresh, self.offline, self.sleep = refresh, offline, sleep
@@ -190,6 +196,10 @@ class Fetcher:
 
     def close(self) -> None:
         self.session.close()
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        if self.cancelled.wait(seconds):
+            raise Cancelled()
 
     def documents(self, source: Source, url: str) -> list[Document]:
         """All pages of a catalog, or the one document of a per-model URL."""
@@ -264,6 +274,8 @@ class Fetcher:
         limiter = self.limiters.get(source.name) or RateLimiter(None)
         last = ""
         for attempt in range(self.max_retries + 1):
+            if self.cancelled.is_set():
+                raise Cancelled()
             limiter.wait()
             wait = self.backoff * 2**attempt * (1 + random.random() / 4)
             try:
@@ -272,7 +284,7 @@ class Fetcher:
                 response = self.session.get(
                     url, params=params, headers=self._headers(source), timeout=self.timeout, force_refresh=True
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 last = f"{type(exc).__name__} on {full_url}"
                 log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
             else:

@@ -22,7 +22,7 @@ from typing import Any
 from . import settings
 from .config import ModelInfo, PipelineConfig, models_from_folder, read_structured
 from .errors import EtlError, OfflineCacheMiss, SourceError, UsageError
-from .fetch import CacheMiss, Document, Fetcher, NotInSource
+from .fetch import CacheMiss, Cancelled, Document, Fetcher, NotInSource
 from .mappings import Mappings, Source, load_mappings
 from .matching import CatalogIndex, Match
 from .store import Store, encode
@@ -179,18 +179,25 @@ class Pipeline:
                         say(f"{source.name}: {len(docs)} page(s)")
                 except NotInSource:
                     pass
+                except Cancelled:
+                    return
                 except SourceError as exc:
                     report.failures.append(str(exc))
                     log.warning("%s", exc)
                 if source.scope == "per_model" and (i % 10 == 0 or i == len(urls)):
                     say(f"{source.name}: {i}/{len(urls)} models")
 
+        pool = ThreadPoolExecutor(max_workers=max(len(self.sources), 1))
         try:
-            with ThreadPoolExecutor(max_workers=max(len(self.sources), 1)) as pool:
-                for future in [pool.submit(run_source, s) for s in self.sources.values()]:
-                    future.result()
+            futures = [pool.submit(run_source, s) for s in self.sources.values()]
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C / SIGTERM: stop every worker before its next send
+            fetcher.cancelled.set()
+            raise
         finally:
-            self.store.record_fetches(fetcher.outcomes)
+            pool.shutdown(wait=True, cancel_futures=True)
+            self.store.record_fetches(fetcher.outcomes)  # what was fetched stays fetched
             report.sent = fetcher.sent
             fetcher.close()
         self.last_extract = report

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -48,7 +47,7 @@ def place(parts: Iterable[Any]) -> str:
 def _describe(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        extras = re.findall(r"'([^']+)'", error.message.split("(")[-1])
+        extras = [str(k) for k in error.instance if k not in allowed]
         return "; ".join(f"unknown key '{e}': {suggest(e, allowed)}" for e in extras)
     if error.validator == "required":
         return f"missing key: {error.message.split(' is a required')[0]}"

@@ -32,6 +32,7 @@ class ReplayServer:
     def __init__(self, cassettes: list[str] | None = None):
         self.routes: dict[str, Reply] = {}
         self.dynamic: list[Callable[[str], Reply | None]] = []
+        self.scripts: dict[str, list] = {}  # path -> replies served in order (the last one repeats)
         self.log: list[dict] = []
         self.lock = threading.Lock()
         for name in cassettes or []:
@@ -43,6 +44,9 @@ class ReplayServer:
                 with server.lock:
                     server.log.append({"t": time.monotonic(), "path": self.path, "headers": dict(self.headers)})
                 reply = server.reply(self.path)
+                if callable(reply):  # a fault that writes (or does not write) the response itself
+                    reply(self)
+                    return
                 status, headers, body = reply
                 self.send_response(status)
                 for k, v in headers.items():
@@ -77,8 +81,15 @@ class ReplayServer:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.routes[key_of(path)] = (status, headers or {"Content-Type": "application/json"}, raw)
 
+    def script(self, path: str, replies: list) -> None:
+        """Serve ``replies`` in order at ``path``: (status, headers, body) tuples or callables."""
+        self.scripts[key_of(path)] = list(replies)
+
     def reply(self, path: str) -> Reply:
         key = key_of(path)
+        script = self.scripts.get(key)
+        if script:
+            return script.pop(0) if len(script) > 1 else script[0]
         if key in self.routes:
             return self.routes[key]
         for fn in self.dynamic:

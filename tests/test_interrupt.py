@@ -1,0 +1,61 @@
+"""A run killed mid-way leaves no partial output and no corrupt store; the re-run resumes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from replay import ReplayServer
+
+
+def _slow_hf(key: str):
+    parts = key.strip("/").split("/")
+    if parts[:2] == ["api", "models"] and len(parts) == 4:
+        time.sleep(0.15)
+        body = {"id": f"{parts[2]}/{parts[3]}", "downloads": 100, "likes": 5, "createdAt": "2025-01-01T00:00:00Z"}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+    if len(parts) == 5 and parts[2:] == ["resolve", "main", "config.json"]:
+        time.sleep(0.15)
+        return 200, {"Content-Type": "application/json"}, b'{"model_type": "llama"}'
+    return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(workdir, sig):
+    with ReplayServer(["openrouter_models.yaml", "lmarena_rows.yaml"]) as server:
+        server.dynamic.append(_slow_hf)
+        config = {
+            "template_path": "templates/template.json",
+            "cache_path": "store.sqlite",
+            "output_dir": "out",
+            "sources": server.sources(),
+            "models": [{"name": f"M{i}", "hf_id": f"org/m{i}"} for i in range(30)],
+        }
+        (workdir / "c.yaml").write_text(yaml.safe_dump(config))
+        cmd = [sys.executable, "-m", "etl", "run", "-c", "c.yaml"]
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while server.count("/api/models/") < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert "interrupted: no partial file was written; a re-run resumes from the cache" in err
+        assert "Traceback" not in err
+        assert not (workdir / "out").exists() or not any((workdir / "out").iterdir())
+        with sqlite3.connect(workdir / "store.sqlite") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        first = len(server.log)
+        cold = 1 + 3 + 30 + 30  # OpenRouter, LMArena pages, two per-model sources
+        assert first < cold
+        rerun = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=60)
+        assert rerun.returncode == 0, rerun.stderr
+        assert len(list((workdir / "out").glob("*_filled.json"))) == 30
+        assert len(server.log) - first < cold  # resumed: what was cached is not fetched again
+        assert len(server.log) == cold  # and over both runs, every response was fetched exactly once
