@@ -272,9 +272,10 @@ def _recap(results: list[ModelResult], failures: list[str]) -> int:
     written = sum(r.status == "written" for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
     typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
-    for failure in failures:
+    unique = dict.fromkeys([*failures, *(f for r in results for f in r.failures)])  # once each, in order
+    for failure in unique:
         typer.echo(f"source failure: {failure}", err=True)
-    return 0 if written == len(results) and not failed_sources and not failures else 1
+    return 0 if written == len(results) and not unique else 1
 
 
 # ----- commands ---------------------------------------------------------------------------------

@@ -42,4 +42,5 @@ class SourceError(EtlError):
     def __init__(self, source: str, message: str, url: str | None = None):
         self.source = source
         self.url = url
+        self.detail = message
         super().__init__(f"{source}: {message}")

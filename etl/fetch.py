@@ -236,10 +236,14 @@ class Fetcher:
             raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
         if self.offline:
             if outcome == "failed":  # the last fetch failed: that is a failure to report, not a miss
-                raise SourceError(source.name, f"last fetch failed: {message}", request.url)
+                raise SourceError(source.name, f"{message} (when last fetched)", request.url)
             raise CacheMiss(source.name, request.url)
         response = self._send(source, url, params, request.url)
-        return self._document(source, response, key)
+        try:
+            return self._document(source, response, key)
+        except SourceError as exc:
+            self._record(source, request.url, response.status_code, "failed", exc.detail)
+            raise
 
     def _document(self, source: Source, response: Any, key: str) -> Document:
         try:

@@ -51,7 +51,7 @@ class ModelResult:
     fillable: int = 0
     sources: dict[str, list[str]] = field(default_factory=dict)  # match status -> source names
     error: str | None = None
-    coverage: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # why each failed source failed
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -391,6 +391,8 @@ class Pipeline:
             result = ModelResult(model.name, "failed")
             for row in self.store.matches(model.name):
                 result.sources.setdefault(row["status"], []).append(row["source"])
+                if row["status"] == "failed" and row["note"]:
+                    result.failures.append(row["note"])
             try:
                 if not self.store.has_model(model.name):
                     raise EtlError(f"{model.name}: no staged values; run `etl transform` first")

@@ -64,7 +64,7 @@ def test_fifty_models_one_request_per_page_and_per_model_then_none_within_ttl(wo
 
 
 def test_each_source_keeps_its_rate_while_sources_run_in_parallel(workdir):
-    rate, n = 20.0, 20
+    rate, n = 10, 30
     models = [ModelInfo(f"Synthetic {i}", hf_id=f"org/model-{i}") for i in range(n)]
     with __import__("replay").ReplayServer([]) as server:
         server.dynamic.append(_synthetic_hf)
@@ -78,9 +78,9 @@ def test_each_source_keeps_its_rate_while_sources_run_in_parallel(workdir):
     }
     for times in arrivals.values():
         assert len(times) == n
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-        # the limiter spaces sends by 1/rate; arrival jitter on loopback is far below 10 ms
-        assert min(gaps) > 1 / rate - 0.01, min(gaps)
+        # never more than `rate` requests in any one-second window (10 ms slack for loopback jitter)
+        windows = [times[i + rate] - times[i] for i in range(n - rate)]
+        assert min(windows) > 1 - 0.01, min(windows)
     both = sorted(arrivals["huggingface"] + arrivals["huggingface_config"])
     # in parallel: the two sources together take about as long as one (n / rate), not twice that
     assert both[-1] - both[0] < 1.5 * (n - 1) / rate

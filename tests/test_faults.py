@@ -200,3 +200,39 @@ def test_truncated_body_is_retried(server, make):
     fetcher, source, waits = make(server)
     fetcher.documents(source, source.url)
     assert server.count() == 2 and len(waits) == 1
+
+
+def test_a_failing_source_does_not_stop_the_batch_and_the_recap_lists_it(workdir):
+    import yaml
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    with ReplayServer(["lmarena_rows.yaml", "huggingface_models.yaml", "huggingface_config.yaml"]) as server:
+        server.route("/api/v1/models", 200, b"<html>maintenance</html>", {"Content-Type": "text/html"})
+        server.route("/api/models/deepseek-ai/DeepSeek-V3", 200, b'{"id": "deepseek-ai/DeepSeek-V3", "downl', JSON)
+        config = {
+            "template_path": "templates/template.json",
+            "cache_path": "s.sqlite",
+            "output_dir": "out",
+            "max_retries": 0,
+            "sources": server.sources(),
+            "models": [
+                {"name": "DeepSeek V3", "hf_id": "deepseek-ai/DeepSeek-V3"},
+                {"name": "Qwen2.5 72B Instruct", "hf_id": "Qwen/Qwen2.5-72B-Instruct"},
+            ],
+        }
+        (workdir / "c.yaml").write_text(yaml.safe_dump(config))
+        result = CliRunner().invoke(app, ["run", "-c", "c.yaml"])
+    assert result.exit_code == 1
+    out = result.output
+    assert "2/2 written; 3 source failure(s)" in out  # openrouter for both, huggingface for DeepSeek V3
+    assert (
+        out.count(
+            f"source failure: openrouter: got an HTML page instead of JSON from {server.url}/api/v1/models (content-type text/html)"
+        )
+        == 1
+    )
+    assert f"source failure: huggingface: malformed JSON from {server.url}/api/models/deepseek-ai/DeepSeek-V3" in out
+    qwen = json.loads((workdir / "out" / "Qwen2.5 72B Instruct_filled.json").read_text())
+    assert qwen["community_score"]["lm_sys_arena_score"] == 1272 and qwen["community_score"]["hf_score"] is not None
