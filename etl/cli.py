@@ -251,7 +251,7 @@ class _errors_to_exit:
         if isinstance(exc, EtlError):
             lines = exc.problems if isinstance(exc, UsageError) else [str(exc)]
             for line in lines:
-                typer.echo(f"error: {line}", err=True)
+                typer.echo("error: " + " ".join(str(line).splitlines()), err=True)  # one line each, always
             raise typer.Exit(exc.exit_code)
         if isinstance(exc, KeyboardInterrupt):
             typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
@@ -259,7 +259,7 @@ class _errors_to_exit:
         return False
 
 
-def _recap(results: list[ModelResult], failures: list[str]) -> int:
+def _recap(results: list[ModelResult]) -> int:
     for r in results:
         parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
         status = {"written": "ok  ", "invalid": "INVALID", "failed": "FAILED"}[r.status]
@@ -272,7 +272,7 @@ def _recap(results: list[ModelResult], failures: list[str]) -> int:
     written = sum(r.status == "written" for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
     typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
-    unique = dict.fromkeys([*failures, *(f for r in results for f in r.failures)])  # once each, in order
+    unique = dict.fromkeys(f for r in results for f in r.failures)  # a catalog failure touches every model: once
     for failure in unique:
         typer.echo(f"source failure: {failure}", err=True)
     return 0 if written == len(results) and not unique else 1
@@ -312,7 +312,7 @@ def transform(pipeline: Pipeline) -> None:
 def load(pipeline: Pipeline) -> None:
     """Merge staged values into each template (nulls only unless --overwrite), validate against
     schemas/model.schema.json, write <output_dir>/<Name>_filled.json atomically, print a recap."""
-    raise typer.Exit(_recap(pipeline.load(), []))
+    raise typer.Exit(_recap(pipeline.load()))
 
 
 @app.command()
@@ -320,10 +320,9 @@ def load(pipeline: Pipeline) -> None:
 def run(pipeline: Pipeline) -> None:
     """extract + transform + load. With --offline: transform + load from the cache, zero requests."""
     results = pipeline.run()
-    failures = pipeline.last_extract.failures if pipeline.last_extract else []
     for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
         typer.echo(line)
-    raise typer.Exit(_recap(results, failures))
+    raise typer.Exit(_recap(results))
 
 
 @app.command()

@@ -236,7 +236,8 @@ class Fetcher:
             raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
         if self.offline:
             if outcome == "failed":  # the last fetch failed: that is a failure to report, not a miss
-                raise SourceError(source.name, f"{message} (when last fetched)", request.url)
+                when = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+                raise SourceError(source.name, f"{message} (fetch of {when})", request.url)
             raise CacheMiss(source.name, request.url)
         response = self._send(source, url, params, request.url)
         try:

@@ -48,7 +48,7 @@ def _describe(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extras = [str(k) for k in error.instance if k not in allowed]
-        return "; ".join(f"unknown key '{e}': {suggest(e, allowed)}" for e in extras)
+        return "; ".join(f"unknown key {e!r}: {suggest(e, allowed)}" for e in extras)
     if error.validator == "required":
         return f"missing key: {error.message.split(' is a required')[0]}"
     if error.validator == "enum":
