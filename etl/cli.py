@@ -259,8 +259,15 @@ class _errors_to_exit:
         return False
 
 
+#: above this many models the recap lists only the models with a problem, plus totals per source
+RECAP_DETAIL_LIMIT = 50
+
+
 def _recap(results: list[ModelResult]) -> int:
+    detailed = len(results) <= RECAP_DETAIL_LIMIT
     for r in results:
+        if not detailed and r.status == "written":
+            continue
         parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
         status = {"written": "ok  ", "invalid": "INVALID", "failed": "FAILED"}[r.status]
         typer.echo(f"{status} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}")
@@ -269,6 +276,17 @@ def _recap(results: list[ModelResult]) -> int:
         if r.error:
             for line in r.error.splitlines():
                 typer.echo(f"      error: {line}")
+    if not detailed:
+        totals: dict[str, dict[str, int]] = {}
+        for r in results:
+            for status, names in r.sources.items():
+                for name in names:
+                    totals.setdefault(name, {}).setdefault(status, 0)
+                    totals[name][status] += 1
+        for name, counts in sorted(totals.items()):
+            typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        filled = sum(r.filled for r in results)
+        typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
     written = sum(r.status == "written" for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
     typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
@@ -299,12 +317,12 @@ def extract(pipeline: Pipeline) -> None:
 @pipeline_command
 def transform(pipeline: Pipeline) -> None:
     """Match each model in each source and stage values with provenance, from the cache alone."""
-    matches = pipeline.transform()
+    statuses = pipeline.transform()
     counts: dict[str, int] = {}
-    for per_model in matches.values():
-        for m in per_model:
-            counts[m.status] = counts.get(m.status, 0) + 1
-    typer.echo(f"{len(matches)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for per_model in statuses.values():
+        for status in per_model.values():
+            counts[status] = counts.get(status, 0) + 1
+    typer.echo(f"{len(statuses)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
 
 
 @app.command()

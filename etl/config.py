@@ -22,6 +22,17 @@ from . import settings
 from .errors import UsageError
 from .validation import schema_problems
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+
+
+def load_yaml(text: str) -> Any:
+    """YAML with libyaml's speed and the pure loader's (portable) error messages."""
+    try:
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)  # re-raise with the pure loader's message: the same on every platform
+
+
 #: environment variable -> config key (the names the seed system's users already have in .env)
 ENV_KEYS = {
     "ARTIFICIAL_ANALYSIS_API_KEY": "artificial_analysis_key",
@@ -171,9 +182,11 @@ def read_structured(path: Path) -> Any:
         raise UsageError(f"{path}: byte {exc.start}: not UTF-8 text; save the file as UTF-8") from None
     try:
         if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text) or {}
+            return json.loads(text, parse_constant=_reject_constant)
+        return load_yaml(text) or {}
     except json.JSONDecodeError as exc:
+        if exc.doc in ("NaN", "Infinity", "-Infinity"):  # from _reject_constant: find where it is
+            exc = json.JSONDecodeError(exc.msg, text, max(text.find(exc.doc), 0))
         raise UsageError(
             f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg}); fix the syntax"
         ) from None
@@ -181,6 +194,10 @@ def read_structured(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
         raise UsageError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON (use null for unknown)", name, 0)
 
 
 def read_dotenv(path: Path | None) -> dict[str, str]:

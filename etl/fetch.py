@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from requests_cache import CachedSession
@@ -102,6 +103,8 @@ def open_session(store_path: Path, ttl_hours: float, auth_headers: list[str]) ->
         allowable_methods=("GET",),
         ignored_parameters=list(DEFAULT_IGNORED_PARAMS) + [h for h in auth_headers if h],
         cache_control=False,
+        wal=True,  # readers never block the writer; synchronous=NORMAL: safe, and far fewer fsyncs
+        busy_timeout=30_000,
     )
 
 
@@ -177,6 +180,7 @@ class Fetcher:
         offline: bool = False,
         auth_headers: list[str] = (),
         known: dict[str, tuple[str, float, str]] | None = None,
+        key_index: dict[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
     ):
         self.session = open_session(store_path, ttl_hours, list(auth_headers))
@@ -189,6 +193,8 @@ class Fetcher:
         self.timeout, self.max_retries, self.backoff, self.max_wait = timeout, max_retries, backoff, max_wait
         self.refresh, self.offline, self.sleep = refresh, offline, sleep
         self.known = known or {}  # URL -> (outcome, epoch, message) of its last non-200 answer
+        self.key_index = dict(key_index or {})  # URL -> requests-cache key
+        self.new_keys: dict[str, str] = {}
         self.ttl = ttl_hours * 3600
         self.sent = 0  # real requests, for reports and tests
         self.outcomes: list[dict[str, Any]] = []  # one row per network fetch, for the fetches table
@@ -225,25 +231,29 @@ class Fetcher:
         return docs
 
     def get(self, source: Source, url: str, params: dict[str, Any]) -> Document:
-        request = requests.Request("GET", url, params=params).prepare()
-        key = self.session.cache.create_key(request)
+        ident = url + ("?" + urlencode(sorted((k, str(v)) for k, v in params.items())) if params else "")
+        key = self.key_index.get(ident)
+        if key is None:  # requests-cache's key: URL normalization costs ~0.5 ms, so it is kept per URL
+            key = self.session.cache.create_key(requests.Request("GET", url, params=params).prepare())
+            self.key_index[ident] = self.new_keys[ident] = key
         cached = self.session.cache.get_response(key)
         if cached is not None and (self.offline or not (cached.is_expired or self.refresh)):
             return self._document(source, cached, key)
-        outcome, at, message = self.known.get(request.url, ("", 0.0, ""))
+        full_url = requests.Request("GET", url, params=params).prepare().url
+        outcome, at, message = self.known.get(full_url, ("", 0.0, ""))
         if outcome == "not_found" and (self.offline or (time.time() - at < self.ttl and not self.refresh)):
             # a not-found answer is remembered for the TTL (outside the HTTP cache, which keeps 200s only)
             raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
         if self.offline:
             if outcome == "failed":  # the last fetch failed: that is a failure to report, not a miss
                 when = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
-                raise SourceError(source.name, f"{message} (fetch of {when})", request.url)
-            raise CacheMiss(source.name, request.url)
-        response = self._send(source, url, params, request.url)
+                raise SourceError(source.name, f"{message} (fetch of {when})", full_url)
+            raise CacheMiss(source.name, full_url)
+        response = self._send(source, url, params, full_url)
         try:
             return self._document(source, response, key)
         except SourceError as exc:
-            self._record(source, request.url, response.status_code, "failed", exc.detail)
+            self._record(source, full_url, response.status_code, "failed", exc.detail)
             raise
 
     def _document(self, source: Source, response: Any, key: str) -> Document:

@@ -2,6 +2,7 @@
 
 ``fetches``: the latest outcome of each URL sent (so an offline run knows a 404 from a miss).
 ``matches``: per model and source, how the model was found (or why not), with the candidates.
+``cache_keys``: URL -> requests-cache key (computing a key normalizes the URL: slow at 10k models).
 ``staged``: every candidate value with its provenance; ``chosen`` marks the one that fills the field.
 A transform replaces the rows of the models it processes in one transaction: a crash leaves the
 previous state, never half of each.
@@ -10,14 +11,15 @@ previous state, never half of each.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
-FETCHES, MATCHES, STAGED = "fetches", "matches", "staged"
+FETCHES, MATCHES, STAGED, KEYS = "fetches", "matches", "staged", "cache_keys"
 
 
 class Store:
@@ -49,6 +51,8 @@ class Store:
                 },
                 pk=("model", "source"),
             )
+        if KEYS not in self.db.table_names():
+            self.db[KEYS].create({"ident": str, "key": str}, pk="ident")
         if STAGED not in self.db.table_names():
             self.db[STAGED].create(
                 {
@@ -71,6 +75,13 @@ class Store:
             )
             self.db[STAGED].create_index(["model"])
 
+    def cache_keys(self) -> dict[str, str]:
+        return {r["ident"]: r["key"] for r in self.db[KEYS].rows}
+
+    def record_cache_keys(self, keys: dict[str, str]) -> None:
+        if keys:
+            self.db[KEYS].upsert_all(({"ident": i, "key": k} for i, k in keys.items()), pk="ident", batch_size=1000)
+
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
         if rows:
@@ -81,17 +92,33 @@ class Store:
         rows = self.db[FETCHES].rows_where("outcome != ?", ["ok"])
         return {r["url"]: (r["outcome"], datetime.fromisoformat(r["at"]).timestamp(), r["message"] or "") for r in rows}
 
-    def replace_model_rows(self, models: list[str], matches: list[dict], staged: list[dict]) -> None:
-        with self.db.conn:
-            for chunk_start in range(0, len(models), 500):
-                chunk = models[chunk_start : chunk_start + 500]
+    @contextmanager
+    def replacing(self) -> Iterator[Callable[[list[str], list[dict], list[dict]], None]]:
+        """One transaction in which the rows of some models are replaced, chunk by chunk; an
+        exception (or Ctrl-C) rolls all of it back. Raw executemany: sqlite-utils would commit
+        per call."""
+        conn = self.db.conn
+
+        def write(models: list[str], matches: list[dict], staged: list[dict]) -> None:
+            for start in range(0, len(models), 500):
+                chunk = models[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                self.db.execute(f"DELETE FROM {MATCHES} WHERE model IN ({marks})", chunk)
-                self.db.execute(f"DELETE FROM {STAGED} WHERE model IN ({marks})", chunk)
-            if matches:
-                self.db[MATCHES].insert_all(matches, batch_size=1000)
-            if staged:
-                self.db[STAGED].insert_all(staged, batch_size=1000)
+                conn.execute(f"DELETE FROM {MATCHES} WHERE model IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM {STAGED} WHERE model IN ({marks})", chunk)
+            for table, rows in ((MATCHES, matches), (STAGED, staged)):
+                if rows:
+                    columns = list(rows[0])
+                    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+                    conn.executemany(sql, ([row[c] for c in columns] for row in rows))
+
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield write
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            conn.commit()
 
     def matches(self, model: str | None = None) -> list[dict[str, Any]]:
         where, args = ("model = ?", [model]) if model else (None, None)
@@ -105,6 +132,28 @@ class Store:
         if chosen_only:
             where += " AND chosen = 1"
         return [_decode(r) for r in self.db[STAGED].rows_where(where, args, order_by="section, field, rank")]
+
+    def _rows_for(self, table: str, models: list[str], extra: str = "") -> Iterable[dict[str, Any]]:
+        for start in range(0, len(models), 500):
+            chunk = models[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cursor = self.db.execute(f"SELECT * FROM {table} WHERE model IN ({marks}){extra}", chunk)
+            columns = [c[0] for c in cursor.description]
+            for values in cursor:
+                yield dict(zip(columns, values, strict=True))
+
+    def chosen_values(self, models: list[str]) -> dict[str, dict[tuple[str, str], Any]]:
+        """model -> (section, field) -> the value that fills it, for many models in one pass."""
+        out: dict[str, dict[tuple[str, str], Any]] = {}
+        for row in self._rows_for(STAGED, models, " AND chosen = 1"):
+            out.setdefault(row["model"], {})[(row["section"], row["field"])] = json.loads(row["value"])
+        return out
+
+    def matches_by_model(self, models: list[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows_for(MATCHES, models, " ORDER BY model, source"):
+            out.setdefault(row["model"], []).append(_decode(row))
+        return out
 
     def has_model(self, model: str) -> bool:
         return bool(self.db.execute(f"SELECT 1 FROM {MATCHES} WHERE model = ? LIMIT 1", [model]).fetchone())

@@ -8,6 +8,7 @@ check rates, and prove a key was sent (and then that it landed nowhere else).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,11 @@ class ReplayServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self) -> None:  # noqa: N802
                 with server.lock:
                     server.log.append({"t": time.monotonic(), "path": self.path, "headers": dict(self.headers)})

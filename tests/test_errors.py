@@ -191,3 +191,12 @@ def test_shipped_mappings_list_every_contract_field():
     result = invoke("mappings", "check")
     assert result.exit_code == 0
     assert result.output.startswith("ok: 6 sources, 56 fields")
+
+
+def test_nan_in_a_template_is_not_json(workdir):
+    (workdir / "t.json").write_text('{"dev_benchmarks": {"MMLU": NaN}}')
+    result = invoke("run", "-t", "t.json", "-m", '["x"]')
+    assert result.exit_code == 2
+    assert errors(result) == [
+        "error: t.json: line 1, column 29: invalid JSON (NaN is not JSON (use null for unknown)); fix the syntax"
+    ]

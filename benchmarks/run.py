@@ -1,0 +1,308 @@
+"""Benchmark harness: synthetic models served by a local HTTP server, figures printed and saved.
+
+    python benchmarks/run.py                 # 100, 1,000 and 10,000 models
+    python benchmarks/run.py --sizes 1000    # one size
+
+For each size N it generates N models whose catalog and per-model responses are shaped like the
+recorded data (AA free pages of 200, one OpenRouter catalog, LMArena datasets-server pages of 100,
+Hugging Face model info and config.json per model), serves them from 127.0.0.1, and measures, each
+in a fresh ``etl`` subprocess (so its peak RSS is its own, read with os.wait4):
+
+- cold extract, rate limits off: requests sent and wall time;
+- cold extract, rate limits on: wall time against the floor (the slowest source's requests / its
+  rate). Per-model sources get ``--rate`` requests/s (default 100), catalogs 10/s: the real rates
+  (Hugging Face: 500 calls / 5 min anonymous) would make 10,000 models take hours, and what is
+  measured is whether the run costs the slowest source's floor and not the sum of all of them;
+- warm re-run of extract inside the TTL: requests sent (must be 0);
+- warm offline ``etl run --offline`` (transform + load): wall time and peak RSS.
+
+Results go to benchmarks/results.json. Nothing is sent anywhere but 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "examples" / "templates" / "template.json"
+
+
+def synthetic(n: int) -> dict:
+    """Catalogs for n models, in the recorded shapes."""
+    aa = [
+        {
+            "id": f"00000000-0000-4000-8000-{i:012d}",
+            "name": f"Bench Model {i} 7B",
+            "slug": f"bench-model-{i}-7b",
+            "release_date": "2025-01-01",
+            "model_creator": {"id": "bench", "name": "Bench"},
+            "evaluations": {
+                "artificial_analysis_intelligence_index": round(10 + (i % 50) * 0.7, 1),
+                "artificial_analysis_coding_index": None,
+                "artificial_analysis_agentic_index": None,
+            },
+            "artificial_analysis_intelligence_index_cost": None,
+            "pricing": {
+                "price_1m_input_tokens": 0.1 + (i % 7) / 10,
+                "price_1m_output_tokens": 0.4 + (i % 5) / 10,
+                "price_1m_cache_hit_tokens": None,
+                "price_1m_cache_write_tokens": None,
+            },
+            "performance": {"median_output_tokens_per_second": 50.0, "median_time_to_first_token_seconds": 0.5},
+        }
+        for i in range(n)
+    ]
+    openrouter = [
+        {
+            "id": f"bench/bench-model-{i}",
+            "canonical_slug": f"bench/bench-model-{i}-2025",
+            "hugging_face_id": f"bench-org/bench-model-{i}",
+            "name": f"Bench: Bench Model {i} 7B",
+            "context_length": 32768 + i,
+            "pricing": {"prompt": "0.0000002", "completion": "0.0000008"},
+            "top_provider": {"context_length": 32768, "max_completion_tokens": 8192},
+        }
+        for i in range(n)
+    ]
+    arena = [
+        {
+            "model_name": f"bench-model-{i}-7b",
+            "organization": "Bench",
+            "rating": 1000.0 + i % 400,
+            "rating_lower": 990.0,
+            "rating_upper": 1010.0,
+            "vote_count": 1000,
+            "rank": i + 1,
+            "category": "overall",
+            "leaderboard_publish_date": "2025-08-04",
+        }
+        for i in range(n)
+    ]
+    return {"aa": aa, "openrouter": openrouter, "arena": arena}
+
+
+class Server:
+    """Serves the synthetic sources; counts requests per source."""
+
+    def __init__(self, data: dict):
+        self.data, self.counts, self.lock = data, {}, threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_GET(self) -> None:  # noqa: N802
+                status, body = outer.answer(self.path)
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def count(self, source: str) -> None:
+        with self.lock:
+            self.counts[source] = self.counts.get(source, 0) + 1
+
+    def answer(self, path: str) -> tuple[int, object]:
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        segs = parts.path.strip("/").split("/")
+        if parts.path == "/aa":
+            self.count("artificial_analysis")
+            page = int(query.get("page", 1))
+            rows = self.data["aa"][(page - 1) * 200 : page * 200]
+            pages = max(1, -(-len(self.data["aa"]) // 200))
+            return 200, {
+                "tier": "free",
+                "intelligence_index_version": 4.1,
+                "pagination": {"page": page, "page_size": 200, "total_pages": pages, "has_more": page < pages},
+                "data": rows,
+            }
+        if parts.path == "/or":
+            self.count("openrouter")
+            return 200, {"data": self.data["openrouter"]}
+        if parts.path == "/rows":
+            self.count("lmarena")
+            offset = int(query.get("offset", 0))
+            rows = self.data["arena"][offset : offset + 100]
+            return 200, {
+                "rows": [{"row_idx": offset + j, "row": r, "truncated_cells": []} for j, r in enumerate(rows)],
+                "num_rows_total": len(self.data["arena"]),
+            }
+        if segs[:2] == ["api", "models"] and len(segs) == 4:
+            self.count("huggingface")
+            i = int(segs[3].rsplit("-", 1)[1])
+            return 200, {
+                "id": f"{segs[2]}/{segs[3]}",
+                "downloads": 1000 + i,
+                "likes": 10 + i % 100,
+                "createdAt": "2025-01-01T00:00:00.000Z",
+                "config": {},
+                "safetensors": {"parameters": {"BF16": 7_241_732_096}, "total": 7_241_732_096},
+            }
+        if len(segs) == 5 and segs[2:] == ["resolve", "main", "config.json"]:
+            self.count("huggingface_config")
+            i = int(segs[1].rsplit("-", 1)[1])
+            return 200, {"model_type": "mixtral", "num_local_experts": 8} if i % 3 == 0 else {"model_type": "llama"}
+        return 404, {"error": "not found"}
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit code) of one ``etl`` subprocess."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "etl", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"etl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def bench(n: int, rate: float) -> dict:
+    data = synthetic(n)
+    server = Server(data)
+    work = Path(tempfile.mkdtemp(prefix=f"etl-bench-{n}-"))
+    env = {**os.environ, "ARTIFICIAL_ANALYSIS_API_KEY": "bench-key-not-secret"}
+    try:
+        shutil.copy(TEMPLATE, work / "template.json")
+        models = [
+            {
+                "name": f"Bench Model {i} 7B",
+                "hf_id": f"bench-org/bench-model-{i}",
+                "ids": {"lmarena": f"bench-model-{i}-7b"},
+            }
+            for i in range(n)
+        ]
+        requests = {
+            "artificial_analysis": -(-n // 200),
+            "openrouter": 1,
+            "lmarena": -(-n // 100),
+            "huggingface": n,
+            "huggingface_config": n,
+        }
+        urls = {
+            "artificial_analysis": "/aa",
+            "openrouter": "/or",
+            "lmarena": "/rows",
+            "huggingface": "/api/models/{hf_id}",
+            "huggingface_config": "/{hf_id}/resolve/main/config.json",
+        }
+
+        def config(name: str, rates: dict[str, float]) -> str:
+            cfg = {
+                "template_path": "template.json",
+                "cache_path": f"{name}.sqlite",
+                "output_dir": f"out-{name}",
+                "models": models,
+                "max_retries": 0,
+                "sources": {s: {"url": server.url + u, "rate_limit": rates[s]} for s, u in urls.items()},
+            }
+            (work / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
+            return f"{name}.yaml"
+
+        off = config("off", dict.fromkeys(urls, 1_000_000.0))
+        cold_wall, cold_rss, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        sent = server.total()
+        server.counts.clear()
+        warm_wall, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        warm_sent = server.total()
+        offline_wall, offline_rss, code = run_etl(["run", "-c", off, "--offline", "--log-level", "WARNING"], work, env)
+        written = len(list((work / "out-off").glob("*_filled.json")))
+
+        rates = {s: (rate if s.startswith("huggingface") else 10.0) for s in urls}
+        floor_s = max(requests[s] / rates[s] for s in urls)
+        on = config("on", rates)
+        server.counts.clear()
+        limited_wall, _, _ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
+        serial_floor = sum(requests[s] / rates[s] for s in urls)
+        return {
+            "models": n,
+            "requests_sent_cold": sent,
+            "requests_expected": sum(requests.values()),
+            "cold_extract_s_limits_off": round(cold_wall, 2),
+            "cold_extract_peak_rss_mb": round(cold_rss, 1),
+            "cold_extract_s_limits_on": round(limited_wall, 2),
+            "floor_s": round(floor_s, 2),
+            "serial_floor_s": round(serial_floor, 2),
+            "vs_floor_pct": round(100 * (limited_wall - floor_s) / floor_s, 1),
+            "rates_per_s": {s: round(r, 3) for s, r in rates.items()},
+            "warm_rerun_requests": warm_sent,
+            "warm_rerun_s": round(warm_wall, 2),
+            "warm_offline_run_s": round(offline_wall, 2),
+            "warm_offline_peak_rss_mb": round(offline_rss, 1),
+            "files_written": written,
+            "offline_exit_code": code,
+        }
+    finally:
+        server.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--rate", type=float, default=100.0, help="requests/s for per-model sources when limits are on")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
+    args = parser.parse_args()
+    machine = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "system": platform.platform(),
+    }
+    rows = []
+    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'RSS MB':>7}"
+    print(head)
+    for n in args.sizes:
+        r = bench(n, args.rate)
+        rows.append(r)
+        print(
+            f"{r['models']:>7} {r['requests_sent_cold']:>9} {r['cold_extract_s_limits_off']:>10} {r['cold_extract_s_limits_on']:>9} "
+            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_peak_rss_mb']:>7}",
+            flush=True,
+        )
+    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
+    print(f"rates with limits on (requests/s): {rows[-1]['rates_per_s']}")
+    print(f"machine: {machine}\nwritten: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
