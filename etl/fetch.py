@@ -18,7 +18,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -62,8 +62,22 @@ class Document:
     fetched_at: str
     context: dict[str, Any] = field(default_factory=dict)
 
+    companions: dict[str, Any] = field(default_factory=dict)
+
     def records(self, source: Source) -> list[Any]:
-        return [m.value for m in source.records.find(self.body) if source.keeps(m.value)]
+        """The entries of this response: a list, or an object keyed by model (``key_field``)."""
+        out = []
+        for match in source.records.find(self.body):
+            value = match.value
+            if source.key_field and isinstance(value, dict):
+                entries = [
+                    {**v, source.key_field: k} if isinstance(v, dict) else {source.key_field: k, "value": v}
+                    for k, v in value.items()
+                ]
+            else:
+                entries = [value]
+            out += [e for e in entries if source.keeps(e)]
+        return out
 
 
 class RateLimiter:
@@ -229,6 +243,14 @@ class Fetcher:
                     break
             value += step
         return docs
+
+    def companions(self, source: Source) -> dict[str, Any]:
+        """The extra documents a catalog declares (fetched once, like the catalog)."""
+        out = {}
+        for name, spec in source.companions.items():
+            companion = replace(source, url=spec["url"], format=spec.get("format", "json"), params={}, pagination=None)
+            out[name] = self.get(companion, spec["url"], {}).body
+        return out
 
     def get(self, source: Source, url: str, params: dict[str, Any]) -> Document:
         ident = url + ("?" + urlencode(sorted((k, str(v)) for k, v in params.items())) if params else "")

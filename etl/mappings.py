@@ -91,6 +91,8 @@ class Source:
     not_found: frozenset[int] = frozenset()
     hints: dict[int, str] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    key_field: str | None = None
+    companions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def placeholders(self) -> list[str]:
@@ -153,6 +155,10 @@ class Mappings:
     #: section -> field -> ordered candidates (empty list: no source publishes it yet)
     sections: dict[str, dict[str, list[Candidate]]]
     folder: Path
+    #: (section, field) -> absolute tolerance beyond which two candidates are in conflict
+    tolerances: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: (section, field) -> the benchmark variant the field means
+    variants: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def fields(self) -> list[tuple[str, str, list[Candidate]]]:
         return [(s, f, c) for s, fields in self.sections.items() for f, c in fields.items()]
@@ -240,6 +246,8 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         not_found=frozenset(raw.get("not_found", [])),
         hints={int(k): v for k, v in raw.get("hints", {}).items()},
         context={k: _compile(v, f"{at}.context.{k}", problems) for k, v in raw.get("context", {}).items()},
+        key_field=raw.get("key_field"),
+        companions=dict(raw.get("companions", {})),
     )
 
 
@@ -303,6 +311,8 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
             for name, raw in raw_sources["sources"].items():
                 sources[name] = _build_source(name, raw, sources_path, problems)
     sections: dict[str, dict[str, list[Candidate]]] = {}
+    tolerances: dict[tuple[str, str], float] = {}
+    variants: dict[tuple[str, str], str] = {}
     for path in sorted(folder.glob("*.y*ml")):
         if path.name == SOURCES_FILE or path.suffix not in (".yaml", ".yml"):
             continue
@@ -316,17 +326,48 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
         fields = raw.get("fields") if isinstance(raw, dict) else None
         if not isinstance(fields, dict):
             continue
-        section = sections.setdefault(str(raw.get("section")), {})
+        name = str(raw.get("section"))
+        section = sections.setdefault(name, {})
+        tol = raw.get("tolerance") if isinstance(raw.get("tolerance"), dict) else {}
+        for fname in fields:
+            if "default" in tol or fname in tol.get("fields", {}):
+                tolerances[(name, fname)] = tol.get("fields", {}).get(fname, tol.get("default"))
+        declared = raw.get("variants") if isinstance(raw.get("variants"), dict) else {}
+        for fname, text in declared.items():
+            if fname not in fields:
+                problems.append(
+                    f"{path}: variants.{fname}: not a field of this file: {suggest(str(fname), map(str, fields))}"
+                )
+            variants[(name, fname)] = text
         for fname, cands in fields.items():
             if fname in section:
                 problems.append(f"{path}: fields.{fname}: declared twice for section {raw['section']}; keep one")
             if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
                 # semantic checks run even when the schema failed, so every problem shows at once
-                built = _build_candidates(str(raw.get("section")), fname, cands, path, sources or None, problems)
+                built = _build_candidates(name, fname, cands, path, sources or None, problems)
                 section[fname] = built if not found else []
+                _guard_variants(path, fname, declared.get(fname), cands, problems)
     if problems:
         raise UsageError(problems)
-    return Mappings(sources=sources, sections=sections, folder=folder)
+    return Mappings(sources, sections, folder, tolerances, variants)
+
+
+def _guard_variants(path: Path, fname: str, means: str | None, cands: list[dict], problems: list[str]) -> None:
+    """A candidate fills a field only with the variant the field means, and must say so."""
+    if means is None:
+        return
+    for i, cand in enumerate(cands):
+        says = cand.get("variant")
+        if says is None:
+            problems.append(
+                f"{path}: fields.{fname}[{i}]: this field means {means!r}; add `variant:` saying which variant "
+                "this candidate yields (the same text if it is that one)"
+            )
+        elif says != means:
+            problems.append(
+                f"{path}: fields.{fname}[{i}].variant: {says!r} is not the variant this field means ({means!r}); "
+                "map it to a field of its own or drop it"
+            )
 
 
 def contract_gaps(mappings: Mappings) -> list[str]:

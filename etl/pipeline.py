@@ -27,7 +27,7 @@ from .fetch import CacheMiss, Cancelled, Document, Fetcher, NotInSource
 from .mappings import Mappings, Source, load_mappings
 from .matching import CatalogIndex, Match
 from .store import Store, encode
-from .transforms import evaluate
+from .transforms import Context, evaluate
 from .validation import schema_problems, suggest
 
 log = logging.getLogger("etl")
@@ -180,6 +180,7 @@ class Pipeline:
                 try:
                     docs = fetcher.documents(source, url)
                     if source.scope == "catalog":
+                        fetcher.companions(source)
                         say(f"{source.name}: {len(docs)} page(s)")
                 except NotInSource:
                     pass
@@ -236,6 +237,9 @@ class Pipeline:
                     recs = doc.records(source)
                     entries += recs
                     owner += [d] * len(recs)
+                companions = fetcher.companions(source)
+                for doc in docs:
+                    doc.companions = companions
                 catalogs[source.name] = (CatalogIndex(source, entries), docs, owner)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
@@ -293,35 +297,48 @@ class Pipeline:
     def _stage(self, model: ModelInfo, found: dict[str, tuple[Match, Document | None]]) -> list[dict[str, Any]]:
         rows = []
         for section, fname, candidates in self.mappings.fields():
-            chosen = False
+            field_rows = []
             for cand in candidates:
                 match, doc = found.get(cand.source, (None, None))
                 if match is None or match.status != "matched" or doc is None:
                     continue
-                fetched = datetime.fromisoformat(doc.fetched_at)
-                raw, value = evaluate(cand, match.entry, fetched)
+                ctx = Context(datetime.fromisoformat(doc.fetched_at), doc.companions)
+                raw, value = evaluate(cand, match.entry, ctx)
                 if value is None:
                     continue
-                rows.append(
+                field_rows.append(
                     {
                         "model": model.name,
                         "section": section,
                         "field": fname,
                         "rank": cand.rank,
                         "source": cand.source,
-                        "value": encode(value),
+                        "value": value,
                         "raw": encode(raw),
                         "url": doc.url,
                         "path": cand.path or f"compute:{cand.compute}",
                         "transform": cand.describe_transform(),
                         "fetched_at": doc.fetched_at,
                         "context": encode(doc.context),
-                        "chosen": int(not chosen),
+                        "chosen": int(not field_rows),
                         "entry_id": match.entry_id,
+                        "conflict": 0,
                     }
                 )
-                chosen = True
+            self._flag_conflicts(section, fname, field_rows)
+            for row in field_rows:
+                row["value"] = encode(row["value"])
+            rows += field_rows
         return rows
+
+    def _flag_conflicts(self, section: str, fname: str, rows: list[dict[str, Any]]) -> None:
+        """The first value wins; another that differs beyond the field's tolerance marks both."""
+        tolerance = self.mappings.tolerances.get((section, fname))
+        if tolerance is None or len(rows) < 2 or not isinstance(rows[0]["value"], int | float):
+            return
+        for row in rows[1:]:
+            if isinstance(row["value"], int | float) and abs(row["value"] - rows[0]["value"]) > tolerance:
+                row["conflict"] = rows[0]["conflict"] = 1
 
     # ----- load ---------------------------------------------------------------------------------
     @functools.cached_property

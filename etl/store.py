@@ -70,10 +70,13 @@ class Store:
                     "context": str,
                     "chosen": int,
                     "entry_id": str,
+                    "conflict": int,
                 },
                 pk=("model", "section", "field", "rank"),
             )
             self.db[STAGED].create_index(["model"])
+        if "conflict" not in self.db[STAGED].columns_dict:  # stores made before conflicts were tracked
+            self.db[STAGED].add_column("conflict", int)
 
     def cache_keys(self) -> dict[str, str]:
         return {r["ident"]: r["key"] for r in self.db[KEYS].rows}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -77,7 +78,15 @@ def apply(candidate: Candidate, raw: Any) -> Any:
     return _number(number)
 
 
-def hf_score(doc: dict[str, Any], now: datetime | None = None) -> float | None:
+@dataclass
+class Context:
+    """What a compute rule may use besides its input: the fetch time and the companion documents."""
+
+    now: datetime | None = None
+    companions: dict[str, Any] = field(default_factory=dict)
+
+
+def hf_score(doc: dict[str, Any], ctx: Context | None = None) -> float | None:
     """DESIGN.md's 0-10 score: downloads part + likes part + age part, rounded to 2 places."""
     downloads, likes, created = doc.get("downloads"), doc.get("likes"), doc.get("createdAt")
     if downloads is None or likes is None or not created:
@@ -88,7 +97,7 @@ def hf_score(doc: dict[str, Any], now: datetime | None = None) -> float | None:
         return None
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+    now = (ctx.now if ctx else None) or datetime.now(timezone.utc)
     d_part = 0.0 if downloads < 10 else min(max(0.2007 * math.log2(downloads) - 0.6667, 0), 4)
     l_part = 0.0 if likes < 3 else min(max(0.477 * math.log2(likes) - 0.756, 0), 4)
     months = max((now - created_at).total_seconds() / 86400 / 30.437, 0)
@@ -103,7 +112,7 @@ def hf_score(doc: dict[str, Any], now: datetime | None = None) -> float | None:
     return round(d_part + l_part + min(max(age, 0), 2), 2)
 
 
-def architecture(doc: dict[str, Any], _now: datetime | None = None) -> str | None:
+def architecture(doc: dict[str, Any], _ctx: Context | None = None) -> str | None:
     """'moe' or 'dense' from evidence only: config.json expert keys, or active < total parameters."""
     for key in EXPERT_KEYS:
         value = doc.get(key)
@@ -117,7 +126,7 @@ def architecture(doc: dict[str, Any], _now: datetime | None = None) -> str | Non
     return None
 
 
-def param_count(value: Any, _now: datetime | None = None) -> float | None:
+def param_count(value: Any, _ctx: Context | None = None) -> float | None:
     """Billions of parameters, from a number or a Hugging Face entry's safetensors block."""
     if isinstance(value, dict):
         safetensors = value.get("safetensors") or {}
@@ -133,21 +142,37 @@ def param_count(value: Any, _now: datetime | None = None) -> float | None:
     return _number(round(number, 2))
 
 
+def livebench_overall(row: dict[str, Any], ctx: Context | None = None) -> float | None:
+    """LiveBench's overall: the mean of the category means, each the mean of its tasks. Null unless
+    every task of every category has a number (a partial mean would not be LiveBench's score)."""
+    categories = (ctx.companions if ctx else {}).get("categories")
+    if not isinstance(categories, dict) or not categories or not isinstance(row, dict):
+        return None
+    means = []
+    for tasks in categories.values():
+        values = [_decimal(row.get(task)) for task in tasks]
+        if not values or any(v is None for v in values):
+            return None
+        means.append(sum(values) / len(values))
+    return _number(sum(means) / len(means))
+
+
 COMPUTES: dict[str, Callable[..., Any]] = {
     "hf_score": hf_score,
     "architecture": architecture,
     "param_count": param_count,
+    "livebench_overall": livebench_overall,
 }
 
 
-def evaluate(candidate: Candidate, entry: Any, now: datetime | None = None) -> tuple[Any, Any]:
+def evaluate(candidate: Candidate, entry: Any, ctx: Context | None = None) -> tuple[Any, Any]:
     """(raw, value) for one candidate against the entry matched for the model."""
     raw = first_value(candidate.expr, entry) if candidate.expr is not None else None
     if candidate.compute:
         source = raw if candidate.expr is not None else entry
         if source is None:
             return raw, None
-        computed = COMPUTES[candidate.compute](source, now)
+        computed = COMPUTES[candidate.compute](source, ctx)
         return (raw if candidate.expr is not None else _compute_inputs(candidate.compute, entry)), apply(
             candidate, computed
         )
@@ -165,4 +190,6 @@ def _compute_inputs(name: str, entry: Any) -> Any:
         return {k: entry[k] for k in keys}
     if name == "param_count":
         return entry.get("safetensors")
+    if name == "livebench_overall":
+        return {k: v for k, v in entry.items() if k not in ("model", "Model")}
     return None

@@ -8,7 +8,7 @@ import pytest
 
 from etl.mappings import Candidate, Identity, Source, compile_path
 from etl.matching import CatalogIndex, base_key, name_key
-from etl.transforms import apply, architecture, hf_score, param_count
+from etl.transforms import Context, apply, architecture, hf_score, param_count
 
 
 def cand(**kw) -> Candidate:
@@ -40,13 +40,13 @@ def test_transform_vocabulary(raw, kw, expected):
 def test_hf_score_formula_on_known_values():
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     # old repo: age part 1.5; downloads 1024 -> 0.2007*10-0.6667 = 1.3403; likes 64 -> 0.477*6-0.756 = 2.106
-    assert hf_score({"downloads": 1024, "likes": 64, "createdAt": "2020-01-01T00:00:00.000Z"}, now) == 4.95
+    assert hf_score({"downloads": 1024, "likes": 64, "createdAt": "2020-01-01T00:00:00.000Z"}, Context(now)) == 4.95
     # brand new, few downloads and likes: only the age part (0.5 * months)
-    fresh = hf_score({"downloads": 5, "likes": 1, "createdAt": "2025-12-17T00:00:00Z"}, now)
+    fresh = hf_score({"downloads": 5, "likes": 1, "createdAt": "2025-12-17T00:00:00Z"}, Context(now))
     assert fresh == round(0.5 * (15 / 30.437), 2)
     # clamps: huge numbers stop at 4 + 4 + 1.5
-    assert hf_score({"downloads": 10**12, "likes": 10**9, "createdAt": "2000-01-01T00:00:00Z"}, now) == 9.5
-    assert hf_score({"downloads": 5}, now) is None
+    assert hf_score({"downloads": 10**12, "likes": 10**9, "createdAt": "2000-01-01T00:00:00Z"}, Context(now)) == 9.5
+    assert hf_score({"downloads": 5}, Context(now)) is None
 
 
 def test_architecture_only_from_evidence():
