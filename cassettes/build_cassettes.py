@@ -370,6 +370,159 @@ def redirect(data: Path) -> None:
     print("wrote cassettes/huggingface_redirect_307.yaml")
 
 
+def boards(data: Path) -> None:
+    b = data / "boards"
+    write(
+        "livebench.yaml",
+        [
+            "LiveBench table and categories: REAL, unchanged: shared/data/boards/livebench_table_2026_01_08.csv and",
+            "livebench_categories_2026_01_08.json (2026-01-08). Response headers are not recorded (constructed).",
+        ],
+        [
+            interaction(
+                "https://livebench.ai/table_2026_01_08.csv",
+                (b / "livebench_table_2026_01_08.csv").read_text(),
+                headers={"Content-Type": ["text/csv"]},
+            ),
+            interaction(
+                "https://livebench.ai/categories_2026_01_08.json",
+                (b / "livebench_categories_2026_01_08.json").read_text(),
+            ),
+        ],
+    )
+    write(
+        "bigcodebench.yaml",
+        [
+            "https://bigcode-bench.github.io/results.json: REAL body, unchanged: shared/data/boards/bigcodebench_results.2025-04.json (2025-04-17)."
+        ],
+        [
+            interaction(
+                "https://bigcode-bench.github.io/results.json", (b / "bigcodebench_results.2025-04.json").read_text()
+            )
+        ],
+    )
+    write(
+        "evalplus.yaml",
+        [
+            "https://evalplus.github.io/results.json: REAL body, unchanged: shared/data/boards/evalplus_results.2024-12.json (2024-12-26)."
+        ],
+        [interaction("https://evalplus.github.io/results.json", (b / "evalplus_results.2024-12.json").read_text())],
+    )
+    with open(b / "open_llm_leaderboard_v2.2025-03-21.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for r in rows:
+        out.append(
+            {
+                "eval_name": f"{r['model_name'].replace('/', '_')}_{r['model_precision']}",
+                "Precision": r["model_precision"],
+                "fullname": r["model_name"],
+                "Average ⬆️": float(r["model_average_score"]),
+                "IFEval": float(r["evaluations_ifeval_normalized_score"]),
+                "IFEval Raw": float(r["evaluations_ifeval_value"]),
+                "BBH": float(r["evaluations_bbh_normalized_score"]),
+                "MATH Lvl 5": float(r["evaluations_math_normalized_score"]),
+                "GPQA": float(r["evaluations_gpqa_normalized_score"]),
+                "MUSR": float(r["evaluations_musr_normalized_score"]),
+                "MMLU-PRO": float(r["evaluations_mmlu_pro_normalized_score"]),
+                "Architecture": r["model_architecture"],
+                "#Params (B)": float(r["metadata_params_billions"]) if r["metadata_params_billions"] else None,
+                "MoE": r["features_is_moe"] == "TRUE",
+                "Flagged": r["features_is_flagged"] == "TRUE",
+            }
+        )
+    base = (
+        "https://datasets-server.huggingface.co/rows?dataset=open-llm-leaderboard%2Fcontents"
+        "&config=default&split=train&length=100&offset="
+    )
+    write(
+        "open_llm.yaml",
+        [
+            "datasets-server /rows for open-llm-leaderboard/contents: CONSTRUCTED envelope and column names (as the dataset",
+            "names them) around REAL values: shared/data/boards/open_llm_leaderboard_v2.2025-03-21.csv (2025-03-21), flattened",
+            "from the leaderboard's API; normalized 0-100 scores, model_name -> fullname, params -> '#Params (B)'.",
+        ],
+        [
+            interaction(
+                base + str(o),
+                {
+                    "rows": [
+                        {"row_idx": o + j, "row": row, "truncated_cells": []} for j, row in enumerate(out[o : o + 100])
+                    ],
+                    "num_rows_total": len(out),
+                    "num_rows_per_page": 100,
+                    "partial": False,
+                },
+            )
+            for o in range(0, len(out), 100)
+        ],
+    )
+    ugi = json.loads((b / "ugi_derived.2025-06.json").read_text())["data"]
+    lines = ["author/model_name,UGI 🏆,W/10 👍,NatInt 💡,Ideology"]
+    for e in ugi:
+        name = e["model"].replace('"', "")
+        cells = [
+            f'"{name}"',
+            *("NA" if e.get(k) is None else str(e[k]) for k in ("ugi", "w10")),
+            "NA",
+            e.get("ideology") or "NA",
+        ]
+        lines.append(",".join(cells))
+    write(
+        "ugi.yaml",
+        [
+            "UGI leaderboard CSV: CONSTRUCTED from REAL values: shared/data/boards/ugi_derived.2025-06.json (2025-06-23), which keeps",
+            "only model, UGI, W/10 and ideology; written as the live CSV is (UTF-8 with BOM, emoji column names, NA for missing;",
+            "NatInt is NA throughout because the derived file lacks it).",
+        ],
+        [
+            interaction(
+                "https://huggingface.co/spaces/DontPlanToEnd/UGI-Leaderboard/resolve/main/ugi-leaderboard-data.csv",
+                "\ufeff" + "\n".join(lines) + "\n",
+                headers={"Content-Type": ["text/csv; charset=utf-8"]},
+            )
+        ],
+    )
+    vlm = {
+        "time": "constructed",
+        "results": {
+            "Qwen2-VL-7B-Instruct": {
+                "META": {
+                    "Method": ["Qwen2-VL-7B-Instruct", "https://huggingface.co/Qwen/Qwen2-VL-7B-Instruct"],
+                    "Parameters": "8B",
+                    "Language Model": "Qwen2-7B",
+                    "Vision Model": "ViT-600M",
+                    "OpenSource": "Yes",
+                },
+                "MMMU_VAL": {"Overall": 53.7},
+                "MathVista_MINI": {"Overall": 61.4},
+                "ChartQA_TEST": {"Overall": 83.0},
+                "DocVQA_VAL": {"Overall": 93.9},
+                "AI2D_TEST": {"Overall": 83.0},
+            },
+            "InternVL2-8B": {
+                "META": {
+                    "Method": ["InternVL2-8B", "https://huggingface.co/OpenGVLab/InternVL2-8B"],
+                    "Parameters": "8B",
+                    "OpenSource": "Yes",
+                },
+                "MMMU_VAL": {"Overall": 51.2},
+                "MathVista_MINI": {"Overall": 58.3},
+                "ChartQA_TEST": {"Overall": 83.3},
+                "AI2D_TEST": {"Overall": 83.6},
+            },
+        },
+    }
+    write(
+        "open_vlm.yaml",
+        [
+            "http://opencompass.openxlab.space/assets/OpenVLM.json: CONSTRUCTED (no real sample here) from the shape in SOURCES.md;",
+            "two models, illustrative scores. Dataset keys (MMMU_VAL, MathVista_MINI, ...) are unconfirmed: a one-line mapping change.",
+        ],
+        [interaction("http://opencompass.openxlab.space/assets/OpenVLM.json", vlm)],
+    )
+
+
 if __name__ == "__main__":
     shared = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent.parent / "shared" / "data"
     aa_free(shared)
@@ -378,3 +531,4 @@ if __name__ == "__main__":
     huggingface(shared)
     aa_pro()
     redirect(shared)
+    boards(shared)

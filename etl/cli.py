@@ -20,7 +20,7 @@ import typer
 
 from .config import PipelineConfig, models_from_option
 from .errors import EtlError, UsageError
-from .mappings import contract_gaps, load_mappings
+from .mappings import contract_gaps, fields_table, load_mappings
 from .pipeline import ModelResult, Pipeline
 
 app = typer.Typer(
@@ -273,6 +273,8 @@ def _recap(results: list[ModelResult]) -> int:
         typer.echo(f"{status} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}")
         if r.output:
             typer.echo(f"      -> {r.output}")
+        if r.conflicts:
+            typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
         if r.error:
             for line in r.error.splitlines():
                 typer.echo(f"      error: {line}")
@@ -380,7 +382,7 @@ def explain(
             )
         )
     for r in rows:
-        mark = "chosen" if r["chosen"] else "also  "
+        mark = ("chosen" if r["chosen"] else "also  ") + (", CONFLICT" if r.get("conflict") else "")
         typer.echo(f"{r['section']}.{r['field']} = {json.dumps(r['value'])}  [{mark}]")
         typer.echo(f"    source:     {r['source']} (entry {r['entry_id']})")
         typer.echo(f"    url:        {r['url']}")
@@ -409,6 +411,16 @@ def mappings_check(
             f"ok: {len(mappings.sources)} sources, {len(fields)} fields "
             f"({mapped} with candidates, {len(fields) - mapped} with no source yet)"
         )
+
+
+@mappings_app.command("table")
+def mappings_table(
+    folder: Annotated[Path | None, typer.Argument(help="Mappings folder (default: the shipped mappings/).")] = None,
+) -> None:
+    """Print the Markdown table of every field: sources in order, JSONPath, transform, variant
+    (the shipped one is mappings/FIELDS.md)."""
+    with _errors_to_exit():
+        typer.echo(fields_table(load_mappings(folder)), nl=False)
 
 
 @cache_app.command("import")

@@ -22,6 +22,8 @@ from .settings import mappings_dir
 from .validation import schema_problems, suggest, validator
 
 SOURCES_FILE = "sources.yaml"
+#: what a mapping file may hold at its top level
+FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fields")
 
 
 _DOTTED = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
@@ -258,6 +260,7 @@ def _build_candidates(
     file: Path,
     sources: dict[str, Source] | None,
     problems: list[str],
+    offset: int = 0,
 ) -> list[Candidate]:
     out = []
     for i, raw in enumerate(raws):
@@ -274,7 +277,7 @@ def _build_candidates(
                 section=section,
                 field=fname,
                 source=raw["source"],
-                rank=i,
+                rank=offset + i,
                 where=where,
                 path=raw.get("path"),
                 expr=_compile(raw["path"], f"{where}.path", problems) if "path" in raw else None,
@@ -293,37 +296,50 @@ def _build_candidates(
 
 def load_mappings(folder: Path | str | None = None) -> Mappings:
     """Read every mapping file of ``folder`` (default: the shipped ``mappings/``); raise UsageError
-    listing every problem of every file."""
+    listing every problem of every file.
+
+    Any file may declare ``sources:`` and/or one ``section:`` with its ``fields:``, so a new source
+    can arrive as one self-contained YAML file. A field listed in several files gets the candidates
+    of all of them, in file-name order (``etl mappings table`` shows the result)."""
     folder = Path(folder) if folder else mappings_dir()
     problems: list[str] = []
     if not folder.is_dir():
         raise UsageError(f"{folder}: mappings folder not found; pass an existing folder")
-    sources_path = folder / SOURCES_FILE
-    if not sources_path.is_file():
-        raise UsageError(f"{sources_path}: missing; every mappings folder declares its sources there")
-    raw_sources = _read_yaml(sources_path, problems)
+    if not (folder / SOURCES_FILE).is_file():
+        raise UsageError(f"{folder / SOURCES_FILE}: missing; every mappings folder declares its sources there")
+    paths = [folder / SOURCES_FILE] + [p for p in sorted(folder.glob("*.y*ml")) if p.name != SOURCES_FILE]
+    files: list[tuple[Path, dict[str, Any], bool]] = []  # (path, content, schema-valid section part)
     sources: dict[str, Source] = {}
-    if raw_sources is not None:
-        found = schema_problems("mapping.schema.json", raw_sources, str(sources_path), "sources_file")
-        if found:
-            problems += found
-        else:
-            for name, raw in raw_sources["sources"].items():
-                sources[name] = _build_source(name, raw, sources_path, problems)
-    sections: dict[str, dict[str, list[Candidate]]] = {}
-    tolerances: dict[tuple[str, str], float] = {}
-    variants: dict[tuple[str, str], str] = {}
-    for path in sorted(folder.glob("*.y*ml")):
-        if path.name == SOURCES_FILE or path.suffix not in (".yaml", ".yml"):
+    for path in paths:
+        if path.suffix not in (".yaml", ".yml"):
             continue
         raw = _read_yaml(path, problems)
         if raw is None:
             if not problems or not problems[-1].startswith(str(path)):
-                problems.append(f"{path}: empty file; give 'section:' and 'fields:' or delete it")
+                problems.append(f"{path}: empty file; give 'sources:' or 'section:' and 'fields:', or delete it")
             continue
-        found = schema_problems("mapping.schema.json", raw, str(path), "section_file")
-        problems += found
-        fields = raw.get("fields") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            problems.append(f"{path}: (top level): expected a mapping with 'sources:' or 'section:' and 'fields:'")
+            continue
+        unknown = [k for k in raw if k not in FILE_KEYS]
+        problems += [f"{path}: (top level): unknown key {str(k)!r}: {suggest(str(k), FILE_KEYS)}" for k in unknown]
+        if "sources" in raw:
+            found = schema_problems("mapping.schema.json", {"sources": raw["sources"]}, str(path), "sources_file")
+            problems += found
+            for name, decl in (raw["sources"] if not found else {}).items():
+                if name in sources:
+                    problems.append(f"{path}: sources.{name}: already declared in another file; keep one")
+                sources[name] = _build_source(name, decl, path, problems)
+        rest = {k: v for k, v in raw.items() if k != "sources" and k in FILE_KEYS}
+        if rest or "sources" not in raw:
+            found = schema_problems("mapping.schema.json", rest, str(path), "section_file")
+            problems += found
+            files.append((path, rest, not found))
+    sections: dict[str, dict[str, list[Candidate]]] = {}
+    tolerances: dict[tuple[str, str], float] = {}
+    variants: dict[tuple[str, str], str] = {}
+    for path, raw, valid in files:
+        fields = raw.get("fields")
         if not isinstance(fields, dict):
             continue
         name = str(raw.get("section"))
@@ -340,34 +356,31 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
                 )
             variants[(name, fname)] = text
         for fname, cands in fields.items():
-            if fname in section:
-                problems.append(f"{path}: fields.{fname}: declared twice for section {raw['section']}; keep one")
             if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
                 # semantic checks run even when the schema failed, so every problem shows at once
-                built = _build_candidates(name, fname, cands, path, sources or None, problems)
-                section[fname] = built if not found else []
-                _guard_variants(path, fname, declared.get(fname), cands, problems)
+                offset = len(section.get(fname, []))
+                built = _build_candidates(name, fname, cands, path, sources or None, problems, offset)
+                section[fname] = section.get(fname, []) + (built if valid else [])
+    for (name, fname), means in variants.items():
+        for cand in sections.get(name, {}).get(fname, []):
+            _guard_variant(cand, means, problems)
     if problems:
         raise UsageError(problems)
     return Mappings(sources, sections, folder, tolerances, variants)
 
 
-def _guard_variants(path: Path, fname: str, means: str | None, cands: list[dict], problems: list[str]) -> None:
+def _guard_variant(cand: Candidate, means: str, problems: list[str]) -> None:
     """A candidate fills a field only with the variant the field means, and must say so."""
-    if means is None:
-        return
-    for i, cand in enumerate(cands):
-        says = cand.get("variant")
-        if says is None:
-            problems.append(
-                f"{path}: fields.{fname}[{i}]: this field means {means!r}; add `variant:` saying which variant "
-                "this candidate yields (the same text if it is that one)"
-            )
-        elif says != means:
-            problems.append(
-                f"{path}: fields.{fname}[{i}].variant: {says!r} is not the variant this field means ({means!r}); "
-                "map it to a field of its own or drop it"
-            )
+    if cand.variant is None:
+        problems.append(
+            f"{cand.where}: this field means {means!r}; add `variant:` saying which variant this candidate "
+            "yields (the same text if it is that one)"
+        )
+    elif cand.variant != means:
+        problems.append(
+            f"{cand.where}.variant: {cand.variant!r} is not the variant this field means ({means!r}); "
+            "map it to a field of its own or drop it"
+        )
 
 
 def contract_gaps(mappings: Mappings) -> list[str]:
@@ -384,3 +397,27 @@ def contract_gaps(mappings: Mappings) -> list[str]:
                     f"listed; add `{fname}: []` if no source publishes it"
                 )
     return gaps
+
+
+def fields_table(mappings: Mappings) -> str:
+    """The docs table of every field: sources in order, JSONPath, transform, variant (Markdown)."""
+    lines = [
+        "# Fields and where they come from",
+        "",
+        "Generated by `etl mappings table > mappings/FIELDS.md` from the YAML files of this folder; a test",
+        "checks that it is current. Candidates are tried in order; the first that yields a value wins.",
+        "",
+        "| section | field | # | source | JSONPath | transform | variant |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for section, fname, cands in mappings.fields():
+        means = mappings.variants.get((section, fname), "")
+        if not cands:
+            lines.append(f"| {section} | {fname} | - | *no source yet* | | | {means} |")
+        for cand in cands:
+            path = f"`{cand.path}`".replace("|", "\\|") if cand.path else "(the entry)"
+            transform = cand.describe_transform().replace("|", "\\|")
+            lines.append(
+                f"| {section} | {fname} | {cand.rank + 1} | {cand.source} | {path} | {transform} | {cand.variant or means} |"
+            )
+    return "\n".join(lines) + "\n"

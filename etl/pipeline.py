@@ -55,13 +55,19 @@ class ModelResult:
     sources: dict[str, list[str]] = field(default_factory=dict)  # match status -> source names
     error: str | None = None
     failures: list[str] = field(default_factory=list)  # why each failed source failed
+    conflicts: list[str] = field(default_factory=list)  # fields whose sources disagree (first wins)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "status": self.status,
             "output": self.output,
-            "coverage": {"filled": self.filled, "fillable": self.fillable, "sources": self.sources},
+            "coverage": {
+                "filled": self.filled,
+                "fillable": self.fillable,
+                "sources": self.sources,
+                "conflicts": self.conflicts,
+            },
             "error": self.error,
         }
 
@@ -100,6 +106,11 @@ class Pipeline:
                 continue
             if "url" in override:
                 source = _replace(source, url=override["url"])
+            if "companions" in override:
+                merged = {
+                    k: {**v, "url": override["companions"].get(k, v["url"])} for k, v in source.companions.items()
+                }
+                source = _replace(source, companions=merged)
             out[name] = source
         return out
 
@@ -420,10 +431,11 @@ class Pipeline:
         models = models if models is not None else self.models()
         shared = self.load_template() if any(m.template is None for m in models) else None
         names = [m.name for m in models]
-        chosen, matches = self.store.chosen_values(names), self.store.matches_by_model(names)  # 2 queries, not 2N
+        chosen, matches = self.store.chosen_values(names), self.store.matches_by_model(names)  # not 2N queries
+        conflicts = self.store.conflicts(names)
         results = []
         for model in models:
-            result = ModelResult(model.name, "failed")
+            result = ModelResult(model.name, "failed", conflicts=conflicts.get(model.name, []))
             for row in matches.get(model.name, []):
                 result.sources.setdefault(row["status"], []).append(row["source"])
                 if row["status"] == "failed" and row["note"]:

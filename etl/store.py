@@ -152,6 +152,13 @@ class Store:
             out.setdefault(row["model"], {})[(row["section"], row["field"])] = json.loads(row["value"])
         return out
 
+    def conflicts(self, models: list[str]) -> dict[str, list[str]]:
+        """model -> fields whose candidates disagree beyond the field's tolerance."""
+        out: dict[str, list[str]] = {}
+        for row in self._rows_for(STAGED, models, " AND chosen = 1 AND conflict = 1"):
+            out.setdefault(row["model"], []).append(f"{row['section']}.{row['field']}")
+        return out
+
     def matches_by_model(self, models: list[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
         for row in self._rows_for(MATCHES, models, " ORDER BY model, source"):

@@ -20,6 +20,10 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+#: the sources of the pipeline issue; tests that count requests switch the leaderboards off
+CORE = ["artificial_analysis", "artificial_analysis_pro", "huggingface", "huggingface_config", "openrouter", "lmarena"]
+#: two catalogs both live at /results.json on their own hosts: served here under a prefix
+HOST_PREFIX = {"bigcode-bench.github.io": "/bigcodebench", "evalplus.github.io": "/evalplus"}
 Reply = tuple[int, dict[str, str], bytes]
 
 
@@ -77,7 +81,8 @@ class ReplayServer:
                 if k.lower() not in ("content-length", "content-encoding", "transfer-encoding", "connection")
             }
             body = rec["body"]["string"]
-            self.routes[key_of(req.uri)] = (
+            prefix = HOST_PREFIX.get(urlsplit(req.uri).netloc, "")
+            self.routes[prefix + key_of(req.uri)] = (
                 rec["status"]["code"],
                 headers,
                 body if isinstance(body, bytes) else body.encode(),
@@ -119,8 +124,9 @@ class ReplayServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def sources(self, rate_limit: float = 1000.0) -> dict[str, dict]:
-        """Config ``sources:`` overrides that point every shipped source here (fast by default)."""
+    def sources(self, rate_limit: float = 1000.0, only: list[str] | None = None) -> dict[str, dict]:
+        """Config ``sources:`` overrides that point every shipped source here (fast by default);
+        with ``only``, every other source is switched off."""
         paths = {
             "artificial_analysis": "/api/v2/language/models/free",
             "artificial_analysis_pro": "/api/v2/language/models",
@@ -128,5 +134,16 @@ class ReplayServer:
             "huggingface_config": "/{hf_id}/resolve/main/config.json",
             "openrouter": "/api/v1/models",
             "lmarena": "/rows",
+            "livebench": "/table_2026_01_08.csv",
+            "bigcodebench": "/bigcodebench/results.json",
+            "evalplus": "/evalplus/results.json",
+            "open_llm": "/rows",
+            "ugi": "/spaces/DontPlanToEnd/UGI-Leaderboard/resolve/main/ugi-leaderboard-data.csv",
+            "open_vlm": "/assets/OpenVLM.json",
         }
-        return {name: {"url": self.url + path, "rate_limit": rate_limit} for name, path in paths.items()}
+        out = {name: {"url": self.url + path, "rate_limit": rate_limit} for name, path in paths.items()}
+        out["livebench"]["companions"] = {"categories": self.url + "/categories_2026_01_08.json"}
+        for name in out:
+            if only is not None and name not in only:
+                out[name] = {"enabled": False}
+        return out

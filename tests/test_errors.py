@@ -11,9 +11,7 @@ from etl.cli import app
 from etl.settings import mappings_dir
 
 runner = CliRunner()
-VALID_SOURCES = (
-    "valid: artificial_analysis, artificial_analysis_pro, huggingface, huggingface_config, lmarena, openrouter"
-)
+VALID_SOURCES = "valid: artificial_analysis, artificial_analysis_pro, bigcodebench, evalplus, huggingface, huggingface_config, livebench, lmarena, open_llm, open_vlm, openrouter, ugi"
 
 
 def invoke(*args):
@@ -190,7 +188,7 @@ def test_run_with_a_broken_mapping_folder_exits_2(bad_mappings, workdir):
 def test_shipped_mappings_list_every_contract_field():
     result = invoke("mappings", "check")
     assert result.exit_code == 0
-    assert result.output.startswith("ok: 6 sources, 56 fields")
+    assert result.output.startswith("ok: 12 sources, 56 fields")
 
 
 def test_nan_in_a_template_is_not_json(workdir):

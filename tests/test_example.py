@@ -76,7 +76,7 @@ def test_explain_prints_the_full_provenance(example_config):
     result = _run("explain", "-c", str(example_config), "Llama 3.1 70B Instruct", "input_price")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "model_specs.input_price = 0.56  [chosen]" in out
+    assert "model_specs.input_price = 0.56  [chosen, CONFLICT]" in out
     assert "source:     artificial_analysis (entry llama-3-1-instruct-70b)" in out
     assert "url:        https://artificialanalysis.ai/api/v2/language/models/free?page=1" in out
     assert "jsonpath:   $.pricing.price_1m_input_tokens" in out
@@ -84,7 +84,7 @@ def test_explain_prints_the_full_provenance(example_config):
     assert "transform:  null_if [0]" in out
     assert "fetched_at: 20" in out
     # the losing candidate is shown too: OpenRouter's per-token string x 1e6
-    assert 'raw:        "0.0000004"' in out and "model_specs.input_price = 0.4  [also  ]" in out
+    assert 'raw:        "0.0000004"' in out and "model_specs.input_price = 0.4  [also  , CONFLICT]" in out
 
 
 def test_explain_unknown_model_is_a_usage_error(example_config):
@@ -100,8 +100,11 @@ def test_offline_run_on_empty_cache_exits_3_and_names_what_is_missing(workdir):
     result = _run("run", "-c", "config.yaml", "--offline")
     assert result.exit_code == 3, result.output
     assert "offline, and the cache lacks" in result.output
-    assert "openrouter https://openrouter.ai/api/v1/models" in result.output
-    assert "huggingface https://huggingface.co/api/models/zai-org/GLM-4.6" in result.output
+    assert (
+        "the cache lacks 10 response(s): bigcodebench https://bigcode-bench.github.io/results.json; " in result.output
+    )
+    assert "huggingface https://huggingface.co/api/models/zai-org/GLM-4.6; " in result.output
+    assert "; and 5 more." in result.output
     assert "Run `etl extract` (with network) first, or drop --offline." in result.output
     assert not (workdir / "filled_models").exists()
 

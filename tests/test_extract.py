@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import yaml
+from replay import CORE
 from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
@@ -33,7 +34,7 @@ def _config(tmp_path, server, models, **extra) -> PipelineConfig:
         "template_path": str(tmp_path / "templates" / "template.json"),
         "cache_path": str(tmp_path / "store.sqlite"),
         "output_dir": str(tmp_path / "out"),
-        "sources": server.sources(),
+        "sources": server.sources(only=CORE),
         "max_retries": 0,
         **extra,
     }
@@ -124,7 +125,7 @@ def test_missing_key_skips_the_source_with_one_clear_line(workdir):
     (workdir / "c.yaml").write_text(yaml.safe_dump({"template_path": "templates/template.json", "max_retries": 0}))
     with __import__("replay").ReplayServer(CATALOGS) as server:
         data = yaml.safe_load((workdir / "c.yaml").read_text())
-        data["sources"] = server.sources()
+        data["sources"] = server.sources(only=CORE)
         data["models"] = [{"name": "Claude 3.5 Haiku"}]
         (workdir / "c.yaml").write_text(yaml.safe_dump(data))
         result = runner.invoke(app, ["run", "-c", "c.yaml"])
@@ -165,7 +166,7 @@ def test_a_sentinel_key_lands_nowhere_but_the_request_header(workdir, monkeypatc
             "template_path": "templates/template.json",
             "cache_path": "store/etl.sqlite",
             "output_dir": "out",
-            "sources": server.sources(),
+            "sources": server.sources(only=CORE),
             "max_retries": 0,
             "models": [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}, {"name": "Ghost", "hf_id": "nobody/ghost"}],
         }

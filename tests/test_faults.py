@@ -11,7 +11,7 @@ import time
 from email.utils import formatdate
 
 import pytest
-from replay import ReplayServer
+from replay import CORE, ReplayServer
 
 from etl.errors import SourceError
 from etl.fetch import Fetcher, NotInSource
@@ -216,7 +216,7 @@ def test_a_failing_source_does_not_stop_the_batch_and_the_recap_lists_it(workdir
             "cache_path": "s.sqlite",
             "output_dir": "out",
             "max_retries": 0,
-            "sources": server.sources(),
+            "sources": server.sources(only=CORE),
             "models": [
                 {"name": "DeepSeek V3", "hf_id": "deepseek-ai/DeepSeek-V3"},
                 {"name": "Qwen2.5 72B Instruct", "hf_id": "Qwen/Qwen2.5-72B-Instruct"},

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import yaml
-from replay import ReplayServer
+from replay import CORE, ReplayServer
 
 
 def _slow_hf(key: str):
@@ -34,7 +34,7 @@ def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(wo
             "template_path": "templates/template.json",
             "cache_path": "store.sqlite",
             "output_dir": "out",
-            "sources": server.sources(),
+            "sources": server.sources(only=CORE),
             "models": [{"name": f"M{i}", "hf_id": f"org/m{i}"} for i in range(30)],
         }
         (workdir / "c.yaml").write_text(yaml.safe_dump(config))
