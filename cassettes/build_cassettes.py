@@ -205,6 +205,32 @@ HF_CONSTRUCTED = {
             "num_hidden_layers": 80,
             "max_position_embeddings": 32768,
         },
+        # model-card results: dataset ids and metric shapes as the Hub documents them; some values as
+        # fractions, some as percents (both occur on real cards); decoys of other variants that must not map
+        model_index=[
+            {
+                "name": "Qwen2.5-72B-Instruct",
+                "results": [
+                    {
+                        "task": {"type": "text-generation"},
+                        "dataset": {"type": t, "name": t, **({"config": c} if c else {})},
+                        "metrics": [{"type": m, "value": v}],
+                    }
+                    for t, c, m, v in [
+                        ("cais/mmlu", None, "acc", 86.1),
+                        ("TIGER-Lab/MMLU-Pro", None, "acc", 0.711),
+                        ("Idavidrein/gpqa", "gpqa_diamond", "acc", 49.0),
+                        ("Idavidrein/gpqa", "gpqa_main", "acc", 45.9),
+                        ("Rowan/hellaswag", None, "acc_norm", 87.6),
+                        ("allenai/ai2_arc", "ARC-Challenge", "acc", 0.725),
+                        ("allenai/ai2_arc", "ARC-Easy", "acc", 91.0),
+                        ("openai/gsm8k", None, "acc", 95.8),
+                        ("openai/openai_humaneval", None, "pass@1", 86.6),
+                        ("HuggingFaceH4/MATH-500", None, "acc", 83.1),
+                    ]
+                ],
+            }
+        ],
     ),
     "zai-org/GLM-4.6": dict(
         created="2025-09-29T16:00:00.000Z",
@@ -259,7 +285,7 @@ def huggingface(data: Path) -> None:
             "pipeline_tag": "text-generation",
             "tags": ["transformers", "safetensors", "text-generation", "conversational"],
             "config": {},
-            "cardData": {"license": "other"},
+            "cardData": {"license": "other", **({"model-index": c["model_index"]} if "model_index" in c else {})},
             "siblings": [{"rfilename": "config.json"}, {"rfilename": "README.md"}],
             "safetensors": {"parameters": c["params"], "total": sum(c["params"].values())},
         }

@@ -135,6 +135,7 @@ class Candidate:
     map: dict[str, Any] | None = None
     null_if: tuple[Any, ...] = ()
     variant: str | None = None
+    percent_if_fraction: bool = False
 
     def describe_transform(self) -> str:
         """Human-readable transform chain, stored with each value's provenance."""
@@ -145,7 +146,11 @@ class Candidate:
             steps.append(f"null_if {list(self.null_if)}")
         if self.map:
             steps.append(f"map {self.map}")
-        for name in ("type", "scale", "divide", "round"):
+        if self.type is not None:
+            steps.append(f"type {self.type}")
+        if self.percent_if_fraction:
+            steps.append("percent_if_fraction")
+        for name in ("scale", "divide", "round"):
             if getattr(self, name) is not None:
                 steps.append(f"{name} {getattr(self, name)}")
         return ", ".join(steps) or "as is"
@@ -289,6 +294,7 @@ def _build_candidates(
                 map=raw.get("map"),
                 null_if=tuple(raw.get("null_if", ())),
                 variant=raw.get("variant"),
+                percent_if_fraction=bool(raw.get("percent_if_fraction", False)),
             )
         )
     return out

@@ -8,6 +8,7 @@ nothing here guesses.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -57,8 +58,10 @@ def apply(candidate: Candidate, raw: Any) -> Any:
         value = candidate.map.get(str(value).lower() if isinstance(value, bool) else str(value), value)
     if candidate.type == "string":
         return str(value)
-    numeric = candidate.type in ("number", "integer") or any(
-        getattr(candidate, k) is not None for k in ("scale", "divide", "round")
+    numeric = (
+        candidate.type in ("number", "integer")
+        or candidate.percent_if_fraction
+        or any(getattr(candidate, k) is not None for k in ("scale", "divide", "round"))
     )
     if not numeric:
         return value
@@ -67,6 +70,8 @@ def apply(candidate: Candidate, raw: Any) -> Any:
     number = _decimal(value)
     if number is None:
         return None
+    if candidate.percent_if_fraction and abs(number) <= 1:
+        number *= 100
     if candidate.scale is not None:
         number *= Decimal(str(candidate.scale))
     if candidate.divide is not None:
@@ -142,6 +147,16 @@ def param_count(value: Any, _ctx: Context | None = None) -> float | None:
     return _number(round(number, 2))
 
 
+#: names that say mixture-of-experts: "8x7B" (experts x size), "A3B" (active parameters)
+MOE_NAME = re.compile(r"(?<![a-z0-9])(\d+x\d+(\.\d+)?b|a\d+(\.\d+)?b)(?![a-z0-9])", re.I)
+
+
+def architecture_from_name(name: Any, _ctx: Context | None = None) -> str | None:
+    """Last resort, and labelled so in provenance: only 'moe' from a name that says so; a name that
+    does not is no evidence of 'dense'."""
+    return "moe" if isinstance(name, str) and MOE_NAME.search(name) else None
+
+
 def livebench_overall(row: dict[str, Any], ctx: Context | None = None) -> float | None:
     """LiveBench's overall: the mean of the category means, each the mean of its tasks. Null unless
     every task of every category has a number (a partial mean would not be LiveBench's score)."""
@@ -162,6 +177,7 @@ COMPUTES: dict[str, Callable[..., Any]] = {
     "architecture": architecture,
     "param_count": param_count,
     "livebench_overall": livebench_overall,
+    "architecture_from_name": architecture_from_name,
 }
 
 

@@ -110,6 +110,25 @@ def _nonzero(value):
     return None if value in (0, 0.0) else value
 
 
+def _card(entry, types, config=None):
+    """A model-card result by dataset id (and config), first metric, a fraction read as percent."""
+    for wanted in types:
+        for index in (entry.get("cardData") or {}).get("model-index") or []:
+            for result in index["results"]:
+                if result["dataset"]["type"] == wanted and (
+                    config is None or result["dataset"].get("config") == config
+                ):
+                    value = float(result["metrics"][0]["value"])
+                    return round(value * 100, 10) if value <= 1 else value
+    return None
+
+
+def _moe_name(name):
+    import re
+
+    return "moe" if re.search(r"(?<![a-z0-9])(\d+x\d+(\.\d+)?b|a\d+(\.\d+)?b)(?![a-z0-9])", name, re.I) else None
+
+
 # (section, field, source) -> expected value from the raw entry (r), the fetch time and all raw data
 EXPECTED = {
     ("model_specs", "input_price", "artificial_analysis_pro"): lambda r, now, d: _nonzero(
@@ -164,6 +183,19 @@ EXPECTED = {
         r["evaluations"]["scicode"] * 100, 2
     ),
     ("dev_benchmarks", "HumanEval", "evalplus"): lambda r, now, d: r["pass@1"]["humaneval"],
+    ("dev_benchmarks", "HumanEval", "huggingface"): lambda r, now, d: _card(
+        r, ["openai/openai_humaneval", "openai_humaneval"]
+    ),
+    ("dev_benchmarks", "MMLU", "huggingface"): lambda r, now, d: _card(r, ["cais/mmlu", "mmlu"]),
+    ("dev_benchmarks", "MMLU Pro", "huggingface"): lambda r, now, d: _card(r, ["TIGER-Lab/MMLU-Pro"]),
+    ("dev_benchmarks", "GPQA diamond", "huggingface"): lambda r, now, d: _card(r, ["Idavidrein/gpqa"], "gpqa_diamond"),
+    ("dev_benchmarks", "HellaSwag", "huggingface"): lambda r, now, d: _card(r, ["Rowan/hellaswag", "hellaswag"]),
+    ("dev_benchmarks", "ARC-C", "huggingface"): lambda r, now, d: _card(
+        r, ["allenai/ai2_arc", "ai2_arc"], "ARC-Challenge"
+    ),
+    ("dev_benchmarks", "GSM-8K", "huggingface"): lambda r, now, d: _card(r, ["openai/gsm8k", "gsm8k"]),
+    ("model_specs", "architecture", "openrouter"): lambda r, now, d: _moe_name(r["name"]),
+    ("model_specs", "architecture", "artificial_analysis"): lambda r, now, d: _moe_name(r["name"]),
     ("dev_benchmarks", "MMMU", "open_vlm"): lambda r, now, d: r["MMMU_VAL"]["Overall"],
     ("dev_benchmarks", "Mathvista", "open_vlm"): lambda r, now, d: r["MathVista_MINI"]["Overall"],
     ("dev_benchmarks", "ChartQA", "open_vlm"): lambda r, now, d: r["ChartQA_TEST"]["Overall"],
@@ -392,6 +424,7 @@ REFERENCE = [
         {"artificial_analysis": "claude-3-5-haiku", "lmarena": "Claude 3.5 Haiku (20241022)"},
     ),
     ("Qwen2-VL-7B-Instruct", "Qwen/Qwen2-VL-7B-Instruct", {}, {"open_vlm": "Qwen2-VL-7B-Instruct"}),
+    ("Qwen3 30B A3B (Reasoning)", None, {}, {"artificial_analysis": "qwen3-30b-a3b-instruct-reasoning"}),
 ]
 
 
@@ -456,6 +489,14 @@ def test_pro_values_come_first_and_the_free_route_fills_what_pro_lacks(staged):
     assert rows[("artificial_analysis", "artificial_analysis_pro")]["value"] == 13.1
     assert rows[("artificial_analysis", "artificial_analysis")]["chosen"] == 0
     assert rows[("artificial_analysis", "artificial_analysis")]["value"] == 6.8
+
+
+def test_model_card_results_take_the_right_variant(staged):
+    rows = {(r["field"], r["source"]): r["value"] for r in staged[0]["Qwen2.5 72B Instruct"]}
+    assert rows[("GPQA diamond", "huggingface")] == 49.0  # not gpqa_main's 45.9
+    assert rows[("ARC-C", "huggingface")] == 72.5  # a fraction on the card; not ARC-Easy's 91
+    assert rows[("MMLU Pro", "huggingface")] == 71.1
+    assert ("MATH", "huggingface") not in rows  # MATH-500 on the card is not MATH
 
 
 def test_conflicts_beyond_tolerance_are_recorded_and_the_first_wins(staged):
