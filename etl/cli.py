@@ -22,6 +22,8 @@ from .config import PipelineConfig, models_from_option
 from .errors import EtlError, UsageError
 from .mappings import contract_gaps, fields_table, load_mappings
 from .pipeline import ModelResult, Pipeline
+from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
+from .report import write_pins as write_pins_file
 
 app = typer.Typer(
     help=(
@@ -347,11 +349,23 @@ def run(pipeline: Pipeline) -> None:
 
 @app.command()
 @pipeline_command
-def match(pipeline: Pipeline) -> None:
+def match(
+    pipeline: Pipeline,
+    write_pins: Annotated[
+        Path | None,
+        typer.Option("--write-pins", help="Write the ambiguous and unmatched models to this pins file to edit."),
+    ] = None,
+) -> None:
     """Show how each model was found in each source (from the cache): matched entry and method,
-    or the candidates of an ambiguous name and the pin to write in the config."""
-    pipeline.transform()
-    rows = pipeline.store.matches()
+    or the candidates of an ambiguous name and the pin to write. With --write-pins, the open
+    decisions go to a file you edit (an id, or false) and name in the config as pins_file."""
+    models = pipeline.models()
+    pipeline.transform(models)
+    rows = [r for r in pipeline.store.matches() if r["model"] in {m.name for m in models}]
+    if write_pins:
+        coverage = _coverage(pipeline, models)
+        left = write_pins_file(write_pins, coverage)
+        typer.echo(f"{write_pins}: {left} decision(s) to make; then set pins_file: {write_pins} in the config")
     for row in rows:
         what = row["entry_id"] or ""
         if row["status"] == "matched":
@@ -392,6 +406,50 @@ def explain(
         typer.echo(f"    fetched_at: {r['fetched_at']}")
         if r["context"] and any(v is not None for v in r["context"].values()):
             typer.echo(f"    context:    {json.dumps(r['context'])}")
+
+
+def _coverage(pipeline: Pipeline, models: list) -> Coverage:
+    names = [m.name for m in models]
+    return build_coverage(
+        pipeline.mappings,
+        set(pipeline.sources),
+        pipeline.store.matches_by_model(names),
+        pipeline.store.staged_by_model(names),
+    )
+
+
+@app.command()
+@pipeline_command
+def coverage(
+    pipeline: Pipeline,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or html.")] = "table",
+    output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of the terminal.")] = None,
+) -> None:
+    """The models x fields matrix, from the cache: what is filled (and from where), and why each
+    empty cell is empty (ambiguous, failed, no key, not published, unmatched, source off, no source),
+    with the pins to write. --format html gives one page to open in a browser."""
+    renderers = {"table": as_table, "json": as_json, "csv": as_csv, "html": as_html}
+    if format not in renderers:
+        raise UsageError(f"--format: {format!r} is not a format; use table, json, csv or html")
+    models = pipeline.models()
+    pipeline.transform(models)
+    text = renderers[format](_coverage(pipeline, models))
+    if output:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{output}: coverage of {len(models)} model(s) written")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+@pipeline_command
+def diff(pipeline: Pipeline) -> None:
+    """What the last load changed since the load before it, per model and field: old -> new, and
+    the source of the new value."""
+    changes = pipeline.store.load_changes()
+    for line in diff_lines(changes):
+        typer.echo(line)
+    typer.echo(f"{len(changes)} change(s) since the previous load")
 
 
 @mappings_app.command("check")

@@ -74,6 +74,7 @@ class PipelineConfig:
 
     template_path: Path | None = None
     input_dir: Path | None = None
+    pins_file: Path | None = None
     output_dir: Path = Path(settings.DEFAULT_OUTPUT_DIR)
     cache_path: Path = Path(settings.DEFAULT_STORE_PATH)
     cache_ttl_hours: float = settings.DEFAULT_TTL_HOURS
@@ -116,7 +117,7 @@ class PipelineConfig:
         base = base_dir or Path.cwd()
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("template_path", "input_dir", "output_dir", "cache_path"):
+            if key in ("template_path", "input_dir", "output_dir", "cache_path", "pins_file"):
                 kwargs[key] = _resolve(base, value)
             elif key == "models":
                 kwargs[key] = parse_models(value, file, base)

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,19 @@ class Pipeline:
             raise UsageError(
                 "no models: list them under 'models:' in the config, pass --models, or point --input-dir at a folder of model files"
             )
+        return self.with_pins(models)
+
+    def with_pins(self, models: list[ModelInfo]) -> list[ModelInfo]:
+        """Add the pins file's decisions (an id or false) to the models; pins in the config win."""
+        if not self.config.pins_file or not self.config.pins_file.is_file():
+            return models
+        from .report import read_pins
+
+        pins = read_pins(self.config.pins_file)
+        for model in models:
+            for source, pin in pins.get(model.name, {}).items():
+                if pin is not None and source not in model.ids:
+                    model.ids[source] = pin
         return models
 
     def _needs_key(self, source: Source) -> bool:
@@ -397,7 +410,8 @@ class Pipeline:
         data = copy.deepcopy(template)
         filled = fillable = 0
         if chosen is None:
-            chosen = self.store.chosen_values([model.name]).get(model.name, {})
+            rows = self.store.staged_by_model([model.name]).get(model.name, [])
+            chosen = {(r["section"], r["field"]): r["value"] for r in rows}
         for section, fname in self._fillable_fields:
             fields = data.setdefault(section, {})
             if fields.get(fname) is not None and not self.config.overwrite:
@@ -431,9 +445,11 @@ class Pipeline:
         models = models if models is not None else self.models()
         shared = self.load_template() if any(m.template is None for m in models) else None
         names = [m.name for m in models]
-        chosen, matches = self.store.chosen_values(names), self.store.matches_by_model(names)  # not 2N queries
-        conflicts = self.store.conflicts(names)
-        results = []
+        staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)  # not 2N queries
+        chosen = {m: {(r["section"], r["field"]): r["value"] for r in rows} for m, rows in staged.items()}
+        chosen_sources = {m: {(r["section"], r["field"]): r["source"] for r in rows} for m, rows in staged.items()}
+        conflicts = {m: [f"{r['section']}.{r['field']}" for r in rows if r["conflict"]] for m, rows in staged.items()}
+        results, load_rows = [], []
         for model in models:
             result = ModelResult(model.name, "failed", conflicts=conflicts.get(model.name, []))
             for row in matches.get(model.name, []):
@@ -461,6 +477,26 @@ class Pipeline:
                 if not self.config.continue_on_error:
                     raise
             results.append(result)
+            if result.status == "written":
+                stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                sources = {f"{r[0]}.{r[1]}": src for r, src in chosen_sources.get(model.name, {}).items()}
+                load_rows += [
+                    {
+                        "model": model.name,
+                        "field": f"{sec}.{fld}",
+                        "value": data.get(sec, {}).get(fld),
+                        "source": sources.get(f"{sec}.{fld}", "template"),
+                        "at": stamp,
+                    }
+                    for sec, fld in self._fillable_fields
+                    if data.get(sec, {}).get(fld) is not None
+                ]
+        self.store.record_load(load_rows)
+        used = {src for per in chosen_sources.values() for src in per.values()}
+        if used:
+            from .report import write_attribution
+
+            write_attribution(self.config.output_dir, self.mappings, used)
         return results
 
     # ----- all ----------------------------------------------------------------------------------

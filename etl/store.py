@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
-FETCHES, MATCHES, STAGED, KEYS = "fetches", "matches", "staged", "cache_keys"
+FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_keys", "loads"
 
 
 class Store:
@@ -50,6 +50,11 @@ class Store:
                     "at": str,
                 },
                 pk=("model", "source"),
+            )
+        if LOADS not in self.db.table_names():
+            self.db[LOADS].create(
+                {"generation": str, "model": str, "field": str, "value": str, "source": str, "at": str},
+                pk=("generation", "model", "field"),
             )
         if KEYS not in self.db.table_names():
             self.db[KEYS].create({"ident": str, "key": str}, pk="ident")
@@ -145,18 +150,41 @@ class Store:
             for values in cursor:
                 yield dict(zip(columns, values, strict=True))
 
-    def chosen_values(self, models: list[str]) -> dict[str, dict[tuple[str, str], Any]]:
-        """model -> (section, field) -> the value that fills it, for many models in one pass."""
-        out: dict[str, dict[tuple[str, str], Any]] = {}
-        for row in self._rows_for(STAGED, models, " AND chosen = 1"):
-            out.setdefault(row["model"], {})[(row["section"], row["field"])] = json.loads(row["value"])
-        return out
+    def record_load(self, rows: list[dict[str, Any]]) -> None:
+        """Keep the values of this load and of the one before (for ``etl diff``), per model."""
+        models = sorted({r["model"] for r in rows})
+        with self.db.conn:
+            for start in range(0, len(models), 500):
+                chunk = models[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM {LOADS} WHERE generation = 'previous' AND model IN ({marks})", chunk)
+                self.db.execute(
+                    f"UPDATE {LOADS} SET generation = 'previous' WHERE generation = 'current' AND model IN ({marks})",
+                    chunk,
+                )
+            self.db.conn.executemany(
+                f"INSERT INTO {LOADS} (generation, model, field, value, source, at) VALUES ('current', ?, ?, ?, ?, ?)",
+                [(r["model"], r["field"], encode(r["value"]), r["source"], r["at"]) for r in rows],
+            )
 
-    def conflicts(self, models: list[str]) -> dict[str, list[str]]:
-        """model -> fields whose candidates disagree beyond the field's tolerance."""
-        out: dict[str, list[str]] = {}
-        for row in self._rows_for(STAGED, models, " AND chosen = 1 AND conflict = 1"):
-            out.setdefault(row["model"], []).append(f"{row['section']}.{row['field']}")
+    def load_changes(self) -> list[dict[str, Any]]:
+        """Per model and field, what the last load changed relative to the one before."""
+        rows = self.db.execute(
+            f"""SELECT c.model, c.field, p.value AS old, c.value AS new, c.source FROM {LOADS} c
+                LEFT JOIN {LOADS} p ON p.generation = 'previous' AND p.model = c.model AND p.field = c.field
+                WHERE c.generation = 'current' AND (p.value IS NULL OR p.value != c.value)
+                  AND c.model IN (SELECT model FROM {LOADS} WHERE generation = 'previous')
+                ORDER BY c.model, c.field"""
+        ).fetchall()
+        return [
+            {"model": m, "field": f, "old": None if o is None else json.loads(o), "new": json.loads(n), "source": s}
+            for m, f, o, n, s in rows
+        ]
+
+    def staged_by_model(self, models: list[str]) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in self._rows_for(STAGED, models, " AND chosen = 1"):
+            out.setdefault(row["model"], []).append(_decode(row))
         return out
 
     def matches_by_model(self, models: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -39,7 +39,7 @@ def test_config_dicts_are_validated():
     assert err.value.problems == [
         "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: artificial_analysis_key, "
         "cache_path, cache_ttl_hours, continue_on_error, huggingface_key, input_dir, log_level, max_retries, models, "
-        "output_dir, overwrite, rate_limit_aa, rate_limit_hf, retry_backoff_factor, sources, template_path, timeout",
+        "output_dir, overwrite, pins_file, rate_limit_aa, rate_limit_hf, retry_backoff_factor, sources, template_path, timeout",
         "<config dict>: timeout: expected number, got str 'soon'",
     ]
 
