@@ -5,6 +5,7 @@ template error; 3 ``--offline`` and the cache lacks a response.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -18,10 +19,10 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import PipelineConfig, models_from_option
+from .config import PipelineConfig, models_from_folder, models_from_option
 from .errors import EtlError, UsageError
 from .mappings import contract_gaps, fields_table, load_mappings
-from .pipeline import ModelResult, Pipeline
+from .pipeline import ModelResult, Pipeline, Progress
 from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
 from .report import write_pins as write_pins_file
 
@@ -241,6 +242,61 @@ def _setup_logging(config: PipelineConfig) -> None:
         logger.propagate = False
 
 
+class BarProgress(Progress):
+    """A rich progress bar per source (requests done / total, and the wait when rate-limited) and
+    per stage; used only on a terminal and at INFO or DEBUG."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bars
+
+        self.bars = Bars(
+            TextColumn("{task.description:<20}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> BarProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bars.stop()
+
+    def start(self, task: str, total: int | None) -> None:
+        self.tasks[task] = self.bars.add_task(task, total=total, note="")
+
+    def advance(self, task: str) -> None:
+        self.bars.update(self.tasks[task], advance=1, note="")
+
+    def note(self, task: str, text: str) -> None:
+        if task in self.tasks:
+            self.bars.update(self.tasks[task], note=text)
+
+    def done(self, task: str, text: str = "") -> None:
+        if task not in self.tasks:
+            self.start(task, 1)
+        self.bars.update(
+            self.tasks[task],
+            completed=self.bars.tasks[self.tasks[task]].total or 1,
+            total=self.bars.tasks[self.tasks[task]].total or 1,
+            note=text,
+        )
+
+
+def _progress(pipeline: Pipeline) -> Any:
+    """A bar on a terminal at INFO or DEBUG; otherwise the default (a log line now and then)."""
+    if sys.stderr.isatty() and pipeline.config.log_level in ("INFO", "DEBUG"):
+        return BarProgress()
+    return contextlib.nullcontext(None)
+
+
 class _errors_to_exit:
     """Domain errors -> one line each on stderr and their exit code; Ctrl-C -> 130, nothing partial."""
 
@@ -308,7 +364,8 @@ def extract(pipeline: Pipeline) -> None:
     per-model source once per model. Fresh entries (within the TTL) are not fetched again."""
     if pipeline.config.offline:
         raise UsageError("--offline: extract is the stage that uses the network; drop --offline")
-    report = pipeline.extract()
+    with _progress(pipeline) as bar:
+        report = pipeline.extract(progress=bar)
     for line in report.skipped:
         typer.echo(line)
     typer.echo(f"{report.sent} request(s) sent; {len(report.failures)} failure(s)")
@@ -341,7 +398,8 @@ def load(pipeline: Pipeline) -> None:
 @pipeline_command
 def run(pipeline: Pipeline) -> None:
     """extract + transform + load. With --offline: transform + load from the cache, zero requests."""
-    results = pipeline.run()
+    with _progress(pipeline) as bar:
+        results = pipeline.run(progress=bar)
     for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
         typer.echo(line)
     raise typer.Exit(_recap(results))
@@ -450,6 +508,74 @@ def diff(pipeline: Pipeline) -> None:
     for line in diff_lines(changes):
         typer.echo(line)
     typer.echo(f"{len(changes)} change(s) since the previous load")
+
+
+def _pick(spec: str, count: int) -> list[int]:
+    """'1,3-4' -> [0, 2, 3]; raises ValueError on anything else."""
+    picked: list[int] = []
+    for part in spec.replace(" ", "").split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= count:
+            raise ValueError(part)
+        picked += range(first - 1, last)
+    return sorted(set(picked))
+
+
+@app.command()
+def launch(
+    cache_path: Annotated[
+        Path | None, typer.Option("--cache-path", help="SQLite store (default: .etl/etl.sqlite).")
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use the cache alone.")] = False,
+) -> None:
+    """Guided mode: keys (Enter to skip), the folder of model files, which models, the output
+    folder, verbose or not; then the run and a recap of what was saved and what failed."""
+    with _errors_to_exit():
+        typer.echo("Fill model files from public sources. Keys are optional; Enter skips.")
+        aa_key = typer.prompt("Artificial Analysis API key", default="", hide_input=True, show_default=False)
+        hf_key = typer.prompt("Hugging Face token", default="", hide_input=True, show_default=False)
+        while True:
+            folder = Path(typer.prompt("Folder of model JSON files", default="Models"))
+            try:
+                models = models_from_folder(folder, [])
+                break
+            except UsageError as exc:
+                typer.echo(f"  {exc.problems[0]}")
+        typer.echo(f"Found {len(models)} model(s):")
+        for i, model in enumerate(models, 1):
+            typer.echo(f"  {i}. {model.name}  ({model.template.name if model.template else ''})")
+        if not typer.confirm(f"Fill all {len(models)}?", default=True):
+            while True:
+                try:
+                    models = [models[i] for i in _pick(typer.prompt("Which ones (e.g. 1,3-4)"), len(models))]
+                    break
+                except ValueError:
+                    typer.echo(f"  give numbers between 1 and {len(models)}, like 1,3-4")
+        output = Path(typer.prompt("Output folder", default="filled_models"))
+        verbose = typer.confirm("Verbose output?", default=False)
+        overrides = {
+            "artificial_analysis_key": aa_key or None,
+            "huggingface_key": hf_key or None,
+            "output_dir": output,
+            "cache_path": cache_path,
+            "offline": offline or None,
+            "input_dir": folder,
+        }
+        config = PipelineConfig.load(None, overrides)
+        config.log_level = "DEBUG" if verbose else "INFO"
+        _setup_logging(config)
+        pipeline = Pipeline(config)
+        try:
+            with _progress(pipeline) as bar:
+                results = pipeline.run(pipeline.with_pins(models), progress=bar)
+        finally:
+            pipeline.close()
+        typer.echo("")
+        code = _recap(results)
+        saved = [r for r in results if r.output]
+        typer.echo(f"Saved {len(saved)} file(s) in {output}; {len(results) - len(saved)} failed.")
+        raise typer.Exit(code)
 
 
 @mappings_app.command("check")

@@ -83,11 +83,11 @@ class Document:
 class RateLimiter:
     """At most ``rate`` sends per second for one source, shared by its threads."""
 
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep=time.sleep, on_wait=None):
         self.interval = 1.0 / rate if rate else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
-        self._clock, self._sleep = clock, sleep
+        self._clock, self._sleep, self._on_wait = clock, sleep, on_wait
 
     def wait(self) -> None:
         if not self.interval:
@@ -97,6 +97,8 @@ class RateLimiter:
             delay = self._next - now
             self._next = max(now, self._next) + self.interval
         if delay > 0:
+            if delay >= 2 and self._on_wait:
+                self._on_wait(delay)
             self._sleep(delay)
 
 
@@ -203,7 +205,12 @@ class Fetcher:
         self.secrets = [k for k in keys.values() if k]
         self.cancelled = threading.Event()
         sleep = sleep or self._interruptible_sleep
-        self.limiters = {name: RateLimiter(rate, sleep=sleep) for name, rate in rate_limits.items()}
+        #: called with (source, seconds) before a wait of 2 s or more, for progress displays
+        self.on_wait: Callable[[str, float], None] = lambda name, seconds: None
+        self.limiters = {
+            name: RateLimiter(rate, sleep=sleep, on_wait=lambda s, n=name: self.on_wait(n, s))
+            for name, rate in rate_limits.items()
+        }
         self.timeout, self.max_retries, self.backoff, self.max_wait = timeout, max_retries, backoff, max_wait
         self.refresh, self.offline, self.sleep = refresh, offline, sleep
         self.known = known or {}  # URL -> (outcome, epoch, message) of its last non-200 answer
@@ -350,6 +357,7 @@ class Fetcher:
                     wait = told
                 log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
             if attempt < self.max_retries:
+                self.on_wait(source.name, wait)
                 self.sleep(wait)
         message = f"{last}; gave up after {self.max_retries + 1} attempts"
         self._record(source, full_url, None, "failed", message)

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +36,28 @@ log = logging.getLogger("etl")
 TRANSFORM_CHUNK = 1000
 #: config flags that set the rate of several sources at once
 RATE_FLAG_SOURCES = {"rate_limit_aa": "artificial_analysis", "rate_limit_hf": "huggingface"}
+
+
+class Progress:
+    """Where the stages report progress; this default logs a line now and then. The CLI swaps in
+    a progress bar on a terminal. Called from the extract threads: implementations must be
+    thread-safe."""
+
+    def start(self, task: str, total: int | None) -> None:
+        self._totals = {**getattr(self, "_totals", {}), task: (0, total)}
+
+    def advance(self, task: str) -> None:
+        done, total = self._totals.get(task, (0, None))
+        self._totals[task] = (done + 1, total)
+        if total and total >= 50 and ((done + 1) % (total // 10) == 0 or done + 1 == total):
+            log.info("%s: %d/%d", task, done + 1, total)
+
+    def note(self, task: str, text: str) -> None:
+        log.info("%s: %s", task, text)
+
+    def done(self, task: str, text: str = "") -> None:
+        if text:
+            log.info("%s: %s", task, text)
 
 
 @dataclass
@@ -181,31 +203,28 @@ class Pipeline:
         return source.url.format(**values)
 
     # ----- extract ------------------------------------------------------------------------------
-    def extract(
-        self, models: list[ModelInfo] | None = None, progress: Callable[[str], None] | None = None
-    ) -> ExtractReport:
+    def extract(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> ExtractReport:
         """Fetch every response the transform needs into the cache (catalogs once, per-model once)."""
         models = models if models is not None else self.models()
         report = ExtractReport()
+        progress = progress or Progress()
         fetcher = self._fetcher(offline=False)
-        say = progress or (lambda msg: log.info(msg))
+        fetcher.on_wait = lambda name, seconds: progress.note(name, f"waiting {seconds:.0f} s (rate limit)")
 
         def run_source(source: Source) -> None:
             if self._needs_key(source):
                 report.skipped.append(f"{source.name}: skipped, no key (set {source.auth['env']})")
-                say(report.skipped[-1])
+                progress.done(source.name, report.skipped[-1].split(": ", 1)[1])
                 return
-            urls = (
-                [source.url]
-                if source.scope == "catalog"
-                else sorted({u for m in models if (u := self._url(source, m))})
-            )
-            for i, url in enumerate(urls, 1):
+            catalog = source.scope == "catalog"
+            urls = [source.url] if catalog else sorted({u for m in models if (u := self._url(source, m))})
+            progress.start(source.name, None if catalog else len(urls))
+            for url in urls:
                 try:
                     docs = fetcher.documents(source, url)
-                    if source.scope == "catalog":
+                    if catalog:
                         fetcher.companions(source)
-                        say(f"{source.name}: {len(docs)} page(s)")
+                        progress.done(source.name, f"{len(docs)} page(s)")
                 except NotInSource:
                     pass
                 except Cancelled:
@@ -213,8 +232,8 @@ class Pipeline:
                 except SourceError as exc:
                     report.failures.append(str(exc))
                     log.warning("%s", exc)
-                if source.scope == "per_model" and (i % 10 == 0 or i == len(urls)):
-                    say(f"{source.name}: {i}/{len(urls)} models")
+                if not catalog:
+                    progress.advance(source.name)
 
         pool = ThreadPoolExecutor(max_workers=max(len(self.sources), 1))
         try:
@@ -234,10 +253,14 @@ class Pipeline:
         return report
 
     # ----- transform ----------------------------------------------------------------------------
-    def transform(self, models: list[ModelInfo] | None = None) -> dict[str, dict[str, str]]:
+    def transform(
+        self, models: list[ModelInfo] | None = None, progress: Progress | None = None
+    ) -> dict[str, dict[str, str]]:
         """Match every model in every source and stage the candidate values, from the cache only.
         Returns model -> source -> match status."""
         models = models if models is not None else self.models()
+        progress = progress or Progress()
+        progress.start("transform", len(models))
         fetcher = self._fetcher(offline=True)
         misses: list[str] = []
         catalogs: dict[str, tuple[CatalogIndex, list[Document], list[int]] | Match] = {}
@@ -277,6 +300,7 @@ class Pipeline:
                             match_rows.append(_match_row(model, source.name, match, doc))
                         statuses[model.name] = {name: m.status for name, (m, _) in found.items()}
                         staged_rows += self._stage(model, found)
+                        progress.advance("transform")
                     write([m.name for m in chunk], match_rows, staged_rows)
                 if misses:  # raised inside the transaction: nothing is replaced
                     raise OfflineCacheMiss(sorted(set(misses)))
@@ -440,9 +464,11 @@ class Pipeline:
             raise
         return target
 
-    def load(self, models: list[ModelInfo] | None = None) -> list[ModelResult]:
+    def load(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         """Merge, validate and write every model; one failing model does not stop the batch."""
         models = models if models is not None else self.models()
+        progress = progress or Progress()
+        progress.start("load", len(models))
         shared = self.load_template() if any(m.template is None for m in models) else None
         names = [m.name for m in models]
         staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)  # not 2N queries
@@ -477,6 +503,7 @@ class Pipeline:
                 if not self.config.continue_on_error:
                     raise
             results.append(result)
+            progress.advance("load")
             if result.status == "written":
                 stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
                 sources = {f"{r[0]}.{r[1]}": src for r, src in chosen_sources.get(model.name, {}).items()}
@@ -500,15 +527,13 @@ class Pipeline:
         return results
 
     # ----- all ----------------------------------------------------------------------------------
-    def run(
-        self, models: list[ModelInfo] | None = None, progress: Callable[[str], None] | None = None
-    ) -> list[ModelResult]:
+    def run(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         models = models if models is not None else self.models()
         self.check_templates(models)  # bad input fails before any request is sent
         if not self.config.offline:
             self.extract(models, progress)
-        self.transform(models)
-        return self.load(models)
+        self.transform(models, progress)
+        return self.load(models, progress)
 
     def process_batch(self, models: Iterable[ModelInfo | dict[str, Any] | str]) -> list[dict[str, Any]]:
         """The seed's batch call: ``[{model, status, output, coverage, error}]``."""

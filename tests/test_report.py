@@ -193,3 +193,34 @@ def test_html_report_renders_in_headless_chromium(example_config, workdir):
         hex_ = {"filled": "#2e7d32", "ambiguous": "#c62828", "conflict": "#f9a825", "no source": "#eceff1"}[status]
         rgb = tuple(int(hex_[i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in colours, f"no {status} cell ({hex_}) in the rendered page"
+
+
+def test_guided_mode_end_to_end_through_its_prompts(workdir, warm_store):
+    store = workdir / "s.sqlite"
+    store.write_bytes(warm_store.read_bytes())
+    models = workdir / "Models"
+    models.mkdir()
+    template = json.loads((workdir / "templates" / "template.json").read_text())
+    for name, hf in [("DeepSeek V3", "deepseek-ai/DeepSeek-V3"), ("GLM-4.6", None), ("Claude 3.5 Haiku", None)]:
+        data = json.loads(json.dumps(template))
+        data["model_specs"]["model_name"] = name
+        if hf:
+            data["hf_id"] = hf
+        (models / f"{name}.json").write_text(json.dumps(data))
+    # keys skipped, a wrong folder then the right one, pick 2 of 3, default output, not verbose
+    answers = "\n\nnowhere\nModels\nn\n0\n2-3\nout\n\n"
+    result = runner.invoke(app, ["launch", "--cache-path", str(store), "--offline"], input=answers)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "nowhere: input folder not found" in out
+    assert (
+        "Found 3 model(s):\n  1. Claude 3.5 Haiku  (Claude 3.5 Haiku.json)\n  2. DeepSeek V3  (DeepSeek V3.json)\n  3. GLM-4.6  (GLM-4.6.json)"
+        in out
+    )
+    assert "give numbers between 1 and 3, like 1,3-4" in out
+    assert "Saved 2 file(s) in out; 0 failed." in out
+    assert sorted(p.name for p in (workdir / "out").glob("*_filled.json")) == [
+        "DeepSeek V3_filled.json",
+        "GLM-4.6_filled.json",
+    ]
+    assert "ambiguous 1 (artificial_analysis)" in out  # the recap, per model
