@@ -40,6 +40,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "templates" / "template.json"
+#: shipped sources this harness does not serve: switched off, so nothing leaves 127.0.0.1
+LEADERBOARDS = ["artificial_analysis_pro", "livebench", "bigcodebench", "evalplus", "open_llm", "ugi", "open_vlm"]
 
 
 def synthetic(n: int) -> dict:
@@ -233,7 +235,10 @@ def bench(n: int, rate: float) -> dict:
                 "output_dir": f"out-{name}",
                 "models": models,
                 "max_retries": 0,
-                "sources": {s: {"url": server.url + u, "rate_limit": rates[s]} for s, u in urls.items()},
+                "sources": {
+                    **{s: {"url": server.url + u, "rate_limit": rates[s]} for s, u in urls.items()},
+                    **{s: {"enabled": False} for s in LEADERBOARDS},  # not served here: they never reach out
+                },
             }
             (work / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
             return f"{name}.yaml"

@@ -5,13 +5,11 @@ template error; 3 ``--offline`` and the cache lacks a response.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
 import logging
 import signal
-import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +18,12 @@ from typing import Annotated, Any
 import typer
 
 from .config import PipelineConfig, models_from_folder, models_from_option
-from .errors import EtlError, UsageError
+from .errors import UsageError
 from .mappings import contract_gaps, fields_table, load_mappings
-from .pipeline import ModelResult, Pipeline, Progress
+from .pipeline import Pipeline
 from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
 from .report import write_pins as write_pins_file
+from .terminal import errors_to_exit, progress_for, recap, setup_logging
 
 app = typer.Typer(
     help=(
@@ -174,7 +173,7 @@ def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
         options = {k: kwargs.pop(k) for k in COMMON}
-        with _errors_to_exit():
+        with errors_to_exit():
             pipeline = build_pipeline(options)
             try:
                 return fn(pipeline=pipeline, **kwargs)
@@ -200,160 +199,8 @@ def build_pipeline(options: dict[str, Any]) -> Pipeline:
         if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise UsageError(f"--log-level: {level!r} is not a level; use DEBUG, INFO, WARNING or ERROR")
         config.log_level = level.upper()
-    _setup_logging(config)
+    setup_logging(config)
     return Pipeline(config)
-
-
-class _SecretFilter(logging.Filter):
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
-        record.msg, record.args = message, ()
-        return True
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def _setup_logging(config: PipelineConfig) -> None:
-    handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_SecretFilter([config.artificial_analysis_key or "", config.huggingface_key or ""]))
-    for name in ("etl", "requests_cache", "urllib3"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.setLevel(
-            config.log_level if name == "etl" else max(logging.WARNING, logging.getLevelName(config.log_level))
-        )
-        logger.propagate = False
-
-
-class BarProgress(Progress):
-    """A rich progress bar per source (requests done / total, and the wait when rate-limited) and
-    per stage; used only on a terminal and at INFO or DEBUG."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as Bars
-
-        self.bars = Bars(
-            TextColumn("{task.description:<20}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[note]}"),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> BarProgress:
-        self.bars.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bars.stop()
-
-    def start(self, task: str, total: int | None) -> None:
-        self.tasks[task] = self.bars.add_task(task, total=total, note="")
-
-    def advance(self, task: str) -> None:
-        self.bars.update(self.tasks[task], advance=1, note="")
-
-    def note(self, task: str, text: str) -> None:
-        if task in self.tasks:
-            self.bars.update(self.tasks[task], note=text)
-
-    def done(self, task: str, text: str = "") -> None:
-        if task not in self.tasks:
-            self.start(task, 1)
-        self.bars.update(
-            self.tasks[task],
-            completed=self.bars.tasks[self.tasks[task]].total or 1,
-            total=self.bars.tasks[self.tasks[task]].total or 1,
-            note=text,
-        )
-
-
-def _progress(pipeline: Pipeline) -> Any:
-    """A bar on a terminal at INFO or DEBUG; otherwise the default (a log line now and then)."""
-    if sys.stderr.isatty() and pipeline.config.log_level in ("INFO", "DEBUG"):
-        return BarProgress()
-    return contextlib.nullcontext(None)
-
-
-class _errors_to_exit:
-    """Domain errors -> one line each on stderr and their exit code; Ctrl-C -> 130, nothing partial."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None or isinstance(exc, (typer.Exit, SystemExit)):
-            return False
-        if isinstance(exc, EtlError):
-            lines = exc.problems if isinstance(exc, UsageError) else [str(exc)]
-            for line in lines:
-                typer.echo("error: " + " ".join(str(line).splitlines()), err=True)  # one line each, always
-            raise typer.Exit(exc.exit_code)
-        if isinstance(exc, KeyboardInterrupt):
-            typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
-            raise typer.Exit(130)
-        return False
-
-
-#: above this many models the recap lists only the models with a problem, plus totals per source
-RECAP_DETAIL_LIMIT = 50
-
-
-def _recap(results: list[ModelResult]) -> int:
-    detailed = len(results) <= RECAP_DETAIL_LIMIT
-    for r in results:
-        if not detailed and r.status == "written":
-            continue
-        parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
-        status = {"written": "ok  ", "invalid": "INVALID", "failed": "FAILED"}[r.status]
-        typer.echo(f"{status} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}")
-        if r.output:
-            typer.echo(f"      -> {r.output}")
-        if r.conflicts:
-            typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
-        if r.error:
-            for line in r.error.splitlines():
-                typer.echo(f"      error: {line}")
-    if not detailed:
-        totals: dict[str, dict[str, int]] = {}
-        for r in results:
-            for status, names in r.sources.items():
-                for name in names:
-                    totals.setdefault(name, {}).setdefault(status, 0)
-                    totals[name][status] += 1
-        for name, counts in sorted(totals.items()):
-            typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        filled = sum(r.filled for r in results)
-        typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
-    written = sum(r.status == "written" for r in results)
-    failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
-    typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
-    unique = dict.fromkeys(f for r in results for f in r.failures)  # a catalog failure touches every model: once
-    for failure in unique:
-        typer.echo(f"source failure: {failure}", err=True)
-    return 0 if written == len(results) and not unique else 1
 
 
 # ----- commands ---------------------------------------------------------------------------------
@@ -364,7 +211,7 @@ def extract(pipeline: Pipeline) -> None:
     per-model source once per model. Fresh entries (within the TTL) are not fetched again."""
     if pipeline.config.offline:
         raise UsageError("--offline: extract is the stage that uses the network; drop --offline")
-    with _progress(pipeline) as bar:
+    with progress_for(pipeline) as bar:
         report = pipeline.extract(progress=bar)
     for line in report.skipped:
         typer.echo(line)
@@ -391,18 +238,18 @@ def transform(pipeline: Pipeline) -> None:
 def load(pipeline: Pipeline) -> None:
     """Merge staged values into each template (nulls only unless --overwrite), validate against
     schemas/model.schema.json, write <output_dir>/<Name>_filled.json atomically, print a recap."""
-    raise typer.Exit(_recap(pipeline.load()))
+    raise typer.Exit(recap(pipeline.load()))
 
 
 @app.command()
 @pipeline_command
 def run(pipeline: Pipeline) -> None:
     """extract + transform + load. With --offline: transform + load from the cache, zero requests."""
-    with _progress(pipeline) as bar:
+    with progress_for(pipeline) as bar:
         results = pipeline.run(progress=bar)
     for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
         typer.echo(line)
-    raise typer.Exit(_recap(results))
+    raise typer.Exit(recap(results))
 
 
 @app.command()
@@ -531,7 +378,7 @@ def launch(
 ) -> None:
     """Guided mode: keys (Enter to skip), the folder of model files, which models, the output
     folder, verbose or not; then the run and a recap of what was saved and what failed."""
-    with _errors_to_exit():
+    with errors_to_exit():
         typer.echo("Fill model files from public sources. Keys are optional; Enter skips.")
         aa_key = typer.prompt("Artificial Analysis API key", default="", hide_input=True, show_default=False)
         hf_key = typer.prompt("Hugging Face token", default="", hide_input=True, show_default=False)
@@ -564,15 +411,15 @@ def launch(
         }
         config = PipelineConfig.load(None, overrides)
         config.log_level = "DEBUG" if verbose else "INFO"
-        _setup_logging(config)
+        setup_logging(config)
         pipeline = Pipeline(config)
         try:
-            with _progress(pipeline) as bar:
+            with progress_for(pipeline) as bar:
                 results = pipeline.run(pipeline.with_pins(models), progress=bar)
         finally:
             pipeline.close()
         typer.echo("")
-        code = _recap(results)
+        code = recap(results)
         saved = [r for r in results if r.output]
         typer.echo(f"Saved {len(saved)} file(s) in {output}; {len(results) - len(saved)} failed.")
         raise typer.Exit(code)
@@ -584,7 +431,7 @@ def mappings_check(
 ) -> None:
     """Validate every mapping file against schemas/mapping.schema.json (all problems at once),
     compile every JSONPath, and check that every field of the output contract is listed."""
-    with _errors_to_exit():
+    with errors_to_exit():
         mappings = load_mappings(folder)
         gaps = contract_gaps(mappings)
         if gaps:
@@ -603,7 +450,7 @@ def mappings_table(
 ) -> None:
     """Print the Markdown table of every field: sources in order, JSONPath, transform, variant
     (the shipped one is mappings/FIELDS.md)."""
-    with _errors_to_exit():
+    with errors_to_exit():
         typer.echo(fields_table(load_mappings(folder)), nl=False)
 
 
@@ -618,7 +465,7 @@ def cache_import(
     """Load recorded responses into the cache so `etl run --offline` can replay them."""
     from .cassettes import import_cassettes
 
-    with _errors_to_exit():
+    with errors_to_exit():
         cfg = PipelineConfig.load(config, {"cache_path": cache_path})
         mappings = load_mappings(cfg.mappings_dir)
         headers = [s.auth["header"] for s in mappings.sources.values() if s.auth]

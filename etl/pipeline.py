@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,8 +43,11 @@ class Progress:
     a progress bar on a terminal. Called from the extract threads: implementations must be
     thread-safe."""
 
+    def __init__(self) -> None:
+        self._totals: dict[str, tuple[int, int | None]] = {}
+
     def start(self, task: str, total: int | None) -> None:
-        self._totals = {**getattr(self, "_totals", {}), task: (0, total)}
+        self._totals[task] = (0, total)
 
     def advance(self, task: str) -> None:
         done, total = self._totals.get(task, (0, None))
@@ -127,12 +130,12 @@ class Pipeline:
             if not override.get("enabled", source.enabled) or name not in self.mappings.used_sources():
                 continue
             if "url" in override:
-                source = _replace(source, url=override["url"])
+                source = replace(source, url=override["url"])
             if "companions" in override:
                 merged = {
                     k: {**v, "url": override["companions"].get(k, v["url"])} for k, v in source.companions.items()
                 }
-                source = _replace(source, companions=merged)
+                source = replace(source, companions=merged)
             out[name] = source
         return out
 
@@ -470,61 +473,70 @@ class Pipeline:
         progress = progress or Progress()
         progress.start("load", len(models))
         shared = self.load_template() if any(m.template is None for m in models) else None
-        names = [m.name for m in models]
-        staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)  # not 2N queries
-        chosen = {m: {(r["section"], r["field"]): r["value"] for r in rows} for m, rows in staged.items()}
-        chosen_sources = {m: {(r["section"], r["field"]): r["source"] for r in rows} for m, rows in staged.items()}
-        conflicts = {m: [f"{r['section']}.{r['field']}" for r in rows if r["conflict"]] for m, rows in staged.items()}
-        results, load_rows = [], []
-        for model in models:
-            result = ModelResult(model.name, "failed", conflicts=conflicts.get(model.name, []))
-            for row in matches.get(model.name, []):
-                result.sources.setdefault(row["status"], []).append(row["source"])
-                if row["status"] == "failed" and row["note"]:
-                    result.failures.append(row["note"])
-            try:
-                if model.name not in matches:
-                    raise EtlError(f"{model.name}: no staged values; run `etl transform` first")
-                template = self.load_template(model.template) if model.template else shared
-                data, result.filled, result.fillable = self.fill_model_data(template, model, chosen.get(model.name, {}))
-                where = str(model.template or self.config.template_path)
-                problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
-                if problems:
-                    result.status, result.error = "invalid", "\n".join(problems)
-                else:
-                    result.output = str(self.save_result(model, data))
-                    result.status = "written"
-            except UsageError as exc:
-                result.error = str(exc)
-                if not self.config.continue_on_error:
-                    raise
-            except EtlError as exc:
-                result.error = str(exc)
-                if not self.config.continue_on_error:
-                    raise
-            results.append(result)
-            progress.advance("load")
-            if result.status == "written":
-                stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                sources = {f"{r[0]}.{r[1]}": src for r, src in chosen_sources.get(model.name, {}).items()}
-                load_rows += [
-                    {
-                        "model": model.name,
-                        "field": f"{sec}.{fld}",
-                        "value": data.get(sec, {}).get(fld),
-                        "source": sources.get(f"{sec}.{fld}", "template"),
-                        "at": stamp,
-                    }
-                    for sec, fld in self._fillable_fields
-                    if data.get(sec, {}).get(fld) is not None
-                ]
-        self.store.record_load(load_rows)
-        used = {src for per in chosen_sources.values() for src in per.values()}
+        results: list[ModelResult] = []
+        used: set[str] = set()
+        for start in range(0, len(models), TRANSFORM_CHUNK):  # per chunk: flat memory at 10,000 models
+            chunk = models[start : start + TRANSFORM_CHUNK]
+            names = [m.name for m in chunk]
+            staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)
+            chosen = {m: {(r["section"], r["field"]): r["value"] for r in rows} for m, rows in staged.items()}
+            chosen_sources = {m: {(r["section"], r["field"]): r["source"] for r in rows} for m, rows in staged.items()}
+            conflicts = {
+                m: [f"{r['section']}.{r['field']}" for r in rows if r["conflict"]] for m, rows in staged.items()
+            }
+            load_rows: list[dict[str, Any]] = []
+            for model in chunk:
+                result = ModelResult(model.name, "failed", conflicts=conflicts.get(model.name, []))
+                for row in matches.get(model.name, []):
+                    result.sources.setdefault(row["status"], []).append(row["source"])
+                    if row["status"] == "failed" and row["note"]:
+                        result.failures.append(row["note"])
+                try:
+                    if model.name not in matches:
+                        raise EtlError(f"{model.name}: no staged values; run `etl transform` first")
+                    template = self.load_template(model.template) if model.template else shared
+                    data, result.filled, result.fillable = self.fill_model_data(
+                        template, model, chosen.get(model.name, {})
+                    )
+                    where = str(model.template or self.config.template_path)
+                    problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
+                    if problems:
+                        result.status, result.error = "invalid", "\n".join(problems)
+                    else:
+                        result.output = str(self.save_result(model, data))
+                        result.status = "written"
+                except EtlError as exc:  # a broken template or a model never transformed: this model only
+                    result.error = str(exc)
+                    if not self.config.continue_on_error:
+                        raise
+                results.append(result)
+                progress.advance("load")
+                if result.status == "written":
+                    load_rows += self._loaded_values(model.name, data, chosen_sources.get(model.name, {}))
+            self.store.record_load(load_rows)
+            used |= {src for per in chosen_sources.values() for src in per.values()}
         if used:
             from .report import write_attribution
 
             write_attribution(self.config.output_dir, self.mappings, used)
         return results
+
+    def _loaded_values(
+        self, model: str, data: dict[str, Any], sources: dict[tuple[str, str], str]
+    ) -> list[dict[str, Any]]:
+        """What was written for one model, field by field, for ``etl diff``."""
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return [
+            {
+                "model": model,
+                "field": f"{sec}.{fld}",
+                "value": value,
+                "source": sources.get((sec, fld), "template"),
+                "at": stamp,
+            }
+            for sec, fld in self._fillable_fields
+            if (value := data.get(sec, {}).get(fld)) is not None
+        ]
 
     # ----- all ----------------------------------------------------------------------------------
     def run(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
@@ -548,12 +560,6 @@ class Pipeline:
         if self._store is not None:
             self._store.close()
             self._store = None
-
-
-def _replace(source: Source, **changes: Any) -> Source:
-    from dataclasses import replace
-
-    return replace(source, **changes)
 
 
 def _match_row(model: ModelInfo, source: str, match: Match, doc: Document | None) -> dict[str, Any]:

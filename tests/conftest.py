@@ -19,18 +19,27 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 ALL_CASSETTES = sorted(CASSETTES.glob("*.yaml"))
 _real_connect = socket.socket.connect
+_real_getaddrinfo = socket.getaddrinfo
+LOCAL = ("127.0.0.1", "::1", "localhost")
 
 
 def _guarded_connect(self, address):
     host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("/"):
+    if isinstance(host, str) and host not in LOCAL and not host.startswith("/"):
         raise OSError(f"network blocked in tests: attempted connection to {address!r}")
     return _real_connect(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    if host not in LOCAL and not str(host).startswith("127."):  # not even a DNS query leaves the machine
+        raise socket.gaierror(f"network blocked in tests: attempted lookup of {host!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
 
 
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     for var in ("ARTIFICIAL_ANALYSIS_API_KEY", "HUGGINGFACE_API_KEY", "HF_TOKEN"):
         monkeypatch.delenv(var, raising=False)
 

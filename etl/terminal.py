@@ -1,0 +1,163 @@
+"""What the terminal shows: logging (keys redacted), progress bars, the per-model recap, and domain
+errors turned into one-line messages and exit codes. Kept apart from the commands in cli.py."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+
+from .config import PipelineConfig
+from .errors import EtlError, UsageError
+from .pipeline import ModelResult, Pipeline, Progress
+
+
+class _SecretFilter(logging.Filter):
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for secret in self.secrets:
+            message = message.replace(secret, "***")
+        record.msg, record.args = message, ()
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def setup_logging(config: PipelineConfig) -> None:
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_SecretFilter([config.artificial_analysis_key or "", config.huggingface_key or ""]))
+    for name in ("etl", "requests_cache", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(
+            config.log_level if name == "etl" else max(logging.WARNING, logging.getLevelName(config.log_level))
+        )
+        logger.propagate = False
+
+
+class BarProgress(Progress):
+    """A rich progress bar per source (requests done / total, and the wait when rate-limited) and
+    per stage; used only on a terminal and at INFO or DEBUG."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bars
+
+        self.bars = Bars(
+            TextColumn("{task.description:<20}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> BarProgress:
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.bars.stop()
+
+    def start(self, task: str, total: int | None) -> None:
+        self.tasks[task] = self.bars.add_task(task, total=total, note="")
+
+    def advance(self, task: str) -> None:
+        self.bars.update(self.tasks[task], advance=1, note="")
+
+    def note(self, task: str, text: str) -> None:
+        if task in self.tasks:
+            self.bars.update(self.tasks[task], note=text)
+
+    def done(self, task: str, text: str = "") -> None:
+        if task not in self.tasks:
+            self.start(task, 1)
+        self.bars.update(
+            self.tasks[task],
+            completed=self.bars.tasks[self.tasks[task]].total or 1,
+            total=self.bars.tasks[self.tasks[task]].total or 1,
+            note=text,
+        )
+
+
+def progress_for(pipeline: Pipeline) -> Any:
+    """A bar on a terminal at INFO or DEBUG; otherwise the default (a log line now and then)."""
+    if sys.stderr.isatty() and pipeline.config.log_level in ("INFO", "DEBUG"):
+        return BarProgress()
+    return contextlib.nullcontext(None)
+
+
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Domain errors -> one line each on stderr and their exit code; Ctrl-C -> 130, nothing partial."""
+    try:
+        yield
+    except EtlError as exc:
+        lines = exc.problems if isinstance(exc, UsageError) else [str(exc)]
+        for line in lines:
+            typer.echo("error: " + " ".join(str(line).splitlines()), err=True)  # one line each, always
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
+        raise typer.Exit(130) from None
+
+
+#: above this many models the recap lists only the models with a problem, plus totals per source
+RECAP_DETAIL_LIMIT = 50
+
+
+def recap(results: list[ModelResult]) -> int:
+    detailed = len(results) <= RECAP_DETAIL_LIMIT
+    for r in results:
+        if not detailed and r.status == "written":
+            continue
+        parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
+        status = {"written": "ok  ", "invalid": "INVALID", "failed": "FAILED"}[r.status]
+        typer.echo(f"{status} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}")
+        if r.output:
+            typer.echo(f"      -> {r.output}")
+        if r.conflicts:
+            typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
+        if r.error:
+            for line in r.error.splitlines():
+                typer.echo(f"      error: {line}")
+    if not detailed:
+        totals: dict[str, dict[str, int]] = {}
+        for r in results:
+            for status, names in r.sources.items():
+                for name in names:
+                    totals.setdefault(name, {}).setdefault(status, 0)
+                    totals[name][status] += 1
+        for name, counts in sorted(totals.items()):
+            typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        filled = sum(r.filled for r in results)
+        typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
+    written = sum(r.status == "written" for r in results)
+    failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
+    typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
+    unique = dict.fromkeys(f for r in results for f in r.failures)  # a catalog failure touches every model: once
+    for failure in unique:
+        typer.echo(f"source failure: {failure}", err=True)
+    return 0 if written == len(results) and not unique else 1
