@@ -16,6 +16,15 @@ from replay import CASSETTES, ReplayServer  # noqa: E402
 from etl.cassettes import import_cassettes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+#: lines tests want shown at the end of the run (the reference set's coverage)
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORT:
+        terminalreporter.section("coverage of the reference set (fields filled / fields some source publishes for it)")
+        for line in REPORT:
+            terminalreporter.write_line(line)
 EXAMPLES = ROOT / "examples"
 ALL_CASSETTES = sorted(CASSETTES.glob("*.yaml"))
 _real_connect = socket.socket.connect

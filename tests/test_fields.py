@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
+from conftest import REPORT
 from replay import CASSETTES
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
@@ -474,7 +475,7 @@ def test_reference_model_matches_and_values_equal_raw_after_transform(reference,
         checked += 1
     published = {(r["section"], r["field"]) for r in rows}
     filled = {(r["section"], r["field"]) for r in rows if r["chosen"]}
-    print(f"coverage {name}: {len(filled)}/{len(published)} fields filled / published for it; {checked} values checked")
+    REPORT.append(f"{name:<32} {len(filled):>2}/{len(published):<2} ({checked} values checked against the raw data)")
     assert filled == published
 
 
