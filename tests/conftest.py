@@ -25,6 +25,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("coverage of the reference set (fields filled / fields some source publishes for it)")
         for line in REPORT:
             terminalreporter.write_line(line)
+
+
 EXAMPLES = ROOT / "examples"
 ALL_CASSETTES = sorted(CASSETTES.glob("*.yaml"))
 _real_connect = socket.socket.connect
