@@ -249,7 +249,8 @@ def run(pipeline: Pipeline) -> None:
         results = pipeline.run(progress=bar)
     for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
         typer.echo(line)
-    raise typer.Exit(recap(results))
+    # a failed refresh of a source that is still cached shows up here only (the stale copy was used)
+    raise typer.Exit(recap(results, pipeline.last_extract.failures if pipeline.last_extract else []))
 
 
 @app.command()

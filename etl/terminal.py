@@ -128,7 +128,8 @@ def errors_to_exit() -> Iterator[None]:
 RECAP_DETAIL_LIMIT = 50
 
 
-def recap(results: list[ModelResult]) -> int:
+def recap(results: list[ModelResult], fetch_failures: list[str] = ()) -> int:
+    """Print the per-model recap and every failure once; return the exit code (0 or 1)."""
     detailed = len(results) <= RECAP_DETAIL_LIMIT
     for r in results:
         if not detailed and r.status == "written":
@@ -157,7 +158,9 @@ def recap(results: list[ModelResult]) -> int:
     written = sum(r.status == "written" for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
     typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
-    unique = dict.fromkeys(f for r in results for f in r.failures)  # a catalog failure touches every model: once
+    # a catalog failure touches every model: once; an extract failure the models already report: once
+    noted = [f for r in results for f in r.failures]
+    unique = dict.fromkeys([*(f for f in fetch_failures if not any(n.startswith(f) for n in noted)), *noted])
     for failure in unique:
         typer.echo(f"source failure: {failure}", err=True)
     return 0 if written == len(results) and not unique else 1

@@ -236,3 +236,31 @@ def test_a_failing_source_does_not_stop_the_batch_and_the_recap_lists_it(workdir
     assert f"source failure: huggingface: malformed JSON from {server.url}/api/models/deepseek-ai/DeepSeek-V3" in out
     qwen = json.loads((workdir / "out" / "Qwen2.5 72B Instruct_filled.json").read_text())
     assert qwen["community_score"]["lm_sys_arena_score"] == 1272 and qwen["community_score"]["hf_score"] is not None
+
+
+def test_a_failed_refresh_is_reported_even_when_the_cached_copy_is_used(workdir):
+    import yaml
+    from typer.testing import CliRunner
+
+    from etl.cli import app
+
+    with ReplayServer(["openrouter_models.yaml"]) as server:
+        config = {
+            "template_path": "templates/template.json",
+            "cache_path": "s.sqlite",
+            "output_dir": "out",
+            "max_retries": 0,
+            "sources": server.sources(only=["openrouter"]),
+            "models": [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}],
+        }
+        (workdir / "c.yaml").write_text(yaml.safe_dump(config))
+        assert CliRunner().invoke(app, ["run", "-c", "c.yaml"]).exit_code == 0
+        server.route("/api/v1/models", 503, {"error": "down"})
+        result = CliRunner().invoke(app, ["run", "-c", "c.yaml", "--refresh"])
+    assert result.exit_code == 1
+    assert (
+        f"source failure: openrouter: HTTP 503 from {server.url}/api/v1/models: down; gave up after 1 attempts"
+        in result.output
+    )
+    filled = json.loads((workdir / "out" / "GLM-4.6_filled.json").read_text())
+    assert filled["model_specs"]["input_price"] == 0.5  # the cached copy, still valid data
