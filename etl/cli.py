@@ -231,6 +231,7 @@ def transform(pipeline: Pipeline) -> None:
         for status in per_model.values():
             counts[status] = counts.get(status, 0) + 1
     typer.echo(f"{len(statuses)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    raise typer.Exit(1 if counts.get("failed") else 0)
 
 
 @app.command()

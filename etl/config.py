@@ -232,12 +232,23 @@ def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelI
             problems.append(problem)
         elif raw["name"] in seen:
             problems.append(f"{file}: models[{i}].name: {raw['name']!r} is listed twice; keep one")
+        elif (clash := _stem_clash(raw["name"], seen)) is not None:
+            problems.append(
+                f"{file}: models[{i}].name: {raw['name']!r} would write the same file as {clash!r} "
+                f"({ModelInfo(clash).file_stem}_filled.json); rename one"
+            )
         seen.add(raw["name"])
         template = _resolve(base or Path.cwd(), raw["template"]) if raw.get("template") else None
         models.append(ModelInfo(raw["name"], raw.get("hf_id"), dict(raw.get("ids") or {}), template))
     if problems:
         raise UsageError(problems)
     return models
+
+
+def _stem_clash(name: str, seen: set[str]) -> str | None:
+    """Another name that maps to the same output file (case-insensitively, as some filesystems do)."""
+    stem = ModelInfo(name).file_stem.lower()
+    return next((other for other in seen if ModelInfo(other).file_stem.lower() == stem and other != name), None)
 
 
 def models_from_option(value: str) -> list[ModelInfo]:
@@ -261,7 +272,7 @@ def models_from_folder(folder: Path, known: list[ModelInfo]) -> list[ModelInfo]:
     if not files:
         raise UsageError(f"{folder}: no *.json model files in the input folder; add templates or fix the path")
     by_name = {m.name: m for m in known}
-    models, problems = [], []
+    models, problems, seen = [], [], set()
     for path in files:
         try:
             data = read_structured(path)
@@ -280,6 +291,15 @@ def models_from_folder(folder: Path, known: list[ModelInfo]) -> list[ModelInfo]:
             continue
         pinned = by_name.get(name)
         hf_id = data.get("hf_id") or (pinned.hf_id if pinned else None)
+        found = schema_problems("config.schema.json", {"name": name, "hf_id": hf_id}, str(path), "model")
+        if not found and (clash := _stem_clash(name, seen) or (name if name in seen else None)):
+            found = [
+                f"{path}: model name {name!r} is also the name of another file's model ({clash!r}): both would write one file; rename one"
+            ]
+        if found:
+            problems += found
+            continue
+        seen.add(name)
         models.append(ModelInfo(name, hf_id, dict(pinned.ids) if pinned else {}, path))
     if problems:
         raise UsageError(problems)

@@ -44,3 +44,7 @@ class SourceError(EtlError):
         self.url = url
         self.detail = message
         super().__init__(f"{source}: {message}")
+
+
+class SourceStopped(SourceError):
+    """The source asked for a wait beyond the ceiling: nothing more is sent to it this run."""

@@ -19,23 +19,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 from requests_cache import CachedSession
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
 from . import settings
-from .errors import SourceError
+from .errors import SourceError, SourceStopped
 from .mappings import Source, first_value
 
 log = logging.getLogger("etl")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 
 
 class CacheMiss(Exception):
@@ -102,6 +104,10 @@ class RateLimiter:
             self._sleep(delay)
 
 
+def cached_expiry(ttl_seconds: float) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+
+
 def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret:
@@ -156,7 +162,7 @@ def _error_detail(response: requests.Response) -> str:
             detail = body.get("error", "") if isinstance(body, dict) else ""
         except ValueError:
             detail = ""
-    return str(detail)[:200]
+    return str(detail)
 
 
 def parse_body(source: Source, url: str, content: bytes, content_type: str) -> Any:
@@ -279,6 +285,8 @@ class Fetcher:
                 raise SourceError(source.name, f"{message} (fetch of {when})", full_url)
             raise CacheMiss(source.name, full_url)
         response = self._send(source, url, params, full_url)
+        if response.url != full_url:  # redirected: the original URL must find it offline too
+            self.session.cache.save_response(response, cache_key=key, expires=cached_expiry(self.ttl))
         try:
             return self._document(source, response, key)
         except SourceError as exc:
@@ -289,7 +297,8 @@ class Fetcher:
         try:
             body = parse_body(source, response.url, response.content, response.headers.get("Content-Type", ""))
         except SourceError:
-            self.session.cache.delete(key)  # a 200 that does not parse is never kept
+            if not self.offline:  # offline, the transform's transaction holds the store: leave it be
+                self.session.cache.delete(key)  # a 200 that does not parse is never kept
             raise
         created = getattr(response, "created_at", None) or datetime.now(timezone.utc)
         if created.tzinfo is None:
@@ -314,6 +323,23 @@ class Fetcher:
         with self._lock:
             self.outcomes.append(row)
 
+    def _follow(self, source: Source, url: str, params: dict[str, Any]) -> requests.Response:
+        """GET, following redirects by hand: requests-cache would pickle each hop's request with its
+        auth headers, and requests keeps custom key headers across hosts. The key goes to the
+        source's own host only; the final response is the one cached."""
+        host = urlsplit(url).netloc
+        response = None
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = self._headers(source) if urlsplit(url).netloc == host else {}
+            response = self.session.get(
+                url, params=params, headers=headers, timeout=self.timeout, force_refresh=True, allow_redirects=False
+            )
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECTS or not location:
+                return response
+            url, params = urljoin(response.url, location), {}
+        return response
+
     def _send(self, source: Source, url: str, params: dict[str, Any], full_url: str) -> requests.Response:
         limiter = self.limiters.get(source.name) or RateLimiter(None)
         last = ""
@@ -325,12 +351,16 @@ class Fetcher:
             try:
                 with self._lock:
                     self.sent += 1
-                response = self.session.get(
-                    url, params=params, headers=self._headers(source), timeout=self.timeout, force_refresh=True
-                )
+                response = self._follow(source, url, params)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 last = f"{type(exc).__name__} on {full_url}"
-                log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
+                log.warning(
+                    "%s: %s (attempt %d of %d)",
+                    source.name,
+                    redact(last, self.secrets),
+                    attempt + 1,
+                    self.max_retries + 1,
+                )
             else:
                 status = response.status_code
                 if status == 200:
@@ -339,7 +369,7 @@ class Fetcher:
                 if status in source.not_found:
                     self._record(source, full_url, status, "not_found")
                     raise NotInSource(f"not in {source.name} (HTTP {status} for {full_url})")
-                detail = _error_detail(response)
+                detail = redact(_error_detail(response), self.secrets)[:200]
                 hint = source.hints.get(status, "")
                 last = (
                     f"HTTP {status} from {full_url}" + (f": {detail}" if detail else "") + (f"; {hint}" if hint else "")
@@ -353,9 +383,15 @@ class Fetcher:
                         when = datetime.fromtimestamp(time.time() + told, timezone.utc).isoformat(timespec="minutes")
                         msg = f"{last}; asked to wait {told:.0f} s, more than the {self.max_wait:.0f} s ceiling: come back after {when}"
                         self._record(source, full_url, status, "failed", msg)
-                        raise SourceError(source.name, redact(msg, self.secrets), full_url)
+                        raise SourceStopped(source.name, redact(msg, self.secrets), full_url)
                     wait = told
-                log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
+                log.warning(
+                    "%s: %s (attempt %d of %d)",
+                    source.name,
+                    redact(last, self.secrets),
+                    attempt + 1,
+                    self.max_retries + 1,
+                )
             if attempt < self.max_retries:
                 self.on_wait(source.name, wait)
                 self.sleep(wait)

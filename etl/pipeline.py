@@ -22,7 +22,7 @@ from typing import Any
 
 from . import settings
 from .config import ModelInfo, PipelineConfig, models_from_folder, read_structured
-from .errors import EtlError, OfflineCacheMiss, SourceError, UsageError
+from .errors import EtlError, OfflineCacheMiss, SourceError, SourceStopped, UsageError
 from .fetch import CacheMiss, Cancelled, Document, Fetcher, NotInSource
 from .mappings import Mappings, Source, load_mappings
 from .matching import CatalogIndex, Match
@@ -232,6 +232,10 @@ class Pipeline:
                     pass
                 except Cancelled:
                     return
+                except SourceStopped as exc:  # asked to come back later: nothing more to this source
+                    report.failures.append(str(exc))
+                    log.warning("%s", exc)
+                    return
                 except SourceError as exc:
                     report.failures.append(str(exc))
                     log.warning("%s", exc)
@@ -287,7 +291,14 @@ class Pipeline:
                     recs = doc.records(source)
                     entries += recs
                     owner += [d] * len(recs)
-                companions = fetcher.companions(source)
+                try:
+                    companions = fetcher.companions(source)
+                except CacheMiss as miss:
+                    misses.append(f"{miss.source} {miss.url}")
+                    companions = {}
+                except (SourceError, NotInSource) as exc:  # the catalog still matches; computes on it yield nothing
+                    log.warning("%s", exc)
+                    companions = {}
                 for doc in docs:
                     doc.companions = companions
                 catalogs[source.name] = (CatalogIndex(source, entries), docs, owner)

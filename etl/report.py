@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .errors import UsageError
 from .mappings import Mappings
 
 #: why a cell is empty, most actionable first (the first that applies is shown)
@@ -263,8 +262,21 @@ def write_pins(path: Path, coverage: Coverage) -> int:
 
 
 def read_pins(path: Path) -> dict[str, dict[str, str | bool | None]]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return {str(m): dict(v or {}) for m, v in data.items()} if isinstance(data, dict) else {}
+    """model -> source -> id, false, or null (undecided); a malformed file is a UsageError."""
+    from .config import read_structured
+
+    data = read_structured(path) or {}
+    problems = (
+        [] if isinstance(data, dict) else [f"{path}: (top level): expected model names, each with source: id lines"]
+    )
+    for model, pins in data.items() if isinstance(data, dict) else []:
+        if pins is not None and not (
+            isinstance(pins, dict) and all(isinstance(v, str | bool) or v is None for v in pins.values())
+        ):
+            problems.append(f"{path}: {model}: expected `source: id` (or false) lines under the model name")
+    if problems:
+        raise UsageError(problems)
+    return {str(m): dict(v or {}) for m, v in data.items()}
 
 
 def diff_lines(changes: list[dict[str, Any]]) -> list[str]:

@@ -170,9 +170,13 @@ def _describe(error: ValidationError) -> str:
     if error.validator == "anyOf" and error.context and all(e.validator == "required" for e in error.context):
         keys = [e.message.split("'")[1] for e in error.context]
         return f"needs one of: {', '.join(keys)}"
+    if error.validator == "propertyNames":
+        return f"{error.instance!r} is not allowed as a key here: {error.message}"
     if error.validator == "pattern":
         return f"{error.instance!r} is not valid: expected {error.schema.get('description', 'pattern ' + error.validator_value)}"
     if error.validator == "type":
+        if any(str(p).endswith("_key") for p in error.absolute_path):  # never echo a key back
+            return f"expected {error.validator_value}, got {type(error.instance).__name__} (quote it)"
         return f"expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return error.message.replace("is less than", "is below the").replace("is greater than", "is above the")

@@ -152,7 +152,6 @@ EXPECTED = {
     ("model_specs", "param_count", "huggingface"): lambda r, now, d: round(r["safetensors"]["total"] / 1e9, 2),
     ("model_specs", "param_count", "open_llm"): lambda r, now, d: _billions(r["#Params (B)"]),
     ("model_specs", "param_count", "bigcodebench"): lambda r, now, d: _billions(r["size"]),
-    ("model_specs", "param_count", "evalplus"): lambda r, now, d: _billions(r["size"]),
     ("model_specs", "architecture", "huggingface_config"): lambda r, now, d: (
         "moe" if r.get("n_routed_experts", 0) > 1 else "dense"
     ),
