@@ -223,7 +223,7 @@ def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelI
         raise UsageError(f"{file}: models: expected a list of models, got {type(value).__name__}")
     value = [{"name": v} if isinstance(v, str) else v for v in value]
     problems = schema_problems("config.schema.json", {"models": value}, file)
-    models, seen = [], set()
+    models, seen, stems = [], set(), {}
     for i, raw in enumerate(value):
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             continue
@@ -232,7 +232,7 @@ def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelI
             problems.append(problem)
         elif raw["name"] in seen:
             problems.append(f"{file}: models[{i}].name: {raw['name']!r} is listed twice; keep one")
-        elif (clash := _stem_clash(raw["name"], seen)) is not None:
+        elif (clash := _stem_clash(raw["name"], stems)) is not None:
             problems.append(
                 f"{file}: models[{i}].name: {raw['name']!r} would write the same file as {clash!r} "
                 f"({ModelInfo(clash).file_stem}_filled.json); rename one"
@@ -245,10 +245,12 @@ def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelI
     return models
 
 
-def _stem_clash(name: str, seen: set[str]) -> str | None:
-    """Another name that maps to the same output file (case-insensitively, as some filesystems do)."""
+def _stem_clash(name: str, stems: dict[str, str]) -> str | None:
+    """Another name that maps to the same output file (case-insensitively, as some filesystems
+    do); records this one. ``stems`` maps lowercased file stems to the name that took them."""
     stem = ModelInfo(name).file_stem.lower()
-    return next((other for other in seen if ModelInfo(other).file_stem.lower() == stem and other != name), None)
+    other = stems.setdefault(stem, name)
+    return other if other != name else None
 
 
 def models_from_option(value: str) -> list[ModelInfo]:
@@ -272,7 +274,7 @@ def models_from_folder(folder: Path, known: list[ModelInfo]) -> list[ModelInfo]:
     if not files:
         raise UsageError(f"{folder}: no *.json model files in the input folder; add templates or fix the path")
     by_name = {m.name: m for m in known}
-    models, problems, seen = [], [], set()
+    models, problems, seen, stems = [], [], set(), {}
     for path in files:
         try:
             data = read_structured(path)
@@ -292,7 +294,7 @@ def models_from_folder(folder: Path, known: list[ModelInfo]) -> list[ModelInfo]:
         pinned = by_name.get(name)
         hf_id = data.get("hf_id") or (pinned.hf_id if pinned else None)
         found = schema_problems("config.schema.json", {"name": name, "hf_id": hf_id}, str(path), "model")
-        if not found and (clash := _stem_clash(name, seen) or (name if name in seen else None)):
+        if not found and (clash := name if name in seen else _stem_clash(name, stems)):
             found = [
                 f"{path}: model name {name!r} is also the name of another file's model ({clash!r}): both would write one file; rename one"
             ]

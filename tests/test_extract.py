@@ -7,7 +7,7 @@ import socket
 
 import pytest
 import yaml
-from replay import CORE
+from replay import CASSETTES, CORE
 from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
@@ -189,3 +189,6 @@ def test_a_sentinel_key_lands_nowhere_but_the_request_header(workdir, monkeypatc
     for path in workdir.rglob("*"):
         if path.is_file() and path.name != "c.yaml":
             assert SENTINEL.encode() not in path.read_bytes(), path
+    for cassette in CASSETTES.glob("*.yaml"):  # recordings carry no key and no auth header at all
+        text = cassette.read_text().lower()
+        assert SENTINEL.lower() not in text and "x-api-key" not in text and "authorization" not in text, cassette
