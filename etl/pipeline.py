@@ -445,7 +445,7 @@ class Pipeline:
         self, template: dict[str, Any], model: ModelInfo, chosen: dict[tuple[str, str], Any] | None = None
     ) -> tuple[dict[str, Any], int, int]:
         """Merge the model's staged values into a copy of the template: (data, filled, fillable)."""
-        # sections are dicts of scalars: a two-level copy does what deepcopy did (0.7 vs 37 us a template)
+        # only section fields are set, so a two-level copy is enough (0.7 us a template; deepcopy: 37 us)
         data = {k: ({**v} if isinstance(v, dict) else copy.deepcopy(v)) for k, v in template.items()}
         filled = fillable = 0
         if chosen is None:
