@@ -354,13 +354,6 @@ class Fetcher:
                 response = self._follow(source, url, params)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 last = f"{type(exc).__name__} on {full_url}"
-                log.warning(
-                    "%s: %s (attempt %d of %d)",
-                    source.name,
-                    redact(last, self.secrets),
-                    attempt + 1,
-                    self.max_retries + 1,
-                )
             else:
                 status = response.status_code
                 if status == 200:
@@ -369,6 +362,7 @@ class Fetcher:
                 if status in source.not_found:
                     self._record(source, full_url, status, "not_found")
                     raise NotInSource(f"not in {source.name} (HTTP {status} for {full_url})")
+                # the server's text may echo the key: redacted here, before the cut (the URL carries no key)
                 detail = redact(_error_detail(response), self.secrets)[:200]
                 hint = source.hints.get(status, "")
                 last = (
@@ -376,25 +370,20 @@ class Fetcher:
                 )
                 if status not in RETRY_STATUSES:
                     self._record(source, full_url, status, "failed", last)
-                    raise SourceError(source.name, redact(last, self.secrets), full_url)
+                    raise SourceError(source.name, last, full_url)
                 told = _retry_after(response, time.time())
                 if told is not None:
                     if told > self.max_wait:
                         when = datetime.fromtimestamp(time.time() + told, timezone.utc).isoformat(timespec="minutes")
                         msg = f"{last}; asked to wait {told:.0f} s, more than the {self.max_wait:.0f} s ceiling: come back after {when}"
                         self._record(source, full_url, status, "failed", msg)
-                        raise SourceStopped(source.name, redact(msg, self.secrets), full_url)
+                        raise SourceStopped(source.name, msg, full_url)
                     wait = told
-                log.warning(
-                    "%s: %s (attempt %d of %d)",
-                    source.name,
-                    redact(last, self.secrets),
-                    attempt + 1,
-                    self.max_retries + 1,
-                )
+            # only retriable failures get here: a time-out, a reset, a 429 or a 5xx
+            log.warning("%s: %s (attempt %d of %d)", source.name, last, attempt + 1, self.max_retries + 1)
             if attempt < self.max_retries:
                 self.on_wait(source.name, wait)
                 self.sleep(wait)
         message = f"{last}; gave up after {self.max_retries + 1} attempts"
         self._record(source, full_url, None, "failed", message)
-        raise SourceError(source.name, redact(message, self.secrets), full_url)
+        raise SourceError(source.name, message, full_url)
