@@ -7,7 +7,8 @@ results = pipeline.process_batch([ModelInfo("GLM-4.6", hf_id="zai-org/GLM-4.6")]
 
 from .config import ModelInfo, PipelineConfig
 from .errors import EtlError, OfflineCacheMiss, SourceError, UsageError
-from .pipeline import LLMBenchmarkPipeline, ModelResult, Pipeline
+from .outcomes import ModelResult
+from .pipeline import LLMBenchmarkPipeline, Pipeline
 
 __all__ = [
     "EtlError",

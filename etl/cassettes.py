@@ -4,24 +4,29 @@ Why not replay vcrpy *through* the CachedSession? vcrpy's ``VCRHTTPResponse`` la
 ``_request_url`` that requests-cache reads (vcrpy issue #881). Of the known workarounds we take
 the one that keeps both libraries unpatched: vcrpy's own persister parses the cassette, and each
 recorded 200 is saved into the requests-cache backend as an ordinary ``requests.Response`` (a 3xx
-followed by its target becomes a redirect alias; 401/403/404 are noted as 'not found' in the
-fetches table, like a live run would). Offline transform then reads them like any cached response.
+followed by its target becomes a redirect alias). Another status is noted in the fetches table
+as the source's declared ``not_found`` or as a failure, as a live run would. A recorded ``Date``
+header becomes the response's fetch time, so provenance shows when the data was recorded, not
+when it was imported.
 """
 
 from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import requests
 from requests.structures import CaseInsensitiveDict
+from requests_cache.models import CachedResponse
 from urllib3 import HTTPResponse
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from .errors import UsageError
 from .fetch import open_session
+from .sources import Sources
 from .store import Store
 
 
@@ -47,46 +52,59 @@ def _response(uri: str, method: str, recorded: dict) -> requests.Response:
     return response
 
 
-def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, auth_headers: list[str]) -> dict[str, int]:
+def recorded_at(response: requests.Response) -> datetime | None:
+    """The recording's time, from its Date header, if it has a valid one."""
+    try:
+        when = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _load(path: Path) -> tuple[list, list]:
+    try:
+        return FilesystemPersister.load_cassette(str(path), yamlserializer)
+    except Exception as exc:  # vcrpy raises ValueError/CassetteNotFoundError/yaml errors
+        raise UsageError(f"{path}: not a readable vcrpy cassette ({type(exc).__name__}); pass cassette files") from None
+
+
+def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, sources: Sources) -> dict[str, int]:
     """Save every recorded response of ``paths`` into the store; returns counts per outcome."""
-    session = open_session(store_path, ttl_hours, auth_headers)
+    session = open_session(store_path, ttl_hours, sources.auth_headers)
     store = Store(store_path)
     counts = {"cached": 0, "not_found": 0, "failed": 0, "redirects": 0}
     expires = datetime.now(timezone.utc) + timedelta(hours=ttl_hours)
     fetch_rows = []
     try:
         for path in paths:
-            try:
-                requests_, responses = FilesystemPersister.load_cassette(str(path), yamlserializer)
-            except Exception as exc:  # vcrpy raises ValueError/CassetteNotFoundError/yaml errors
-                raise UsageError(
-                    f"{path}: not a readable vcrpy cassette ({type(exc).__name__}); pass cassette files"
-                ) from None
+            requests_, responses = _load(path)
             pending: dict[str, requests.Response] = {}
             for req, rec in zip(requests_, responses, strict=False):
                 response = _response(req.uri, req.method, rec)
                 status = response.status_code
                 if 300 <= status < 400 and response.headers.get("Location"):
-                    target = requests.compat.urljoin(req.uri, response.headers["Location"])
-                    pending[target] = response
+                    pending[requests.compat.urljoin(req.uri, response.headers["Location"])] = response
                     continue
                 if status == 200:
                     if req.uri in pending:
                         response.history = [pending.pop(req.uri)]
                         counts["redirects"] += 1
-                    session.cache.save_response(response, expires=expires)
+                    cached = CachedResponse.from_response(response, expires=expires)
+                    cached.created_at = recorded_at(response) or cached.created_at
+                    session.cache.save_response(cached, expires=expires)
                     counts["cached"] += 1
                     continue
-                outcome = "not_found" if status in (401, 403, 404) else "failed"
+                source = sources.source_for(req.uri)
+                outcome = "not_found" if source and status in source.not_found else "failed"
                 counts[outcome] += 1
                 fetch_rows.append(
                     {
                         "url": response.request.url,
-                        "source": "(cassette)",
+                        "source": source.name if source else "(cassette)",
                         "status": status,
                         "outcome": outcome,
-                        "message": f"recorded in {path.name}",
-                        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "message": f"HTTP {status} recorded in {path.name}",
+                        "at": (recorded_at(response) or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
                     }
                 )
         store.record_fetches(fetch_rows)

@@ -11,7 +11,9 @@ import json
 import logging
 import signal
 import typing
+from collections import Counter
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,9 +22,11 @@ import typer
 from .config import PipelineConfig, models_from_folder, models_from_option
 from .errors import UsageError
 from .mappings import contract_gaps, fields_table, load_mappings
+from .outcomes import ModelResult, all_failures, exit_code
+from .pins import write_pins as write_pins_file
 from .pipeline import Pipeline
 from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
-from .report import write_pins as write_pins_file
+from .sources import Sources
 from .terminal import errors_to_exit, progress_for, recap, setup_logging
 
 app = typer.Typer(
@@ -43,7 +47,25 @@ app.add_typer(mappings_app, name="mappings")
 app.add_typer(cache_app, name="cache")
 log = logging.getLogger("etl")
 
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    HTML = "html"
+
+
 # ----- options shared by every command that runs the pipeline -----------------------------------
+# Typer has no option groups, and a callback would move these options before the command name
+# (`etl -c x run`), breaking the documented `etl run -c x`; so one decorator adds them to each
+# command's signature and hands the command a ready Pipeline.
 _P = "Pipeline"
 COMMON: dict[str, tuple[Any, Any]] = {
     "config": (
@@ -143,8 +165,8 @@ COMMON: dict[str, tuple[Any, Any]] = {
         typer.Option("--timeout", min=0.1, help="Seconds per request (default: 30).", rich_help_panel="Network"),
     ),
     "log_level": (
-        str | None,
-        typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.", rich_help_panel="Output"),
+        LogLevel | None,
+        typer.Option("--log-level", case_sensitive=False, help="How much to log.", rich_help_panel="Output"),
     ),
     "verbose": (bool, typer.Option("--verbose", "-v", help="Same as --log-level DEBUG.", rich_help_panel="Output")),
 }
@@ -196,11 +218,10 @@ def build_pipeline(options: dict[str, Any]) -> Pipeline:
         overrides["models"] = models_from_option(models)
     config = PipelineConfig.load(options["config"], overrides)
     if level:
-        if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise UsageError(f"--log-level: {level!r} is not a level; use DEBUG, INFO, WARNING or ERROR")
-        config.log_level = level.upper()
-    setup_logging(config)
-    return Pipeline(config)
+        config.log_level = str(level)
+    pipeline = Pipeline(config)
+    setup_logging(config.log_level, pipeline.resolved.secrets)
+    return pipeline
 
 
 # ----- commands ---------------------------------------------------------------------------------
@@ -211,14 +232,14 @@ def extract(pipeline: Pipeline) -> None:
     per-model source once per model. Fresh entries (within the TTL) are not fetched again."""
     if pipeline.config.offline:
         raise UsageError("--offline: extract is the stage that uses the network; drop --offline")
-    with progress_for(pipeline) as bar:
+    with progress_for(pipeline.config.log_level) as bar:
         report = pipeline.extract(progress=bar)
     for line in report.skipped:
         typer.echo(line)
     typer.echo(f"{report.sent} request(s) sent; {len(report.failures)} failure(s)")
     for failure in report.failures:
         typer.echo(f"source failure: {failure}", err=True)
-    raise typer.Exit(1 if report.failures else 0)
+    raise typer.Exit(exit_code([], report.failures))
 
 
 @app.command()
@@ -226,10 +247,7 @@ def extract(pipeline: Pipeline) -> None:
 def transform(pipeline: Pipeline) -> None:
     """Match each model in each source and stage values with provenance, from the cache alone."""
     statuses = pipeline.transform()
-    counts: dict[str, int] = {}
-    for per_model in statuses.values():
-        for status in per_model.values():
-            counts[status] = counts.get(status, 0) + 1
+    counts = Counter(str(status) for per_model in statuses.values() for status in per_model.values())
     typer.echo(f"{len(statuses)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     raise typer.Exit(1 if counts.get("failed") else 0)
 
@@ -239,19 +257,26 @@ def transform(pipeline: Pipeline) -> None:
 def load(pipeline: Pipeline) -> None:
     """Merge staged values into each template (nulls only unless --overwrite), validate against
     schemas/model.schema.json, write <output_dir>/<Name>_filled.json atomically, print a recap."""
-    raise typer.Exit(recap(pipeline.load()))
+    raise typer.Exit(_recap(pipeline, pipeline.load()))
 
 
 @app.command()
 @pipeline_command
 def run(pipeline: Pipeline) -> None:
     """extract + transform + load. With --offline: transform + load from the cache, zero requests."""
-    with progress_for(pipeline) as bar:
+    with progress_for(pipeline.config.log_level) as bar:
         results = pipeline.run(progress=bar)
     for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
         typer.echo(line)
-    # a failed refresh of a source that is still cached shows up here only (the stale copy was used)
-    raise typer.Exit(recap(results, pipeline.last_extract.failures if pipeline.last_extract else []))
+    raise typer.Exit(_recap(pipeline, results))
+
+
+def _recap(pipeline: Pipeline, results: list[ModelResult]) -> int:
+    """Print the recap; the exit code. A failed refresh of a source that is still cached is in
+    the extract report only (the stale copy filled the fields)."""
+    failures = all_failures(results, pipeline.last_extract)
+    recap(results, failures)
+    return exit_code(results, failures)
 
 
 @app.command()
@@ -271,7 +296,7 @@ def match(
     rows = [r for r in pipeline.store.matches() if r["model"] in {m.name for m in models}]
     if write_pins:
         coverage = _coverage(pipeline, models)
-        left = write_pins_file(write_pins, coverage)
+        left = write_pins_file(write_pins, coverage.pins, coverage.unmatched)
         typer.echo(f"{write_pins}: {left} decision(s) to make; then set pins_file: {write_pins} in the config")
     for row in rows:
         what = row["entry_id"] or ""
@@ -329,15 +354,13 @@ def _coverage(pipeline: Pipeline, models: list) -> Coverage:
 @pipeline_command
 def coverage(
     pipeline: Pipeline,
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json, csv or html.")] = "table",
+    format: Annotated[Format, typer.Option("--format", "-f", help="What to print.")] = Format.TABLE,
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of the terminal.")] = None,
 ) -> None:
     """The models x fields matrix, from the cache: what is filled (and from where), and why each
     empty cell is empty (ambiguous, failed, no key, not published, unmatched, source off, no source),
     with the pins to write. --format html gives one page to open in a browser."""
-    renderers = {"table": as_table, "json": as_json, "csv": as_csv, "html": as_html}
-    if format not in renderers:
-        raise UsageError(f"--format: {format!r} is not a format; use table, json, csv or html")
+    renderers = {Format.TABLE: as_table, Format.JSON: as_json, Format.CSV: as_csv, Format.HTML: as_html}
     models = pipeline.models()
     pipeline.transform(models)
     text = renderers[format](_coverage(pipeline, models))
@@ -413,15 +436,15 @@ def launch(
         }
         config = PipelineConfig.load(None, overrides)
         config.log_level = "DEBUG" if verbose else "INFO"
-        setup_logging(config)
         pipeline = Pipeline(config)
+        setup_logging(config.log_level, pipeline.resolved.secrets)
         try:
-            with progress_for(pipeline) as bar:
+            with progress_for(config.log_level) as bar:
                 results = pipeline.run(pipeline.with_pins(models), progress=bar)
         finally:
             pipeline.close()
         typer.echo("")
-        code = recap(results)
+        code = _recap(pipeline, results)
         saved = [r for r in results if r.output]
         typer.echo(f"Saved {len(saved)} file(s) in {output}; {len(results) - len(saved)} failed.")
         raise typer.Exit(code)
@@ -469,12 +492,11 @@ def cache_import(
 
     with errors_to_exit():
         cfg = PipelineConfig.load(config, {"cache_path": cache_path})
-        mappings = load_mappings(cfg.mappings_dir)
-        headers = [s.auth["header"] for s in mappings.sources.values() if s.auth]
         missing = [str(p) for p in cassettes if not p.is_file()]
         if missing:
             raise UsageError([f"{p}: cassette not found; check the path" for p in missing])
-        counts = import_cassettes(cassettes, cfg.cache_path, cfg.cache_ttl_hours, headers)
+        sources = Sources(load_mappings(cfg.mappings_dir), cfg)
+        counts = import_cassettes(cassettes, cfg.cache_path, cfg.cache_ttl_hours, sources)
         typer.echo(
             f"{cfg.cache_path}: {counts['cached']} response(s) cached, {counts['redirects']} redirect(s), "
             f"{counts['not_found']} not-found noted, from {len(cassettes)} cassette(s)"

@@ -16,29 +16,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from dotenv import dotenv_values
 
 from . import settings
 from .errors import UsageError
+from .files import read_structured
 from .validation import schema_problems
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
-
-
-def load_yaml(text: str) -> Any:
-    """YAML with libyaml's speed and the pure loader's (portable) error messages."""
-    try:
-        return yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError:
-        return yaml.safe_load(text)  # re-raise with the pure loader's message: the same on every platform
-
-
-#: environment variable -> config key (the names the seed system's users already have in .env)
-ENV_KEYS = {
-    "ARTIFICIAL_ANALYSIS_API_KEY": "artificial_analysis_key",
-    "HUGGINGFACE_API_KEY": "huggingface_key",
-    "HF_TOKEN": "huggingface_key",
-}
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
 
 
@@ -96,9 +80,15 @@ class PipelineConfig:
     mappings_dir: Path | None = None
     max_retry_wait: float = settings.DEFAULT_MAX_RETRY_WAIT
     origin: str = "<config>"  # the file it came from, for messages
+    #: where keys are looked up after flags (see etl/sources.py); None: os.environ
+    environ: Mapping[str, str] | None = None
+    #: keys written in the config file: below the environment in precedence
+    file_keys: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # keys never appear in logs or tracebacks
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith("_key")}
+        shown = {
+            f.name: getattr(self, f.name) for f in fields(self) if not f.name.endswith(("_key", "_keys", "environ"))
+        }
         return f"PipelineConfig({shown})"
 
     @classmethod
@@ -133,7 +123,8 @@ class PipelineConfig:
         environ: Mapping[str, str] | None = None,
         dotenv: Path | None = Path(settings.DOTENV_FILE),
     ) -> PipelineConfig:
-        """Config file, then environment (and ``.env``) for keys, then ``overrides`` (CLI flags)."""
+        """Config file, then ``overrides`` (CLI flags); keys not given there come from the environment and
+        ``.env`` (looked up per source in etl/sources.py)."""
         data: dict[str, Any] = {}
         file, base = "<flags>", Path.cwd()
         if path is not None:
@@ -143,11 +134,11 @@ class PipelineConfig:
             if not isinstance(data, dict):
                 raise UsageError(f"{path}: (top level): expected a mapping of keys, got {type(data).__name__}")
         config = cls.from_dict(data, file, base)
-        env = {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
-        for var, key in ENV_KEYS.items():
-            if env.get(var) and not (key == "huggingface_key" and var == "HF_TOKEN" and env.get("HUGGINGFACE_API_KEY")):
-                setattr(config, key, env[var])
-        config.environ = env  # type: ignore[attr-defined]  # other sources' keys (auth.env)
+        config.environ = {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
+        for f in fields(config):  # file < environment < flags: a flag sets the attribute again below
+            if f.name.endswith("_key") and getattr(config, f.name):
+                config.file_keys[f.name] = getattr(config, f.name)
+                setattr(config, f.name, None)
         for key, value in (overrides or {}).items():
             if value is None:
                 continue
@@ -159,60 +150,17 @@ class PipelineConfig:
                 setattr(config, key, value)
         return config
 
-    def key_for(self, auth: Mapping[str, Any] | None) -> str | None:
-        """The key a source's ``auth`` declaration asks for, from config/flags or the environment."""
-        if not auth:
-            return None
-        value = getattr(self, auth.get("config_key", ""), None) if auth.get("config_key") else None
-        env = getattr(self, "environ", os.environ)
-        return value or env.get(auth["env"]) or None
-
 
 def _resolve(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
 
 
-def read_structured(path: Path) -> Any:
-    """Read a YAML or JSON file, turning every failure into a one-line UsageError."""
-    if not path.is_file():
-        raise UsageError(f"{path}: file not found; check the path")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: byte {exc.start}: not UTF-8 text; save the file as UTF-8") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text, parse_constant=_reject_constant)
-        return load_yaml(text) or {}
-    except json.JSONDecodeError as exc:
-        if exc.doc in ("NaN", "Infinity", "-Infinity"):  # from _reject_constant: find where it is
-            exc = json.JSONDecodeError(exc.msg, text, max(text.find(exc.doc), 0))
-        raise UsageError(
-            f"{path}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg}); fix the syntax"
-        ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
-        raise UsageError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not JSON (use null for unknown)", name, 0)
-
-
 def read_dotenv(path: Path | None) -> dict[str, str]:
-    """KEY=VALUE lines (``export`` prefix, quotes and comments allowed); a missing file is empty."""
+    """KEY=VALUE lines of a ``.env`` file (python-dotenv's syntax); a missing file is empty."""
     if path is None or not path.is_file():
         return {}
-    out = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.removeprefix("export ").split("=", 1)
-        out[key.strip()] = value.strip().strip("'\"")
-    return out
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelInfo]:

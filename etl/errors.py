@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """What the ``etl`` command exits with; the README's table lists the same."""
+
+    OK = 0  # every model written, no source failed
+    FAILED = 1  # some model or source failed, or a file is invalid
+    USAGE = 2  # config, flags, mapping, template or other input error
+    OFFLINE_MISS = 3  # --offline and the cache lacks a response
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM
+
 
 class EtlError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class UsageError(EtlError):
@@ -15,7 +27,7 @@ class UsageError(EtlError):
     Carries every problem found, each a self-contained line naming the file, the place and the fix.
     """
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
@@ -25,7 +37,7 @@ class UsageError(EtlError):
 class OfflineCacheMiss(EtlError):
     """An offline run needs a response the cache does not hold (exit 3)."""
 
-    exit_code = 3
+    exit_code = ExitCode.OFFLINE_MISS
 
     def __init__(self, missing: list[str]):
         self.missing = missing

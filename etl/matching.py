@@ -14,7 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .mappings import Source, first_value
+from .mappings import Source
+from .paths import first_value
 
 _QUALIFIER = re.compile(r"\([^)]*\)")
 _SEPARATORS = re.compile(r"[\s._\-/:,'’]+")
@@ -62,6 +63,8 @@ class Match:
     candidates: list[dict[str, str | None]] = field(default_factory=list)
     note: str = ""
     position: int | None = None  # index of the entry in its catalog
+    reason: str | None = None  # why not matched, as a code others can test (outcomes.Reason)
+    url: str | None = None  # where a failed lookup was sent (failures are reported once per URL)
 
 
 STATUSES = ("matched", "ambiguous", "unmatched", "skipped", "failed")

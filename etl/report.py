@@ -1,5 +1,5 @@
-"""What users look at: the coverage matrix (table, JSON, CSV, one self-contained HTML page), the
-diff since the previous load, the attribution file, and the pins file for ambiguous names.
+"""What users look at: the coverage matrix (table, JSON, CSV, one self-contained HTML page) and the
+diff since the previous load.
 
 Everything here reads the store; nothing fetches. Each empty cell says why it is empty, in the
 order a user can act on: ambiguous (write a pin), failed (re-run), no key (set it), not published
@@ -13,11 +13,10 @@ import html
 import io
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
 from .mappings import Mappings
+from .outcomes import Reason
 
 #: why a cell is empty, most actionable first (the first that applies is shown)
 REASONS = ("ambiguous", "failed", "no key", "not published", "unmatched", "source off", "no source")
@@ -32,7 +31,6 @@ COLOURS = {
     "source off": "#cfd8dc",
     "no source": "#eceff1",
 }
-ATTRIBUTION_FILE = "ATTRIBUTION.md"
 
 
 @dataclass
@@ -91,7 +89,7 @@ def _why_empty(cands: list, by_source: dict[str, dict], active: set[str]) -> Cel
             found.setdefault("source off", []).append(cand.source)
         elif row["status"] == "matched":
             found.setdefault("not published", []).append(cand.source)
-        elif row["status"] == "skipped" and (row["note"] or "").startswith("no key"):
+        elif row["status"] == "skipped" and row.get("reason") == Reason.NO_KEY:
             found.setdefault("no key", []).append(cand.source)
         elif row["status"] == "skipped":
             found.setdefault("unmatched", []).append(cand.source)
@@ -213,72 +211,7 @@ td.n {{ padding: 0 8px; font-weight: 600; }}
 """
 
 
-# ----- attribution, pins, diff ------------------------------------------------------------------
-def write_attribution(out_dir: Path, mappings: Mappings, used: set[str]) -> Path:
-    lines = [
-        "# Data sources",
-        "",
-        "The values in these files come from the sources below; each asks for this attribution.",
-        "",
-    ]
-    for name in sorted(used):
-        source = mappings.sources[name]
-        lines.append(f"- **{name}**: {source.attribution or source.url}")
-    path = out_dir / ATTRIBUTION_FILE
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def write_pins(path: Path, coverage: Coverage) -> int:
-    """Write the ambiguous (model, source) pairs to a pins file, with their candidates, keeping what
-    the user already decided there (an id, or false); unmatched sources are listed as a comment.
-    Returns how many decisions are still open."""
-    existing = read_pins(path) if path.is_file() else {}
-    lines = [
-        "# Pins: for each model and source, the id to take, or false for 'not in this source'.",
-        "# Written by `etl match --write-pins`; read through the config's `pins_file`. Decisions are kept across runs.",
-    ]
-    open_items = 0
-    for model in sorted(set(existing) | set(coverage.pins) | set(coverage.unmatched)):
-        lines.append(f"{json.dumps(model)}:")
-        decided = {s: v for s, v in existing.get(model, {}).items() if v is not None}
-        for source, pin in sorted(decided.items()):
-            lines.append(f"  {source}: {json.dumps(pin)}")
-        for source, cands in sorted(coverage.pins.get(model, {}).items()):
-            if source in decided:
-                continue
-            lines.append(f"  {source}: null  # ambiguous: " + "; ".join(f"{c['id']} = {c['name']}" for c in cands))
-            open_items += 1
-        unmatched = [s for s in coverage.unmatched.get(model, []) if s not in decided]
-        if unmatched:
-            lines.append(
-                f"  # unmatched in {', '.join(unmatched)}: add `<source>: <id>` if it is there under another name"
-            )
-        if lines[-1] == f"{json.dumps(model)}:":
-            lines.append("  {}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return open_items
-
-
-def read_pins(path: Path) -> dict[str, dict[str, str | bool | None]]:
-    """model -> source -> id, false, or null (undecided); a malformed file is a UsageError."""
-    from .config import read_structured
-
-    data = read_structured(path) or {}
-    problems = (
-        [] if isinstance(data, dict) else [f"{path}: (top level): expected model names, each with source: id lines"]
-    )
-    for model, pins in data.items() if isinstance(data, dict) else []:
-        if pins is not None and not (
-            isinstance(pins, dict) and all(isinstance(v, str | bool) or v is None for v in pins.values())
-        ):
-            problems.append(f"{path}: {model}: expected `source: id` (or false) lines under the model name")
-    if problems:
-        raise UsageError(problems)
-    return {str(m): dict(v or {}) for m, v in data.items()}
-
-
+# ----- diff ------------------------------------------------------------------------------------
 def diff_lines(changes: list[dict[str, Any]]) -> list[str]:
     out = []
     for c in changes:

@@ -46,6 +46,7 @@ class Store:
                     "entry_name": str,
                     "candidates": str,
                     "note": str,
+                    "reason": str,
                     "url": str,
                     "at": str,
                 },
@@ -82,6 +83,8 @@ class Store:
             self.db[STAGED].create_index(["model"])
         if "conflict" not in self.db[STAGED].columns_dict:  # stores made before conflicts were tracked
             self.db[STAGED].add_column("conflict", int)
+        if "reason" not in self.db[MATCHES].columns_dict:  # stores made before reasons were typed
+            self.db[MATCHES].add_column("reason", str)
 
     def cache_keys(self) -> dict[str, str]:
         return {r["ident"]: r["key"] for r in self.db[KEYS].rows}

@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import typer
 
-from .config import PipelineConfig
-from .errors import EtlError, UsageError
-from .pipeline import ModelResult, Pipeline, Progress
+from .errors import EtlError, ExitCode, UsageError
+from .outcomes import Failure, ModelResult, ModelStatus, Progress
 
 
 class _SecretFilter(logging.Filter):
@@ -41,16 +41,15 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def setup_logging(config: PipelineConfig) -> None:
+def setup_logging(level: str, secrets: list[str]) -> None:
+    """One line per record on stderr, every key of every source redacted."""
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(_SecretFilter([config.artificial_analysis_key or "", config.huggingface_key or ""]))
+    handler.addFilter(_SecretFilter(secrets))
     for name in ("etl", "requests_cache", "urllib3"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
-        logger.setLevel(
-            config.log_level if name == "etl" else max(logging.WARNING, logging.getLevelName(config.log_level))
-        )
+        logger.setLevel(level if name == "etl" else max(logging.WARNING, logging.getLevelName(level)))
         logger.propagate = False
 
 
@@ -102,9 +101,9 @@ class BarProgress(Progress):
         )
 
 
-def progress_for(pipeline: Pipeline) -> Any:
+def progress_for(log_level: str) -> Any:
     """A bar on a terminal at INFO or DEBUG; otherwise the default (a log line now and then)."""
-    if sys.stderr.isatty() and pipeline.config.log_level in ("INFO", "DEBUG"):
+    if sys.stderr.isatty() and log_level in ("INFO", "DEBUG"):
         return BarProgress()
     return contextlib.nullcontext(None)
 
@@ -121,46 +120,48 @@ def errors_to_exit() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
-        raise typer.Exit(130) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
 #: above this many models the recap lists only the models with a problem, plus totals per source
 RECAP_DETAIL_LIMIT = 50
 
 
-def recap(results: list[ModelResult], fetch_failures: list[str] = ()) -> int:
-    """Print the per-model recap and every failure once; return the exit code (0 or 1)."""
+def recap(results: list[ModelResult], failures: list[Failure]) -> None:
+    """Print the per-model recap (only the models with a problem beyond RECAP_DETAIL_LIMIT, plus
+    totals per source) and every failure once."""
     detailed = len(results) <= RECAP_DETAIL_LIMIT
     for r in results:
-        if not detailed and r.status == "written":
-            continue
-        parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
-        status = {"written": "ok  ", "invalid": "INVALID", "failed": "FAILED"}[r.status]
-        typer.echo(f"{status} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}")
-        if r.output:
-            typer.echo(f"      -> {r.output}")
-        if r.conflicts:
-            typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
-        if r.error:
-            for line in r.error.splitlines():
-                typer.echo(f"      error: {line}")
+        if detailed or r.status != ModelStatus.WRITTEN:
+            _model_lines(r)
     if not detailed:
-        totals: dict[str, dict[str, int]] = {}
+        totals: dict[str, Counter[str]] = {}
         for r in results:
             for status, names in r.sources.items():
                 for name in names:
-                    totals.setdefault(name, {}).setdefault(status, 0)
-                    totals[name][status] += 1
+                    totals.setdefault(name, Counter())[status] += 1
         for name, counts in sorted(totals.items()):
             typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         filled = sum(r.filled for r in results)
         typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
-    written = sum(r.status == "written" for r in results)
+    written = sum(r.status == ModelStatus.WRITTEN for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
     typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
-    # a catalog failure touches every model: once; an extract failure the models already report: once
-    noted = [f for r in results for f in r.failures]
-    unique = dict.fromkeys([*(f for f in fetch_failures if not any(n.startswith(f) for n in noted)), *noted])
-    for failure in unique:
+    for failure in failures:
         typer.echo(f"source failure: {failure}", err=True)
-    return 0 if written == len(results) and not unique else 1
+
+
+_STATUS_LABEL = {ModelStatus.WRITTEN: "ok  ", ModelStatus.INVALID: "INVALID", ModelStatus.FAILED: "FAILED"}
+
+
+def _model_lines(r: ModelResult) -> None:
+    parts = ", ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in sorted(r.sources.items()))
+    typer.echo(
+        f"{_STATUS_LABEL[r.status]} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}"
+    )
+    if r.output:
+        typer.echo(f"      -> {r.output}")
+    if r.conflicts:
+        typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
+    for line in (r.error or "").splitlines():
+        typer.echo(f"      error: {line}")

@@ -11,9 +11,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from helpers import import_into  # noqa: E402
 from replay import CASSETTES, ReplayServer  # noqa: E402
-
-from etl.cassettes import import_cassettes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 #: lines tests want shown at the end of the run (the reference set's coverage)
@@ -68,7 +67,7 @@ def workdir(tmp_path, monkeypatch):
 def warm_store(tmp_path_factory):
     """A store with every cassette imported (read-only use: copy it before writing)."""
     path = tmp_path_factory.mktemp("store") / "etl.sqlite"
-    import_cassettes(ALL_CASSETTES, path, 24, ["x-api-key", "Authorization"])
+    import_into(ALL_CASSETTES, path)
     return path
 
 

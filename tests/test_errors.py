@@ -155,7 +155,7 @@ def test_every_class_of_invalid_mapping_is_reported_at_once(bad_mappings):
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
-        f"error: {m}/community_score.yaml: line 4, column 1: YAML syntax error (expected the node content, but found '<stream end>'); fix the syntax",
+        f"error: {m}/community_score.yaml: line 4, column 1: invalid YAML (expected the node content, but found '<stream end>'); fix the syntax",
         f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, map, note, null_if, path, percent_if_fraction, round, scale, source, type, variant",
         f"error: {m}/model_specs.yaml: fields.input_price[2].compute: 'magic' is not allowed: valid: architecture, architecture_from_name, hf_score, livebench_overall, param_count",
         f"error: {m}/model_specs.yaml: fields.input_price[3]: missing key: 'source'",
@@ -173,7 +173,7 @@ def test_invalid_sources_file(bad_mappings):
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
-        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: attribution, auth, companions, context, description, enabled, format, hints, identity, key_field, not_found, pagination, params, rate_limit, records, scope, url, where",
+        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: attribution, auth, companions, context, description, enabled, format, hints, identity, key_field, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, url, where",
         f"error: {m}/sources.yaml: sources.x.scope: 'catalogue' is not allowed: did you mean 'catalog'? valid: catalog, per_model",
     ]
 

@@ -10,11 +10,11 @@ import subprocess
 import sys
 
 import yaml
+from helpers import import_into
 from replay import ReplayServer
 from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.cassettes import import_cassettes
 from etl.cli import app
 from etl.settings import mappings_dir
 
@@ -102,7 +102,7 @@ def test_offline_with_a_cached_body_that_does_not_parse_fails_fast(workdir, tmp_
             }
         )
     )
-    import_cassettes([cassette], workdir / "s.sqlite", 24, [])
+    import_into([cassette], workdir / "s.sqlite")
     off = {
         n: {"enabled": False}
         for n in [
@@ -159,7 +159,7 @@ def test_library_logs_are_redacted_too(workdir, caplog):
         )
         with caplog.at_level(logging.INFO, logger="etl"):
             report = pipeline.extract([ModelInfo("x")])
-    assert report.failures and KEY not in " ".join(report.failures)
+    assert report.failures and KEY not in " ".join(map(str, report.failures))
     assert KEY not in caplog.text and "quota exceeded for key ***" in caplog.text
 
 
@@ -174,7 +174,7 @@ def test_a_wait_beyond_the_ceiling_stops_the_whole_source(workdir):
         )
         report = Pipeline(config).extract(models)
         assert server.count("/api/models/") == 1
-    assert len(report.failures) == 1 and "come back after" in report.failures[0]
+    assert len(report.failures) == 1 and "come back after" in str(report.failures[0])
 
 
 def test_folder_mode_checks_hf_ids_duplicates_and_file_clashes(workdir):

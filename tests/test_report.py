@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import import_into
 from typer.testing import CliRunner
 
-from etl.cassettes import import_cassettes
 from etl.cli import app
 
 runner = CliRunner()
@@ -101,7 +101,7 @@ def test_diff_after_one_recorded_price_changes_shows_exactly_that(example_config
     changed = cassette.replace('\\"prompt\\": \\"0.00000036\\"', '\\"prompt\\": \\"0.00000039\\"', 1)
     assert changed != cassette  # qwen/qwen-2.5-72b-instruct's input price, as the cassette stores it
     (tmp_path / "or.yaml").write_text(changed)
-    import_cassettes([tmp_path / "or.yaml"], Path(yaml.safe_load(example_config.read_text())["cache_path"]), 24, [])
+    import_into([tmp_path / "or.yaml"], Path(yaml.safe_load(example_config.read_text())["cache_path"]))
     _ok("run", "-c", example_config, "--offline", "--overwrite")
     out = _ok("diff", "-c", example_config, "--offline")
     assert out.splitlines() == [

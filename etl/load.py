@@ -1,0 +1,205 @@
+"""Load: merge each model's chosen values into its template, validate the result against the
+output contract (schemas/model.schema.json, every problem listed), and write it atomically.
+
+Only fields that are null in the template are filled, unless ``overwrite``. One failing model
+does not stop the batch. Each load also writes the attribution file the sources ask for, and
+records what it wrote so ``etl diff`` can tell what changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import ModelInfo, PipelineConfig
+from .errors import EtlError, UsageError
+from .files import read_structured
+from .mappings import Mappings
+from .outcomes import Failure, ModelResult, ModelStatus, Progress
+from .store import Store
+from .transform import CHUNK
+from .validation import schema_problems
+
+ATTRIBUTION_FILE = "ATTRIBUTION.md"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read once: files get the mode the user's umask gives, not mkstemp's 0600
+
+Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
+
+
+class Loader:
+    def __init__(self, config: PipelineConfig, mappings: Mappings, active: set[str], store: Store):
+        self.config, self.mappings, self.active, self.store = config, mappings, active, store
+
+    @functools.cached_property
+    def fillable_fields(self) -> list[tuple[str, str]]:
+        """Fields with a candidate from an active source: what a model can get at best."""
+        return sorted({(s, f) for s, f, c in self.mappings.fields() if any(x.source in self.active for x in c)})
+
+    # ----- templates ----------------------------------------------------------------------------
+    def load_template(self, path: Path | str | None = None) -> dict[str, Any]:
+        """Read and check a template: a JSON object whose sections are objects."""
+        path = Path(path) if path else self.config.template_path
+        if path is None:
+            raise UsageError("no template: pass --template FILE, set template_path in the config, or use --input-dir")
+        data = read_structured(Path(path))
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: (top level): a template is a JSON object of sections; fix the file")
+        problems = [
+            f"{path}: {section}: expected an object of fields, got {type(data[section]).__name__}; "
+            'write {"field": null, ...}'
+            for section in self.mappings.sections
+            if section in data and not isinstance(data[section], dict)
+        ]
+        if problems:
+            raise UsageError(problems)
+        return data
+
+    def check_templates(self, models: list[ModelInfo]) -> None:
+        """Read every template the models use; raise one UsageError listing every broken one."""
+        problems: list[str] = []
+        paths = {m.template for m in models}
+        for path in paths:
+            try:
+                self.load_template(path)
+            except UsageError as exc:
+                problems += exc.problems
+        if problems:
+            raise UsageError(problems)
+
+    def fill(self, template: dict[str, Any], model: ModelInfo, chosen: Chosen | None = None) -> tuple[dict, int, int]:
+        """Merge the model's chosen values into a copy of the template: (data, filled, fillable)."""
+        # only section fields are set, so a two-level copy is enough (0.7 us a template; deepcopy: 37 us)
+        data = {k: ({**v} if isinstance(v, dict) else copy.deepcopy(v)) for k, v in template.items()}
+        filled = fillable = 0
+        if chosen is None:
+            rows = self.store.staged_by_model([model.name]).get(model.name, [])
+            chosen = {(r["section"], r["field"]): r["value"] for r in rows}
+        for section, fname in self.fillable_fields:
+            fields = data.setdefault(section, {})
+            if fields.get(fname) is not None and not self.config.overwrite:
+                continue
+            fillable += 1
+            if (section, fname) in chosen:
+                fields[fname] = chosen[(section, fname)]
+                filled += 1
+        return data, filled, fillable
+
+    def save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
+        """Write ``<output_dir>/<name>_filled.json`` atomically (temp file, then rename)."""
+        out_dir = self.config.output_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{model.file_stem}_filled.json"
+        text = json.dumps(data, indent=4, ensure_ascii=False, allow_nan=False) + "\n"
+        # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
+        # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
+        write_atomic(target, text)
+        return target
+
+    # ----- the stage ----------------------------------------------------------------------------
+    def run(self, models: list[ModelInfo], progress: Progress) -> list[ModelResult]:
+        """Merge, validate and write every model, in chunks (flat memory at 10,000 models)."""
+        progress.start("load", len(models))
+        shared = self.load_template() if any(m.template is None for m in models) else None
+        results: list[ModelResult] = []
+        used: set[str] = set()
+        for start in range(0, len(models), CHUNK):
+            chunk = models[start : start + CHUNK]
+            names = [m.name for m in chunk]
+            staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)
+            load_rows: list[dict[str, Any]] = []
+            for model in chunk:
+                rows = staged.get(model.name, [])
+                result, data = self._model(model, rows, matches.get(model.name), shared)
+                results.append(result)
+                progress.advance("load")
+                if result.status == ModelStatus.WRITTEN:
+                    load_rows += self._loaded_values(model.name, data, {(r["section"], r["field"]): r for r in rows})
+                    used |= {r["source"] for r in rows}
+            self.store.record_load(load_rows)
+        if used:
+            write_attribution(self.config.output_dir, self.mappings, used)
+        return results
+
+    def _model(
+        self, model: ModelInfo, rows: list[dict], matches: list[dict] | None, shared: dict | None
+    ) -> tuple[ModelResult, dict[str, Any]]:
+        result = ModelResult(model.name, ModelStatus.FAILED, conflicts=[_name(r) for r in rows if r["conflict"]])
+        data: dict[str, Any] = {}
+        for row in matches or []:
+            result.sources.setdefault(row["status"], []).append(row["source"])
+            if row["status"] == "failed" and row["note"]:
+                result.failures.append(Failure(row["source"], row["note"], row["url"]))
+        try:
+            if matches is None:
+                raise EtlError(f"{model.name}: no staged values; run `etl transform` first")
+            template = self.load_template(model.template) if model.template else shared
+            chosen = {(r["section"], r["field"]): r["value"] for r in rows}
+            data, result.filled, result.fillable = self.fill(template, model, chosen)
+            where = str(model.template or self.config.template_path)
+            problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
+            if problems:
+                result.status, result.error = ModelStatus.INVALID, "\n".join(problems)
+            else:
+                result.output = str(self.save(model, data))
+                result.status = ModelStatus.WRITTEN
+        except EtlError as exc:  # a broken template or a model never transformed: this model only
+            result.error = str(exc)
+            if not self.config.continue_on_error:
+                raise
+        return result, data
+
+    def _loaded_values(self, model: str, data: dict[str, Any], rows: dict[tuple[str, str], dict]) -> list[dict]:
+        """What was written for one model, field by field, for ``etl diff``."""
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return [
+            {
+                "model": model,
+                "field": f"{sec}.{fld}",
+                "value": value,
+                "source": rows[(sec, fld)]["source"] if (sec, fld) in rows else "template",
+                "at": stamp,
+            }
+            for sec, fld in self.fillable_fields
+            if (value := data.get(sec, {}).get(fld)) is not None
+        ]
+
+
+def _name(row: dict[str, Any]) -> str:
+    return f"{row['section']}.{row['field']}"
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write a temp file beside the target, then rename it over the target."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_attribution(out_dir: Path, mappings: Mappings, used: set[str]) -> Path:
+    """ATTRIBUTION.md next to the outputs: the sources used and what each asks for."""
+    lines = [
+        "# Data sources",
+        "",
+        "The values in these files come from the sources below; each asks for this attribution.",
+        "",
+    ]
+    lines += [
+        f"- **{name}**: {mappings.sources[name].attribution or mappings.sources[name].url}" for name in sorted(used)
+    ]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ATTRIBUTION_FILE
+    write_atomic(path, "\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,124 @@
+"""What the stages report: progress as they go, failures as objects, and one result per model.
+
+Kept apart from the stages so that extract, transform and load share the vocabulary without
+importing one another, and apart from the terminal so that no stage imports presentation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import ExitCode
+
+log = logging.getLogger("etl")
+
+
+class ModelStatus(StrEnum):
+    WRITTEN = "written"
+    INVALID = "invalid"  # the merged file breaks the model schema: not written
+    FAILED = "failed"  # a broken template, or a model never transformed
+
+
+class Reason(StrEnum):
+    """Why a (model, source) pair has no entry, where a report must tell the cases apart."""
+
+    NO_KEY = "no key"  # the source needs a key and none was given
+    NOT_FETCHED = "not fetched"
+    PINNED_FALSE = "pinned false"
+    NO_JOIN_KEY = "no join key"  # a per-model URL needs a value the model lacks (hf_id)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A source that failed, for one model or for the run. Two failures with the same source and
+    URL are the same failure (a catalog failure touches every model: it is reported once)."""
+
+    source: str
+    message: str
+    url: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.url or self.message)
+
+    def __str__(self) -> str:
+        return self.message if self.message.startswith(f"{self.source}: ") else f"{self.source}: {self.message}"
+
+
+def unique(failures: list[Failure]) -> list[Failure]:
+    """Each failure once, the first wording kept (a live failure before its offline re-reading)."""
+    return list({f.key: f for f in reversed(failures)}.values())[::-1]
+
+
+def exit_code(results: list[ModelResult], failures: list[Failure]) -> ExitCode:
+    """The one policy: OK when every model was written and no source failed."""
+    if failures or any(r.status != ModelStatus.WRITTEN for r in results):
+        return ExitCode.FAILED
+    return ExitCode.OK
+
+
+def all_failures(results: list[ModelResult], extract: ExtractReport | None) -> list[Failure]:
+    """Every failure of a run once: extract's live ones first, then what the models report."""
+    return unique([*(extract.failures if extract else []), *(f for r in results for f in r.failures)])
+
+
+@dataclass
+class ExtractReport:
+    sent: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "<source>: skipped, no key (set VAR)"
+
+
+@dataclass
+class ModelResult:
+    model: str
+    status: ModelStatus
+    output: str | None = None
+    filled: int = 0
+    fillable: int = 0
+    sources: dict[str, list[str]] = field(default_factory=dict)  # match status -> source names
+    error: str | None = None
+    failures: list[Failure] = field(default_factory=list)  # why each failed source failed
+    conflicts: list[str] = field(default_factory=list)  # fields whose sources disagree (first wins)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "status": str(self.status),
+            "output": self.output,
+            "coverage": {
+                "filled": self.filled,
+                "fillable": self.fillable,
+                "sources": self.sources,
+                "conflicts": self.conflicts,
+            },
+            "error": self.error,
+        }
+
+
+class Progress:
+    """Where the stages report progress; this default logs a line now and then. The CLI swaps in
+    a progress bar on a terminal. Called from the extract threads: implementations must be
+    thread-safe."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, tuple[int, int | None]] = {}
+
+    def start(self, task: str, total: int | None) -> None:
+        self._totals[task] = (0, total)
+
+    def advance(self, task: str) -> None:
+        done, total = self._totals.get(task, (0, None))
+        self._totals[task] = (done + 1, total)
+        if total and total >= 50 and ((done + 1) % (total // 10) == 0 or done + 1 == total):
+            log.info("%s: %d/%d", task, done + 1, total)
+
+    def note(self, task: str, text: str) -> None:
+        log.info("%s: %s", task, text)
+
+    def done(self, task: str, text: str = "") -> None:
+        if text:
+            log.info("%s: %s", task, text)

@@ -1,0 +1,119 @@
+"""The sources of a run, resolved once from the mappings and the config: which are active, at
+which URL and rate, with which key. Extract, the log redaction and cassette import all read this
+one view, so an override, a rate flag or a key is looked up in exactly one place.
+
+Precedence for a key: the flag (or Python API value) that the source's ``auth.config_key`` names,
+then the environment variables its ``auth.env`` lists, in order (``.env`` included when the config
+was loaded from a file), then the config file. Keys are stripped of surrounding whitespace (a key file ending in a newline
+works); a key with a control character inside is refused without echoing it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from . import settings
+from .config import ModelInfo, PipelineConfig
+from .errors import UsageError
+from .mappings import Mappings, Source
+from .validation import suggest
+
+
+class Sources:
+    """The declared sources, the active ones (enabled and used by some mapping, with the config's
+    overrides applied), their rates and their keys."""
+
+    def __init__(self, mappings: Mappings, config: PipelineConfig):
+        unknown = [n for n in config.sources if n not in mappings.sources]
+        if unknown:
+            raise UsageError(
+                [f"{config.origin}: sources.{n}: unknown source: {suggest(n, mappings.sources)}" for n in unknown]
+            )
+        self.declared = mappings.sources
+        used = mappings.used_sources()
+        environ = config.environ if config.environ is not None else os.environ
+        self.keys = {n: k for n, s in self.declared.items() if (k := _key(s, config, environ))}
+        self.active: dict[str, Source] = {}
+        self.rates: dict[str, float] = {}
+        for name, source in self.declared.items():
+            override = config.sources.get(name, {})
+            if name in used and override.get("enabled", source.enabled):
+                self.active[name] = _overridden(source, override)
+                self.rates[name] = _rate(source, override, config)
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every key in use: what logs, errors and stored text must never contain."""
+        return sorted(set(self.keys.values()))
+
+    @property
+    def auth_headers(self) -> list[str]:
+        """Headers that carry keys: never part of a cache key, never stored."""
+        return sorted({s.auth["header"] for s in self.declared.values() if s.auth})
+
+    def missing_key(self, name: str) -> str | None:
+        """Why a source that needs a key is skipped ('no key (set VAR)'), or None."""
+        source = self.declared[name]
+        if source.auth and source.auth.get("required") and name not in self.keys:
+            return f"no key (set {' or '.join(source.key_envs)})"
+        return None
+
+    def headers(self, name: str) -> dict[str, str]:
+        """The auth header of a source, when it has a key."""
+        auth, key = self.declared[name].auth, self.keys.get(name)
+        return {auth["header"]: auth.get("prefix", "") + key} if auth and key else {}
+
+    def source_for(self, url: str) -> Source | None:
+        """The declared source a URL belongs to (its declared URL, placeholders as wildcards)."""
+        bare = url.split("?", 1)[0]
+        for source in self.declared.values():
+            pattern = re.escape(source.url.split("?", 1)[0])
+            for name in source.placeholders:
+                pattern = pattern.replace(re.escape("{" + name + "}"), ".+")
+            if re.fullmatch(pattern, bare):
+                return source
+        return None
+
+
+def url_for(source: Source, model: ModelInfo) -> str | None:
+    """A per-model URL with the model's values, or None when the model lacks one (``{hf_id}``)."""
+    values = {"hf_id": model.hf_id, "name": model.name}
+    if any(not values.get(p) for p in source.placeholders):
+        return None
+    return source.url.format(**values)
+
+
+def _key(source: Source, config: PipelineConfig, environ: Mapping[str, str]) -> str | None:
+    auth = source.auth or {}
+    setting = auth.get("config_key")
+    value = getattr(config, setting, None) if setting else None  # a flag, or the Python API
+    for env in source.key_envs:
+        value = value or environ.get(env)
+    value = value or config.file_keys.get(setting or "")
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        where = auth.get("config_key") or " or ".join(source.key_envs)
+        raise UsageError(
+            f"{source.name}: the key (from {where}) contains a control character; re-create it without line breaks"
+        )
+    return value
+
+
+def _overridden(source: Source, override: dict[str, Any]) -> Source:
+    if "url" in override:
+        source = replace(source, url=override["url"])
+    if "companions" in override:
+        merged = {k: {**v, "url": override["companions"].get(k, v["url"])} for k, v in source.companions.items()}
+        source = replace(source, companions=merged)
+    return source
+
+
+def _rate(source: Source, override: dict[str, Any], config: PipelineConfig) -> float:
+    flag = getattr(config, source.rate_limit_setting) if source.rate_limit_setting else None
+    return override.get("rate_limit") or flag or source.rate_limit or settings.DEFAULT_RATE_LIMIT

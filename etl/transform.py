@@ -1,0 +1,201 @@
+"""Transform: match every model in every source and stage the candidate values with their
+provenance, from the cache alone (no request is ever sent here).
+
+Catalogs are read and indexed once per run; a model's lookup is then a dict access. Every value a
+candidate yields is staged (source, URL, JSONPath, raw value, transform, fetch time), the first
+one per field is ``chosen``, and values that disagree beyond the field's tolerance are flagged as a
+conflict. Rows are written per chunk of models inside one transaction: a crash or Ctrl-C leaves
+the previous state, and memory stays flat at 10,000 models.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .config import ModelInfo, PipelineConfig
+from .errors import OfflineCacheMiss, SourceError
+from .extract import open_fetcher
+from .fetch import CacheMiss, Document, Fetcher, NotInSource
+from .mappings import Mappings, Source
+from .matching import CatalogIndex, Match
+from .outcomes import Progress, Reason
+from .sources import Sources, url_for
+from .store import Store, encode
+from .transforms import Context, evaluate
+
+log = logging.getLogger("etl")
+
+#: models matched and staged per batch of inserts (bounds memory at 10,000+ models)
+CHUNK = 1000
+
+
+@dataclass
+class Catalog:
+    """A catalog's entries, indexed, and the page each entry came from (for provenance)."""
+
+    index: CatalogIndex
+    docs: list[Document]
+    owner: list[int]  # entry position -> page
+
+
+class Transformer:
+    def __init__(self, config: PipelineConfig, mappings: Mappings, sources: Sources, store: Store):
+        self.config, self.mappings, self.sources, self.store = config, mappings, sources, store
+
+    def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
+        """Returns model -> source -> match status; raises OfflineCacheMiss (nothing replaced)."""
+        progress.start("transform", len(models))
+        fetcher = open_fetcher(self.config, self.sources, self.store, offline=True)
+        misses: list[str] = []
+        try:
+            catalogs = {
+                s.name: self._catalog(s, fetcher, misses) for s in self.sources.active.values() if s.scope == "catalog"
+            }
+            statuses: dict[str, dict[str, str]] = {}
+            with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
+                for start in range(0, len(models), CHUNK):
+                    chunk, match_rows, staged_rows = models[start : start + CHUNK], [], []
+                    for model in chunk:
+                        found = {
+                            s.name: self._match(s, model, catalogs, fetcher, misses)
+                            for s in self.sources.active.values()
+                        }
+                        match_rows += [_match_row(model, name, m, doc) for name, (m, doc) in found.items()]
+                        statuses[model.name] = {name: m.status for name, (m, _) in found.items()}
+                        staged_rows += self._stage(model, found)
+                        progress.advance("transform")
+                    write([m.name for m in chunk], match_rows, staged_rows)
+                if misses:  # raised inside the transaction: nothing is replaced
+                    raise OfflineCacheMiss(sorted(set(misses)))
+        finally:
+            self.store.record_cache_keys(fetcher.new_keys)
+            fetcher.close()
+        return statuses
+
+    def _catalog(self, source: Source, fetcher: Fetcher, misses: list[str]) -> Catalog | Match:
+        """The indexed catalog, or the Match every model gets when it cannot be read."""
+        try:
+            docs = fetcher.documents(source, source.url)
+        except CacheMiss as miss:
+            if skip := self.sources.missing_key(source.name):
+                return Match("skipped", note=skip, reason=Reason.NO_KEY)
+            misses.append(f"{miss.source} {miss.url}")
+            return Match("skipped", note="not fetched", reason=Reason.NOT_FETCHED)
+        except SourceError as exc:
+            return Match("failed", note=str(exc), url=exc.url)
+        except NotInSource as exc:
+            return Match("failed", note=str(exc))
+        entries, owner = [], []
+        for d, doc in enumerate(docs):
+            records = doc.records(source)
+            entries += records
+            owner += [d] * len(records)
+        try:
+            companions = fetcher.companions(source)
+        except CacheMiss as miss:
+            misses.append(f"{miss.source} {miss.url}")
+            companions = {}
+        except (SourceError, NotInSource) as exc:  # the catalog still matches; computes on it yield nothing
+            log.warning("%s", exc)
+            companions = {}
+        for doc in docs:
+            doc.companions = companions
+        return Catalog(CatalogIndex(source, entries), docs, owner)
+
+    def _match(self, source: Source, model: ModelInfo, catalogs: dict, fetcher: Fetcher, misses: list[str]):
+        pin = model.ids.get(source.name)
+        if source.scope == "catalog":
+            state = catalogs[source.name]
+            if isinstance(state, Match):
+                return state, None
+            match = state.index.match(model.name, model.hf_id, pin)
+            return (match, state.docs[state.owner[match.position]]) if match.status == "matched" else (match, None)
+        if pin is False:
+            return Match(
+                "skipped", method="pin", note="pinned false: not in this source", reason=Reason.PINNED_FALSE
+            ), None
+        url = url_for(source, model)
+        if url is None:
+            missing = ", ".join(p for p in source.placeholders if not getattr(model, p, None))
+            return Match("skipped", note=f"model has no {missing}", reason=Reason.NO_JOIN_KEY), None
+        try:
+            docs = fetcher.documents(source, url)
+        except CacheMiss as miss:
+            if skip := self.sources.missing_key(source.name):
+                return Match("skipped", note=skip, reason=Reason.NO_KEY), None
+            misses.append(f"{miss.source} {miss.url}")
+            return Match("failed", note="not in cache"), None
+        except NotInSource as exc:
+            return Match("unmatched", note=str(exc)), None
+        except SourceError as exc:
+            return Match("failed", note=str(exc), url=exc.url), None
+        records = docs[0].records(source)
+        if not records:
+            return Match("unmatched", note="empty response"), None
+        return Match("matched", records[0], model.hf_id, model.hf_id, "hf_id"), docs[0]
+
+    def _stage(self, model: ModelInfo, found: dict[str, tuple[Match, Document | None]]) -> list[dict[str, Any]]:
+        rows = []
+        for section, fname, candidates in self.mappings.fields():
+            field_rows = []
+            for cand in candidates:
+                match, doc = found.get(cand.source, (None, None))
+                if match is None or match.status != "matched" or doc is None:
+                    continue
+                raw, value = evaluate(
+                    cand, match.entry, Context(datetime.fromisoformat(doc.fetched_at), doc.companions)
+                )
+                if value is None:
+                    continue
+                field_rows.append(
+                    {
+                        "model": model.name,
+                        "section": section,
+                        "field": fname,
+                        "rank": cand.rank,
+                        "source": cand.source,
+                        "value": value,
+                        "raw": encode(raw),
+                        "url": doc.url,
+                        "path": cand.path or f"compute:{cand.compute}",
+                        "transform": cand.describe_transform(),
+                        "fetched_at": doc.fetched_at,
+                        "context": encode(doc.context),
+                        "chosen": int(not field_rows),
+                        "entry_id": match.entry_id,
+                        "conflict": 0,
+                    }
+                )
+            self._flag_conflicts(section, fname, field_rows)
+            for row in field_rows:
+                row["value"] = encode(row["value"])
+            rows += field_rows
+        return rows
+
+    def _flag_conflicts(self, section: str, fname: str, rows: list[dict[str, Any]]) -> None:
+        """The first value wins; another that differs beyond the field's tolerance marks both."""
+        tolerance = self.mappings.tolerances.get((section, fname))
+        if tolerance is None or len(rows) < 2 or not isinstance(rows[0]["value"], int | float):
+            return
+        for row in rows[1:]:
+            if isinstance(row["value"], int | float) and abs(row["value"] - rows[0]["value"]) > tolerance:
+                row["conflict"] = rows[0]["conflict"] = 1
+
+
+def _match_row(model: ModelInfo, source: str, match: Match, doc: Document | None) -> dict[str, Any]:
+    return {
+        "model": model.name,
+        "source": source,
+        "status": str(match.status),
+        "method": match.method,
+        "entry_id": match.entry_id,
+        "entry_name": match.entry_name,
+        "candidates": encode(match.candidates),
+        "note": match.note,
+        "reason": None if match.reason is None else str(match.reason),
+        "url": doc.url if doc else match.url,
+        "at": doc.fetched_at if doc else None,
+    }

@@ -1,0 +1,48 @@
+"""What many tests share: the CLI runner that refuses tracebacks, configs pointed at a local
+server, and cassette import with the shipped sources."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner, Result
+
+from etl import PipelineConfig
+from etl.cassettes import import_cassettes
+from etl.cli import app
+from etl.mappings import load_mappings
+from etl.sources import Sources
+
+runner = CliRunner()
+
+
+def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run ``etl ARGS``; whatever the exit code, no traceback may reach the user."""
+    result = runner.invoke(app, list(args), input=input, env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError("".join(traceback.format_exception(result.exception)))
+    assert "Traceback" not in result.output
+    return result
+
+
+def config_for(tmp_path: Path, server: Any, models: list | None = None, only: list[str] | None = None, **extra: Any):
+    """A PipelineConfig whose sources point at ``server`` (others off when ``only``)."""
+    data = {
+        "template_path": str(tmp_path / "templates" / "template.json"),
+        "cache_path": str(tmp_path / "store.sqlite"),
+        "output_dir": str(tmp_path / "out"),
+        "sources": server.sources(only=only),
+        "max_retries": 0,
+        **extra,
+    }
+    config = PipelineConfig.from_dict(data, "test")
+    if models is not None:
+        config.models = models
+    return config
+
+
+def import_into(paths: list[Path], store: Path, ttl_hours: float = 24) -> dict[str, int]:
+    """``etl cache import`` with the shipped sources, as the CLI does it."""
+    return import_cassettes(paths, store, ttl_hours, Sources(load_mappings(), PipelineConfig()))
