@@ -111,20 +111,27 @@ def _fast(schema: Any) -> Callable[[Any], bool] | None:
         required = schema["required"]
         checks.append(lambda v: not isinstance(v, dict) or all(k in v for k in required))
     if "properties" in schema or "additionalProperties" in schema:
-        props = {k: _fast(sub) for k, sub in schema.get("properties", {}).items()}
-        extra = _fast(schema.get("additionalProperties", True))
-        if extra is None or any(c is None for c in props.values()):
+        check_object = _fast_object(schema)
+        if check_object is None:
             return None
-
-        def check_object(v: Any) -> bool:
-            if not isinstance(v, dict):
-                return True
-            return all((props[k] if k in props else extra)(item) for k, item in v.items())
-
         checks.append(check_object)
     if len(checks) == 1:
         return checks[0]
     return lambda v: all(check(v) for check in checks)
+
+
+def _fast_object(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    props = {k: _fast(sub) for k, sub in schema.get("properties", {}).items()}
+    extra = _fast(schema.get("additionalProperties", True))
+    if extra is None or any(c is None for c in props.values()):
+        return None
+
+    def check_object(v: Any) -> bool:
+        if not isinstance(v, dict):
+            return True
+        return all((props[k] if k in props else extra)(item) for k, item in v.items())
+
+    return check_object
 
 
 @cache

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from helpers import import_into  # noqa: E402
-from replay import CASSETTES, ReplayServer  # noqa: E402
+from helpers import import_into
+from replay import CASSETTES, ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
 #: lines tests want shown at the end of the run (the reference set's coverage)

@@ -27,17 +27,22 @@ def cli(*args: str, input: str | None = None, env: dict[str, str] | None = None)
     return result
 
 
-def config_for(tmp_path: Path, server: Any, models: list | None = None, only: list[str] | None = None, **extra: Any):
-    """A PipelineConfig whose sources point at ``server`` (others off when ``only``)."""
-    data = {
-        "template_path": str(tmp_path / "templates" / "template.json"),
-        "cache_path": str(tmp_path / "store.sqlite"),
-        "output_dir": str(tmp_path / "out"),
-        "sources": server.sources(only=only),
+def config_dict(server: Any, only: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A config (as in a file, paths relative to the work dir) whose sources point at ``server``;
+    with ``only``, every other source is off. No retries unless asked."""
+    return {
+        "template_path": "templates/template.json",
+        "cache_path": "store.sqlite",
+        "output_dir": "out",
         "max_retries": 0,
+        "sources": server.sources(only=only),
         **extra,
     }
-    config = PipelineConfig.from_dict(data, "test")
+
+
+def config_for(tmp_path: Path, server: Any, models: list | None = None, only: list[str] | None = None, **extra: Any):
+    """The same as a PipelineConfig, paths under ``tmp_path``."""
+    config = PipelineConfig.from_dict(config_dict(server, only, **extra), "test", base_dir=tmp_path)
     if models is not None:
         config.models = models
     return config

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
+from helpers import config_dict, import_into
+from replay import CASSETTES
 
+import etl.load
 from etl import LLMBenchmarkPipeline, ModelInfo, Pipeline, PipelineConfig, UsageError
+from etl.mappings import load_mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,3 +82,72 @@ def test_save_result_is_atomic_and_leaves_no_temp_file(tmp_path):
     target = pipeline.save_result(ModelInfo("A: b?"), {"x": 1})
     assert target.name == "A_ b__filled.json"
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+@pytest.mark.parametrize("where", ["mid-write", "before-rename"])
+def test_an_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch, where):
+    pipeline = Pipeline(PipelineConfig(output_dir=tmp_path, cache_path=tmp_path / "s.sqlite"))
+    target = pipeline.save_result(ModelInfo("M"), {"x": "old"})
+    old = target.read_bytes()
+    real_fdopen = os.fdopen
+
+    class HalfWriter:  # writes half the text, then the user presses Ctrl-C
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, text):
+            self.handle.write(text[: len(text) // 2])
+            self.handle.flush()
+            raise KeyboardInterrupt
+
+    if where == "mid-write":
+        monkeypatch.setattr(etl.load.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+    else:
+        monkeypatch.setattr(etl.load.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.save_result(ModelInfo("M"), {"x": "new " * 1000})
+    assert target.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".json", ".tmp")) == ["M_filled.json"]
+
+
+def test_process_batch_keeps_input_order_and_takes_any_iterable(example_config):
+    config = PipelineConfig.load(example_config, {"offline": True})
+    names = (n for n in ["Acme Internal 7B", "GLM-4.6 Reasoning", "Claude 3.5 Haiku"])  # a generator
+    mixed = [next(names), ModelInfo("DeepSeek V3", hf_id="deepseek-ai/DeepSeek-V3"), *names]
+    rows = Pipeline(config).process_batch(iter(mixed))
+    assert [r["model"] for r in rows] == ["Acme Internal 7B", "DeepSeek V3", "GLM-4.6 Reasoning", "Claude 3.5 Haiku"]
+    assert Pipeline(config).process_batch(m for m in ["Claude 3.5 Haiku"])[0]["status"] == "written"
+
+
+@pytest.mark.parametrize("how", ["load", "from_dict", "Pipeline(dict)"])
+def test_hf_token_is_honoured_on_every_path(workdir, monkeypatch, replay, how):
+    monkeypatch.setenv("HF_TOKEN", "hf-token-sentinel")
+    replay.route("/api/models/org/m", 200, {"id": "org/m", "downloads": 10, "likes": 3, "createdAt": "2024-01-01"})
+    data = config_dict(replay, ["huggingface"], models=[{"name": "M", "hf_id": "org/m"}])
+    if how == "load":
+        (workdir / "c.yaml").write_text(yaml.safe_dump(data))
+        pipeline = Pipeline(PipelineConfig.load(workdir / "c.yaml", dotenv=None))
+    elif how == "from_dict":
+        pipeline = Pipeline(PipelineConfig.from_dict(data, "test"))
+    else:
+        pipeline = Pipeline(data)
+    pipeline.extract()
+    assert [r["headers"].get("Authorization") for r in replay.log] == ["Bearer hf-token-sentinel"]
+    assert "hf-token-sentinel" in pipeline.resolved.secrets
+
+
+def test_values_from_a_cassette_carry_the_recording_date(workdir):
+    store = workdir / "s.sqlite"
+    import_into([CASSETTES / "huggingface_redirect_307.yaml"], store)
+    only_hf = {name: {"enabled": False} for name in load_mappings().sources if name != "huggingface"}
+    config = PipelineConfig.from_dict({"cache_path": str(store), "sources": only_hf})
+    pipeline = Pipeline(config)
+    pipeline.transform([ModelInfo("BERT", hf_id="bert-base-uncased")])
+    rows = pipeline.store.staged("BERT", "hf_score")
+    assert [r["fetched_at"] for r in rows] == ["2025-01-22T18:24:45+00:00"]  # the recorded Date header

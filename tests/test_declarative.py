@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 
+from helpers import cli
 from replay import ReplayServer
-from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.cli import app
 from etl.mappings import fields_table, load_mappings
 from etl.settings import mappings_dir
-
-runner = CliRunner()
 
 
 def test_a_new_source_is_one_yaml_file(tmp_path):
@@ -58,7 +55,7 @@ def test_a_new_source_is_one_yaml_file(tmp_path):
     assert results[0].status == "written"
     filled = json.loads((tmp_path / "out" / "Acme 7B_filled.json").read_text())
     assert filled["dev_benchmarks"]["MT-bench"] == 86.1
-    table = runner.invoke(app, ["mappings", "table", str(folder)]).output
+    table = cli("mappings", "table", str(folder)).output
     assert "| dev_benchmarks | MT-bench | 1 | mtbench_mirror | `$.mt_bench` | type number, scale 10 |  |" in table
 
 
@@ -70,7 +67,7 @@ def test_a_candidate_of_another_variant_is_refused(tmp_path):
         "  MATH:\n    - {source: artificial_analysis, path: '$.evaluations.math_500', scale: 100, variant: MATH-500}\n"
         "  AIME:\n    - {source: artificial_analysis, path: '$.evaluations.aime_25', scale: 100}\n"
     )
-    result = runner.invoke(app, ["mappings", "check", str(folder)])
+    result = cli("mappings", "check", str(folder))
     assert result.exit_code == 2
     assert result.output.splitlines() == [
         f"error: {folder}/zz_math500.yaml: fields.MATH[0].variant: 'MATH-500' is not the variant this field means "
@@ -87,14 +84,14 @@ def test_fields_table_in_the_docs_is_current():
 
 
 def test_conflicts_are_reported_in_the_recap_and_by_explain(example_config):
-    result = runner.invoke(app, ["run", "-c", str(example_config), "--offline"])
+    result = cli("run", "-c", str(example_config), "--offline")
     assert result.exit_code == 0, result.output
     # DeepSeek V3: Hugging Face safetensors 684.53 B, BigCodeBench 671
     assert (
         "conflicts (first source kept; `etl explain` shows both): model_specs.input_price, "
         "model_specs.output_price, model_specs.param_count" in result.output
     )
-    explained = runner.invoke(app, ["explain", "-c", str(example_config), "DeepSeek V3", "param_count"]).output
+    explained = cli("explain", "-c", str(example_config), "DeepSeek V3", "param_count").output
     assert "model_specs.param_count = 684.53  [chosen, CONFLICT]" in explained
     assert "model_specs.param_count = 671  [also  , CONFLICT]" in explained
     assert "= 37 " not in explained  # EvalPlus's `size` is the active count for MoE models: not a candidate

@@ -5,20 +5,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from typer.testing import CliRunner
+from helpers import cli
 
-from etl.cli import app
 from etl.settings import mappings_dir
 
-runner = CliRunner()
 VALID_SOURCES = "valid: artificial_analysis, artificial_analysis_pro, bigcodebench, evalplus, huggingface, huggingface_config, livebench, lmarena, open_llm, open_vlm, openrouter, ugi"
-
-
-def invoke(*args):
-    result = runner.invoke(app, list(args))
-    assert "Traceback" not in result.output
-    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), result.exception
-    return result
 
 
 def errors(result) -> list[str]:
@@ -27,7 +18,7 @@ def errors(result) -> list[str]:
 
 def test_config_unknown_key_names_the_nearest_and_every_problem_is_reported(workdir):
     (workdir / "c.yaml").write_text("template_path: templates/template.json\nmodles: []\nrate_limit_aa: fast\n")
-    result = invoke("run", "-c", "c.yaml")
+    result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 2
     assert errors(result) == [
         "error: c.yaml: (top level): unknown key 'modles': did you mean 'models'? valid: artificial_analysis_key, "
@@ -41,7 +32,7 @@ def test_config_unknown_source_override(workdir):
     (workdir / "c.yaml").write_text(
         "template_path: templates/template.json\nmodels: [a]\nsources: {openroutr: {url: x}}\n"
     )
-    result = invoke("run", "-c", "c.yaml", "--offline")
+    result = cli("run", "-c", "c.yaml", "--offline")
     assert result.exit_code == 2
     assert errors(result) == [
         f"error: c.yaml: sources.openroutr: unknown source: did you mean 'openrouter'? {VALID_SOURCES}"
@@ -51,7 +42,7 @@ def test_config_unknown_source_override(workdir):
 @pytest.mark.parametrize("name", ["../etc/passwd", "a/b", "x\\\\y", ".."])
 def test_model_name_with_path_parts_is_refused(workdir, name):
     (workdir / "c.yaml").write_text(f'template_path: templates/template.json\nmodels: [{{name: "{name}"}}]\n')
-    result = invoke("run", "-c", "c.yaml")
+    result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 2
     shown = name.replace("\\\\", "\\")
     assert errors(result) == [
@@ -62,7 +53,7 @@ def test_model_name_with_path_parts_is_refused(workdir, name):
 
 
 def test_bad_hf_id(workdir):
-    result = invoke("run", "-m", '[{"name": "x", "hf_id": "not a repo"}]', "-t", "templates/template.json")
+    result = cli("run", "-m", '[{"name": "x", "hf_id": "not a repo"}]', "-t", "templates/template.json")
     assert result.exit_code == 2
     assert errors(result) == [
         "error: --models: models[0].hf_id: 'not a repo' is not valid: expected a Hugging Face repo id, owner/name "
@@ -72,7 +63,7 @@ def test_bad_hf_id(workdir):
 
 def test_broken_template_json_fails_before_any_request(workdir):
     (workdir / "broken.json").write_text('{"dev_benchmarks": {}, ')
-    result = invoke("run", "-t", "broken.json", "-m", '["x"]')
+    result = cli("run", "-t", "broken.json", "-m", '["x"]')
     assert result.exit_code == 2
     assert errors(result) == [
         "error: broken.json: line 1, column 24: invalid JSON (Expecting property name enclosed in double quotes); fix the syntax"
@@ -81,7 +72,7 @@ def test_broken_template_json_fails_before_any_request(workdir):
 
 def test_template_section_that_is_not_an_object(workdir):
     (workdir / "t.json").write_text('{"dev_benchmarks": [1, 2], "model_specs": "x"}')
-    result = invoke("run", "-t", "t.json", "-m", '["x"]', "--offline")
+    result = cli("run", "-t", "t.json", "-m", '["x"]', "--offline")
     assert result.exit_code == 2
     assert errors(result) == [
         'error: t.json: dev_benchmarks: expected an object of fields, got list; write {"field": null, ...}',
@@ -91,7 +82,7 @@ def test_template_section_that_is_not_an_object(workdir):
 
 def test_wrong_value_types_in_a_template_make_that_model_invalid_not_the_batch(example_config, workdir):
     (workdir / "templates" / "template.json").write_text('{"dev_benchmarks": {"MMLU": "high"}, "model_specs": {}}')
-    result = invoke("run", "-c", str(example_config), "--offline")
+    result = cli("run", "-c", str(example_config), "--offline")
     assert result.exit_code == 1
     assert "error: GLM-4.6 (from " in result.output
     assert "dev_benchmarks.MMLU: expected ['number', 'null'], got str 'high'" in result.output
@@ -100,14 +91,14 @@ def test_wrong_value_types_in_a_template_make_that_model_invalid_not_the_batch(e
 
 def test_non_utf8_config(workdir):
     (workdir / "c.yaml").write_bytes(b"models: [\xff]\n")
-    result = invoke("run", "-c", "c.yaml")
+    result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 2
     assert errors(result) == ["error: c.yaml: byte 9: not UTF-8 text; save the file as UTF-8"]
 
 
 def test_yaml_syntax_in_config(workdir):
     (workdir / "c.yaml").write_text("models: [\n")
-    result = invoke("run", "-c", "c.yaml")
+    result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 2
     assert errors(result) == [
         "error: c.yaml: line 2, column 1: invalid YAML (expected the node content, but found '<stream end>'); fix the syntax"
@@ -115,18 +106,18 @@ def test_yaml_syntax_in_config(workdir):
 
 
 def test_missing_config_and_missing_or_empty_folder(workdir):
-    assert errors(invoke("run", "-c", "nope.yaml")) == ["error: nope.yaml: file not found; check the path"]
-    assert errors(invoke("run", "--input-dir", "nowhere")) == [
+    assert errors(cli("run", "-c", "nope.yaml")) == ["error: nope.yaml: file not found; check the path"]
+    assert errors(cli("run", "--input-dir", "nowhere")) == [
         "error: nowhere: input folder not found; pass an existing folder with --input-dir"
     ]
     (workdir / "empty").mkdir()
-    result = invoke("run", "--input-dir", "empty")
+    result = cli("run", "--input-dir", "empty")
     assert result.exit_code == 2
     assert errors(result) == ["error: empty: no *.json model files in the input folder; add templates or fix the path"]
 
 
 def test_no_models_at_all(workdir):
-    result = invoke("run", "-t", "templates/template.json")
+    result = cli("run", "-t", "templates/template.json")
     assert result.exit_code == 2
     assert errors(result) == [
         "error: no models: list them under 'models:' in the config, pass --models, or point --input-dir at a folder of model files"
@@ -151,7 +142,7 @@ def test_every_class_of_invalid_mapping_is_reported_at_once(bad_mappings):
         "    - {source: openrouter}\n"
     )
     (bad_mappings / "community_score.yaml").write_text("section: community_score\nfields:\n  hf_score: [\n")
-    result = invoke("mappings", "check", str(bad_mappings))
+    result = cli("mappings", "check", str(bad_mappings))
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
@@ -169,7 +160,7 @@ def test_invalid_sources_file(bad_mappings):
     (bad_mappings / "sources.yaml").write_text(
         "sources:\n  x:\n    url: http://127.0.0.1/x\n    scope: catalogue\n    recrods: '$.data[*]'\n"
     )
-    result = invoke("mappings", "check", str(bad_mappings))
+    result = cli("mappings", "check", str(bad_mappings))
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
@@ -180,20 +171,20 @@ def test_invalid_sources_file(bad_mappings):
 
 def test_run_with_a_broken_mapping_folder_exits_2(bad_mappings, workdir):
     (bad_mappings / "x.yaml").write_bytes(b"section: x\nfields: {\xff: []}\n")
-    result = invoke("run", "--mappings", str(bad_mappings), "-m", '["x"]', "-t", "templates/template.json")
+    result = cli("run", "--mappings", str(bad_mappings), "-m", '["x"]', "-t", "templates/template.json")
     assert result.exit_code == 2
     assert errors(result) == [f"error: {bad_mappings}/x.yaml: byte 20: not UTF-8 text; save the file as UTF-8"]
 
 
 def test_shipped_mappings_list_every_contract_field():
-    result = invoke("mappings", "check")
+    result = cli("mappings", "check")
     assert result.exit_code == 0
     assert result.output.startswith("ok: 12 sources, 56 fields")
 
 
 def test_nan_in_a_template_is_not_json(workdir):
     (workdir / "t.json").write_text('{"dev_benchmarks": {"MMLU": NaN}}')
-    result = invoke("run", "-t", "t.json", "-m", '["x"]')
+    result = cli("run", "-t", "t.json", "-m", '["x"]')
     assert result.exit_code == 2
     assert errors(result) == [
         "error: t.json: line 1, column 29: invalid JSON (NaN is not JSON (use null for unknown)); fix the syntax"

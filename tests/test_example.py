@@ -6,12 +6,15 @@ import json
 
 import jsonschema
 import pytest
-from typer.testing import CliRunner
+import typer
+import yaml
+from conftest import ALL_CASSETTES, EXAMPLES
+from helpers import cli
+from replay import ReplayServer
 
 from etl.cli import app
 from etl.settings import schemas_dir
 
-runner = CliRunner()
 EXPECTED_FILES = {
     "Llama 3.1 70B Instruct",
     "Claude 3.5 Haiku",
@@ -24,12 +27,8 @@ EXPECTED_FILES = {
 }
 
 
-def _run(*args):
-    return runner.invoke(app, [*args])
-
-
 def test_offline_example_writes_one_schema_valid_file_per_model(example_config, workdir):
-    result = _run("run", "-c", str(example_config), "--offline")
+    result = cli("run", "-c", str(example_config), "--offline")
     assert result.exit_code == 0, result.output
     out = workdir / "out"
     written = {p.name.removesuffix("_filled.json") for p in out.glob("*_filled.json")}
@@ -41,7 +40,7 @@ def test_offline_example_writes_one_schema_valid_file_per_model(example_config, 
 
 
 def test_example_values_come_from_the_recorded_payloads(example_config, workdir):
-    assert _run("run", "-c", str(example_config), "--offline").exit_code == 0
+    assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
     llama = json.loads((workdir / "out" / "Llama 3.1 70B Instruct_filled.json").read_text())
     # AA free page 1 (real): llama-3-1-instruct-70b has index 6.8 and prices 0.56/0.56
     assert llama["entity_benchmarks"]["artificial_analysis"] == 6.8
@@ -54,7 +53,7 @@ def test_example_values_come_from_the_recorded_payloads(example_config, workdir)
 
 
 def test_glm46_is_ambiguous_with_candidates_and_the_pin_resolves_it(example_config, workdir):
-    result = _run("match", "-c", str(example_config), "--offline")
+    result = cli("match", "-c", str(example_config), "--offline")
     assert result.exit_code == 0, result.output
     lines = [
         line for line in result.output.splitlines() if line.startswith("GLM-4.6 ") and "artificial_analysis" in line
@@ -62,7 +61,7 @@ def test_glm46_is_ambiguous_with_candidates_and_the_pin_resolves_it(example_conf
     assert "ambiguous" in lines[0] and "glm-4-6, glm-4-6-reasoning" in lines[0]
     assert "candidate: glm-4-6 (GLM-4.6 (Non-reasoning))" in result.output
     assert "candidate: glm-4-6-reasoning (GLM-4.6 (Reasoning))" in result.output
-    assert _run("run", "-c", str(example_config), "--offline").exit_code == 0
+    assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
     plain = json.loads((workdir / "out" / "GLM-4.6_filled.json").read_text())
     pinned = json.loads((workdir / "out" / "GLM-4.6 Reasoning_filled.json").read_text())
     assert plain["entity_benchmarks"]["artificial_analysis"] is None  # never guessed
@@ -72,8 +71,8 @@ def test_glm46_is_ambiguous_with_candidates_and_the_pin_resolves_it(example_conf
 
 
 def test_explain_prints_the_full_provenance(example_config):
-    assert _run("transform", "-c", str(example_config)).exit_code == 0
-    result = _run("explain", "-c", str(example_config), "Llama 3.1 70B Instruct", "input_price")
+    assert cli("transform", "-c", str(example_config)).exit_code == 0
+    result = cli("explain", "-c", str(example_config), "Llama 3.1 70B Instruct", "input_price")
     assert result.exit_code == 0, result.output
     out = result.output
     assert "model_specs.input_price = 0.56  [chosen, CONFLICT]" in out
@@ -88,7 +87,7 @@ def test_explain_prints_the_full_provenance(example_config):
 
 
 def test_explain_unknown_model_is_a_usage_error(example_config):
-    result = _run("explain", "-c", str(example_config), "Nope")
+    result = cli("explain", "-c", str(example_config), "Nope")
     assert result.exit_code == 2
     assert "error: Nope: no staged value; run `etl transform` (or `etl run`) for this model first" in result.output
 
@@ -97,7 +96,7 @@ def test_offline_run_on_empty_cache_exits_3_and_names_what_is_missing(workdir):
     (workdir / "config.yaml").write_text(
         "template_path: templates/template.json\ncache_path: empty.sqlite\nmodels: [{name: GLM-4.6, hf_id: zai-org/GLM-4.6}]\n"
     )
-    result = _run("run", "-c", "config.yaml", "--offline")
+    result = cli("run", "-c", "config.yaml", "--offline")
     assert result.exit_code == 3, result.output
     assert "offline, and the cache lacks" in result.output
     assert (
@@ -113,17 +112,57 @@ def test_overwrite_policy_keeps_user_values_unless_asked(example_config, workdir
     template = json.loads((workdir / "templates" / "template.json").read_text())
     template["model_specs"]["input_price"] = 9.99
     (workdir / "templates" / "template.json").write_text(json.dumps(template))
-    assert _run("run", "-c", str(example_config), "--offline").exit_code == 0
+    assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
     kept = json.loads((workdir / "out" / "DeepSeek V3_filled.json").read_text())
     assert kept["model_specs"]["input_price"] == 9.99
-    assert _run("run", "-c", str(example_config), "--offline", "--overwrite").exit_code == 0
+    assert cli("run", "-c", str(example_config), "--offline", "--overwrite").exit_code == 0
     replaced = json.loads((workdir / "out" / "DeepSeek V3_filled.json").read_text())
     assert replaced["model_specs"]["input_price"] == 0.4  # AA legacy-shaped page: DeepSeek V3 (Dec '24)
     assert json.loads((workdir / "templates" / "template.json").read_text())["model_specs"]["input_price"] == 9.99
 
 
-@pytest.mark.parametrize("command", ["extract", "transform", "load", "run", "match", "explain", "mappings", "cache"])
+def _commands(group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, command in group.commands.items():
+        out.append((*prefix, name))
+        if hasattr(command, "commands"):  # a group (typer's own click)
+            out += _commands(command, (*prefix, name))
+    return out
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def test_the_app_has_the_documented_commands():
+    names = {" ".join(c) for c in COMMANDS}
+    assert {"extract", "transform", "load", "run", "launch", "match", "coverage", "explain", "diff"} <= names
+    assert {"mappings check", "mappings table", "cache import"} <= names
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_command_has_help(command):
-    result = _run(command, "--help")
+    result = cli(*command, "--help")
     assert result.exit_code == 0
     assert "Usage" in result.output
+    doc = typer.main.get_command(app)
+    for name in command:
+        doc = doc.commands[name]
+    assert doc.help and doc.help.split("\n")[0].strip() in " ".join(result.output.split())
+
+
+@pytest.mark.slow
+def test_online_then_offline_write_byte_identical_files(workdir):
+    """The same example, fetched from a local server replaying every cassette, then re-run from the
+    cache alone: the files must not differ by a byte."""
+    data = yaml.safe_load((EXAMPLES / "config.yaml").read_text())
+    data["template_path"] = "templates/template.json"
+    with ReplayServer([p.name for p in ALL_CASSETTES]) as server:
+        data |= {"cache_path": "s.sqlite", "output_dir": "online", "sources": server.sources()}
+        (workdir / "c.yaml").write_text(yaml.safe_dump(data))
+        online = cli("run", "-c", "c.yaml", "--aa-key", "k")
+    assert online.exit_code == 0, online.output
+    offline = cli("run", "-c", "c.yaml", "--offline", "-o", "offline")
+    assert offline.exit_code == 0, offline.output
+    first = {p.name: p.read_bytes() for p in (workdir / "online").iterdir()}
+    assert len(first) == 9  # eight models and ATTRIBUTION.md
+    assert first == {p.name: p.read_bytes() for p in (workdir / "offline").iterdir()}

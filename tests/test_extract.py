@@ -7,13 +7,11 @@ import socket
 
 import pytest
 import yaml
+from helpers import cli
 from replay import CASSETTES, CORE
-from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.cli import app
 
-runner = CliRunner()
 CATALOGS = ["artificial_analysis_free.yaml", "openrouter_models.yaml", "lmarena_rows.yaml"]
 SENTINEL = "sk-sentinel-DO-NOT-LEAK-4f9c2a7e1b"
 
@@ -128,7 +126,7 @@ def test_missing_key_skips_the_source_with_one_clear_line(workdir):
         data["sources"] = server.sources(only=CORE)
         data["models"] = [{"name": "Claude 3.5 Haiku"}]
         (workdir / "c.yaml").write_text(yaml.safe_dump(data))
-        result = runner.invoke(app, ["run", "-c", "c.yaml"])
+        result = cli("run", "-c", "c.yaml")
         assert server.count("/api/v2/") == 0
     assert "artificial_analysis: skipped, no key (set ARTIFICIAL_ANALYSIS_API_KEY)" in result.output
     assert result.exit_code == 0, result.output
@@ -178,7 +176,7 @@ def test_a_sentinel_key_lands_nowhere_but_the_request_header(workdir, monkeypatc
             monkeypatch.setenv("HUGGINGFACE_API_KEY", SENTINEL)
         else:
             args += ["--aa-key", SENTINEL, "--hf-key", SENTINEL]
-        result = runner.invoke(app, args)
+        result = cli(*args)
         sent = [r["headers"] for r in server.log]
     # the key did travel, in its header only (so the greps below are not vacuous)
     assert any(h.get("x-api-key") == SENTINEL for h in sent)

@@ -11,6 +11,7 @@ import time
 from email.utils import formatdate
 
 import pytest
+from helpers import cli
 from replay import CORE, ReplayServer
 
 from etl.errors import SourceError
@@ -204,9 +205,6 @@ def test_truncated_body_is_retried(server, make):
 
 def test_a_failing_source_does_not_stop_the_batch_and_the_recap_lists_it(workdir):
     import yaml
-    from typer.testing import CliRunner
-
-    from etl.cli import app
 
     with ReplayServer(["lmarena_rows.yaml", "huggingface_models.yaml", "huggingface_config.yaml"]) as server:
         server.route("/api/v1/models", 200, b"<html>maintenance</html>", {"Content-Type": "text/html"})
@@ -223,7 +221,7 @@ def test_a_failing_source_does_not_stop_the_batch_and_the_recap_lists_it(workdir
             ],
         }
         (workdir / "c.yaml").write_text(yaml.safe_dump(config))
-        result = CliRunner().invoke(app, ["run", "-c", "c.yaml"])
+        result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 1
     out = result.output
     assert "2/2 written; 3 source failure(s)" in out  # openrouter for both, huggingface for DeepSeek V3
@@ -240,9 +238,6 @@ def test_a_failing_source_does_not_stop_the_batch_and_the_recap_lists_it(workdir
 
 def test_a_failed_refresh_is_reported_even_when_the_cached_copy_is_used(workdir):
     import yaml
-    from typer.testing import CliRunner
-
-    from etl.cli import app
 
     with ReplayServer(["openrouter_models.yaml"]) as server:
         config = {
@@ -254,9 +249,9 @@ def test_a_failed_refresh_is_reported_even_when_the_cached_copy_is_used(workdir)
             "models": [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}],
         }
         (workdir / "c.yaml").write_text(yaml.safe_dump(config))
-        assert CliRunner().invoke(app, ["run", "-c", "c.yaml"]).exit_code == 0
+        assert cli("run", "-c", "c.yaml").exit_code == 0
         server.route("/api/v1/models", 503, {"error": "down"})
-        result = CliRunner().invoke(app, ["run", "-c", "c.yaml", "--refresh"])
+        result = cli("run", "-c", "c.yaml", "--refresh")
     assert result.exit_code == 1
     assert (
         f"source failure: openrouter: HTTP 503 from {server.url}/api/v1/models: down; gave up after 1 attempts"

@@ -10,27 +10,13 @@ import subprocess
 import sys
 
 import yaml
-from helpers import import_into
+from helpers import cli, config_dict, import_into
 from replay import ReplayServer
-from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.cli import app
 from etl.settings import mappings_dir
 
-runner = CliRunner()
 KEY = "sk-sentinel-review-9f8e7d6c5b4a"
-
-
-def _config(workdir, server, only, **extra):
-    return {
-        "template_path": "templates/template.json",
-        "cache_path": "s.sqlite",
-        "output_dir": "out",
-        "max_retries": 0,
-        "sources": server.sources(only=only),
-        **extra,
-    }
 
 
 def test_redirects_keep_keys_out_of_the_store_and_off_other_hosts(workdir, monkeypatch):
@@ -50,8 +36,8 @@ def test_redirects_keep_keys_out_of_the_store_and_off_other_hosts(workdir, monke
             {"id": "elsewhere/x", "downloads": 10, "likes": 3, "createdAt": "2024-01-01T00:00:00Z"},
         )
         models = [{"name": "Renamed", "hf_id": "old/name"}, {"name": "Moved", "hf_id": "far/away"}]
-        (workdir / "c.yaml").write_text(yaml.safe_dump(_config(workdir, server, ["huggingface"], models=models)))
-        result = runner.invoke(app, ["run", "-c", "c.yaml"])
+        (workdir / "c.yaml").write_text(yaml.safe_dump(config_dict(server, ["huggingface"], models=models)))
+        result = cli("run", "-c", "c.yaml")
         sent = {r["path"]: r["headers"] for r in server.log}
     assert result.exit_code == 0, result.output
     assert sent["/api/models/old/name"].get("Authorization") == f"Bearer {KEY}"
@@ -60,18 +46,18 @@ def test_redirects_keep_keys_out_of_the_store_and_off_other_hosts(workdir, monke
     for path in workdir.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
-    offline = runner.invoke(app, ["run", "-c", "c.yaml", "--offline"])
+    offline = cli("run", "-c", "c.yaml", "--offline")
     assert offline.exit_code == 0, offline.output  # the original URL finds the redirected response
 
 
 def test_a_failed_companion_does_not_stop_the_batch(workdir):
     with ReplayServer(["livebench.yaml", "openrouter_models.yaml"]) as server:
         server.route("/categories_2026_01_08.json", 500, {"error": "boom"})
-        config = _config(
-            workdir, server, ["livebench", "openrouter"], models=[{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]
+        config = config_dict(
+            server, ["livebench", "openrouter"], models=[{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]
         )
         (workdir / "c.yaml").write_text(yaml.safe_dump(config))
-        result = runner.invoke(app, ["run", "-c", "c.yaml"])
+        result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 1, result.output
     assert "source failure: livebench: HTTP 500 from" in result.output
     filled = json.loads((workdir / "out" / "GLM-4.6_filled.json").read_text())
@@ -144,7 +130,7 @@ def test_library_logs_are_redacted_too(workdir, caplog):
     with ReplayServer() as server:
         server.route("/api/v1/models", 503, {"error": f"quota exceeded for key {KEY}"})
         config = PipelineConfig.from_dict(
-            _config(workdir, server, ["openrouter"], max_retries=1) | {"cache_path": str(workdir / "s.sqlite")}
+            config_dict(server, ["openrouter"], max_retries=1) | {"cache_path": str(workdir / "s.sqlite")}
         )
         config.sources["openrouter"]["rate_limit"] = 1000
         config.artificial_analysis_key = KEY
@@ -170,7 +156,7 @@ def test_a_wait_beyond_the_ceiling_stops_the_whole_source(workdir):
         )
         models = [ModelInfo(f"M{i}", f"org/m{i}") for i in range(20)]
         config = PipelineConfig.from_dict(
-            _config(workdir, server, ["huggingface"]) | {"cache_path": str(workdir / "s.sqlite")}
+            config_dict(server, ["huggingface"]) | {"cache_path": str(workdir / "s.sqlite")}
         )
         report = Pipeline(config).extract(models)
         assert server.count("/api/models/") == 1
@@ -183,7 +169,7 @@ def test_folder_mode_checks_hf_ids_duplicates_and_file_clashes(workdir):
     (folder / "a.json").write_text(json.dumps({"name": "Same", "model_specs": {}}))
     (folder / "b.json").write_text(json.dumps({"name": "Same", "model_specs": {}}))
     (folder / "c.json").write_text(json.dumps({"name": "X", "hf_id": "../../../api/whoami-v2", "model_specs": {}}))
-    result = runner.invoke(app, ["run", "--input-dir", "Models"])
+    result = cli("run", "--input-dir", "Models")
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert (
@@ -196,7 +182,7 @@ def test_folder_mode_checks_hf_ids_duplicates_and_file_clashes(workdir):
 
 
 def test_names_that_would_write_one_file_are_refused(workdir):
-    result = runner.invoke(app, ["run", "-t", "templates/template.json", "-m", '["GLM-4.6: x", "GLM-4.6? x"]'])
+    result = cli("run", "-t", "templates/template.json", "-m", '["GLM-4.6: x", "GLM-4.6? x"]')
     assert result.exit_code == 2
     assert (
         "error: --models: models[1].name: 'GLM-4.6? x' would write the same file as 'GLM-4.6: x' (GLM-4.6_ x_filled.json); rename one"
@@ -213,7 +199,7 @@ def test_small_gaps(workdir, tmp_path):
         .replace('      401: "Artificial Analysis rejected', '      unauthorized: "Artificial Analysis rejected', 1)
     )
     (folder / "sources.yaml").write_text(text)
-    result = runner.invoke(app, ["mappings", "check", str(folder)])
+    result = cli("mappings", "check", str(folder))
     assert (
         result.exit_code == 2
         and "Traceback" not in result.output
@@ -221,11 +207,11 @@ def test_small_gaps(workdir, tmp_path):
     )
     (workdir / "pins.yaml").write_text('"GLM-4.6": [a, b]\n')
     (workdir / "c.yaml").write_text("template_path: templates/template.json\npins_file: pins.yaml\nmodels: [GLM-4.6]\n")
-    result = runner.invoke(app, ["run", "-c", "c.yaml", "--offline"])
+    result = cli("run", "-c", "c.yaml", "--offline")
     assert result.exit_code == 2
     assert "pins.yaml: GLM-4.6: expected `source: id` (or false) lines under the model name" in result.output
     (workdir / "k.yaml").write_text("artificial_analysis_key: 0x1234abcd\n")
-    result = runner.invoke(app, ["run", "-c", "k.yaml"])
+    result = cli("run", "-c", "k.yaml")
     assert (
         result.exit_code == 2
         and "305441741" not in result.output

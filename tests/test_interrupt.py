@@ -26,6 +26,7 @@ def _slow_hf(key: str):
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(workdir, sig):
     with ReplayServer(["openrouter_models.yaml", "lmarena_rows.yaml"]) as server:

@@ -8,17 +8,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
+from helpers import cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from etl.cli import app
 from etl.config import PipelineConfig
 from etl.errors import UsageError
 from etl.settings import mappings_dir
 
-runner = CliRunner()
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=12)
@@ -48,6 +47,7 @@ templates = st.one_of(
 
 
 @SETTINGS
+@pytest.mark.slow
 @given(template=templates, raw=st.booleans())
 def test_random_templates(warm_store, template, raw):
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,20 +56,17 @@ def test_random_templates(warm_store, template, raw):
         shutil.copy(warm_store, store)
         path = tmp / "t.json"
         path.write_bytes(json.dumps(template).encode()[: (None if not raw else 7)])
-        result = runner.invoke(
-            app,
-            [
-                "run",
-                "-t",
-                str(path),
-                "-m",
-                '["DeepSeek V3"]',
-                "--offline",
-                "--cache-path",
-                str(store),
-                "-o",
-                str(tmp / "o"),
-            ],
+        result = cli(
+            "run",
+            "-t",
+            str(path),
+            "-m",
+            '["DeepSeek V3"]',
+            "--offline",
+            "--cache-path",
+            str(store),
+            "-o",
+            str(tmp / "o"),
         )
         _clean(result)
         assert result.exit_code in (0, 1, 2)
@@ -108,7 +105,7 @@ def test_random_mapping_files(doc, as_text):
         shutil.copy(mappings_dir() / "sources.yaml", folder / "sources.yaml")
         text = as_text if as_text is not None else yaml.safe_dump(doc, allow_unicode=True)
         (folder / "random.yaml").write_text(text, encoding="utf-8")
-        result = runner.invoke(app, ["mappings", "check", str(folder)])
+        result = cli("mappings", "check", str(folder))
         _clean(result)
         assert result.exit_code in (0, 2)
         if result.exit_code == 2:

@@ -15,17 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import import_into
-from typer.testing import CliRunner
+from helpers import cli, import_into
 
-from etl.cli import app
-
-runner = CliRunner()
 ARTIFACTS = Path(__file__).resolve().parent.parent / ".test-artifacts"
 
 
 def _ok(*args):
-    result = runner.invoke(app, [str(a) for a in args])
+    result = cli(*map(str, args))
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -161,6 +157,7 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.skipif(not _chromium() and not os.environ.get("CI"), reason="Chromium not installed (CI installs it)")
+@pytest.mark.slow
 def test_html_report_renders_in_headless_chromium(example_config, workdir):
     page = workdir / "coverage.html"
     _ok("coverage", "-c", example_config, "--offline", "-f", "html", "--output", page)
@@ -209,7 +206,7 @@ def test_guided_mode_end_to_end_through_its_prompts(workdir, warm_store):
         (models / f"{name}.json").write_text(json.dumps(data))
     # keys skipped, a wrong folder then the right one, pick 2 of 3, default output, not verbose
     answers = "\n\nnowhere\nModels\nn\n0\n2-3\nout\n\n"
-    result = runner.invoke(app, ["launch", "--cache-path", str(store), "--offline"], input=answers)
+    result = cli("launch", "--cache-path", str(store), "--offline", input=answers)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "nowhere: input folder not found" in out
