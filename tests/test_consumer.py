@@ -426,3 +426,13 @@ def test_todo_skeleton_without_a_file_starts_with_first_precedence():
     text = todo_skeleton(None, {"Claude 3.5 Haiku": [("dev_benchmarks.Humanity's Last Exam", [])]})
     assert "precedence: first\n" in text
     assert '    "dev_benchmarks.Humanity\'s Last Exam": null\n' in text
+
+
+def test_the_bundled_values_file_is_valid_for_the_example():
+    import yaml
+
+    config = yaml.safe_load((ROOT / "examples" / "config.yaml").read_text())
+    names = [m if isinstance(m, str) else m["name"] for m in config["models"]]
+    loaded = load_values(ROOT / "examples" / "values.yaml", names)
+    assert [(v.model, v.field, v.value) for v in loaded.values] == [("Claude 3.5 Haiku", "context_window", 200000)]
+    assert all(v.source.startswith("https://") for v in loaded.values)
