@@ -265,9 +265,17 @@ def _yaml_key(text: str) -> str:
     return text if _PLAIN_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
 
 
+def _scalar(value: Any) -> str:
+    """JSON text, except that an exponent float keeps a dot: PyYAML reads 2e-07 as a string, 2.0e-07 as a float."""
+    text = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and "e" in text and "." not in text:
+        text = text.replace("e", ".0e")
+    return text
+
+
 def _flow(entry: dict[str, Any]) -> str:
     """An entry as one YAML flow mapping (JSON scalars are valid YAML)."""
-    parts = [f"{k}: {json.dumps(entry[k], ensure_ascii=False)}" for k in ("value", "source", "note") if k in entry]
+    parts = [f"{k}: {_scalar(entry[k])}" for k in ("value", "source", "note") if k in entry]
     return "{" + ", ".join(parts) + "}"
 
 

@@ -422,6 +422,13 @@ def test_todo_skeleton_lists_blocking_fields_and_keeps_decisions(tmp_path):
     assert todo_skeleton(written, blocking) == text  # writing it again changes nothing
 
 
+def test_todo_skeleton_keeps_tiny_prices_numbers(tmp_path):
+    existing = _values(tmp_path, "models:\n  DeepSeek V3:\n    model_specs.input_price: {value: 2.0e-07, source: x}\n")
+    text = todo_skeleton(existing, {})
+    assert 'model_specs.input_price: {value: 2.0e-07, source: "x"}' in text
+    assert load_values(_values(tmp_path, text), MODELS).values[0].value == 2e-07
+
+
 def test_todo_skeleton_without_a_file_starts_with_first_precedence():
     text = todo_skeleton(None, {"Claude 3.5 Haiku": [("dev_benchmarks.Humanity's Last Exam", [])]})
     assert "precedence: first\n" in text
