@@ -443,3 +443,28 @@ def test_the_bundled_values_file_is_valid_for_the_example():
     loaded = load_values(ROOT / "examples" / "values.yaml", names)
     assert [(v.model, v.field, v.value) for v in loaded.values] == [("Claude 3.5 Haiku", "context_window", 200000)]
     assert all(v.source.startswith("https://") for v in loaded.values)
+
+
+def _rules(node, path=()):
+    """Every (place, rule) of a schema's `properties`, recursively (refs left as they are)."""
+    for key, rule in node.get("properties", {}).items():
+        yield (*path, key), rule
+        yield from _rules(rule, (*path, key))
+
+
+def test_every_consumer_rule_says_its_reason_and_requirement():
+    schema = json.loads((ROOT / "schemas" / "llmscoreengine.schema.json").read_text())
+    assert schema["x-consumer"] == "LLMScoreEngine"
+    rules = list(_rules(schema))
+    assert len(rules) == 4 + 10 + 39 + 2 + 5
+    for where, rule in rules:
+        target = schema["$defs"]["benchmark"] if rule.get("$ref") == "#/$defs/benchmark" else rule
+        assert "LLMScoreEngine" in target["description"], where
+        assert target["x-requirement"], where
+
+
+def test_every_values_file_key_is_described_with_an_example():
+    schema = json.loads((ROOT / "schemas" / "values.schema.json").read_text())
+    nodes = [*(r for _, r in _rules(schema)), *(r for _, r in _rules(schema["$defs"]["entry"]))]
+    for rule in nodes:
+        assert rule["description"] and rule["examples"], rule
