@@ -23,6 +23,12 @@ EXPERT_KEYS = ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_
 PACKED_DTYPES = ("U8", "U32", "I32", "U4", "I8")
 #: Above this, a parameter count is a raw count, below it billions (no model has 100k B params).
 RAW_COUNT_THRESHOLD = 100_000
+#: ``param_count_unit`` -> parameters per unit. LLMScoreEngine's size tiers compare raw counts
+#: (``param_count < 3_000_000_000``), so a count is the default; billions only when a user asks.
+PARAM_COUNT_UNITS: dict[str, int] = {"count": 1, "billions": 1_000_000_000}
+DEFAULT_PARAM_COUNT_UNIT = "count"
+#: ``rope_scaling`` types whose window is factor x original_max_position_embeddings (vLLM's rule).
+YARN_TYPES = ("yarn",)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -89,6 +95,8 @@ class Context:
 
     now: datetime | None = None
     companions: dict[str, Any] = field(default_factory=dict)
+    #: a key of PARAM_COUNT_UNITS, from the config's ``param_count_unit``
+    param_count_unit: str = DEFAULT_PARAM_COUNT_UNIT
 
 
 def hf_score(doc: dict[str, Any], ctx: Context | None = None) -> float | None:
@@ -131,8 +139,9 @@ def architecture(doc: dict[str, Any], _ctx: Context | None = None) -> str | None
     return None
 
 
-def param_count(value: Any, _ctx: Context | None = None) -> float | None:
-    """Billions of parameters, from a number or a Hugging Face entry's safetensors block."""
+def param_count(value: Any, ctx: Context | None = None) -> int | float | None:
+    """Total parameters in the configured unit (a raw count by default, as LLMScoreEngine's size
+    tiers compare), from a number in either unit or a Hugging Face entry's safetensors block."""
     if isinstance(value, dict):
         safetensors = value.get("safetensors") or {}
         dtypes = safetensors.get("parameters") or {}
@@ -142,9 +151,39 @@ def param_count(value: Any, _ctx: Context | None = None) -> float | None:
     number = _decimal(value)
     if number is None or number <= 0:
         return None
-    if number > RAW_COUNT_THRESHOLD:
-        number /= Decimal(1_000_000_000)
-    return _number(round(number, 2))
+    count = number if number > RAW_COUNT_THRESHOLD else number * PARAM_COUNT_UNITS["billions"]
+    unit = ctx.param_count_unit if ctx else DEFAULT_PARAM_COUNT_UNIT
+    if unit == "count":
+        return int(count.to_integral_value())
+    return _number(round(count / PARAM_COUNT_UNITS[unit], 2))
+
+
+def in_param_count_unit(count: float, unit: str = DEFAULT_PARAM_COUNT_UNIT) -> float:
+    """A raw count (e.g. a tolerance declared in counts) expressed in ``unit``."""
+    return count / PARAM_COUNT_UNITS[unit]
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def context_window(doc: dict[str, Any], _ctx: Context | None = None) -> int | None:
+    """The window the published config.json serves: ``max_position_embeddings``, or, when the config
+    itself declares yarn ``rope_scaling``, factor x ``original_max_position_embeddings`` (the length
+    vLLM derives). A yarn extension a model card only suggests is not in config.json: not applied."""
+    if not isinstance(doc, dict):
+        return None
+    config = doc.get("text_config") if "max_position_embeddings" not in doc else doc
+    if not isinstance(config, dict):
+        return None
+    window = _positive_int(config.get("max_position_embeddings"))
+    scaling = config.get("rope_scaling")
+    if isinstance(scaling, dict) and (scaling.get("rope_type") or scaling.get("type")) in YARN_TYPES:
+        factor = _decimal(scaling.get("factor"))
+        original = _positive_int(scaling.get("original_max_position_embeddings"))
+        if factor is not None and factor > 0 and original is not None:
+            return int((factor * original).to_integral_value())
+    return window
 
 
 #: names that say mixture-of-experts: "8x7B" (experts x size), "A3B" (active parameters)
@@ -178,6 +217,7 @@ COMPUTES: dict[str, Callable[..., Any]] = {
     "param_count": param_count,
     "livebench_overall": livebench_overall,
     "architecture_from_name": architecture_from_name,
+    "context_window": context_window,
 }
 
 
@@ -206,6 +246,9 @@ def _compute_inputs(name: str, entry: Any) -> Any:
         return {k: entry[k] for k in keys}
     if name == "param_count":
         return entry.get("safetensors")
+    if name == "context_window":
+        config = entry if "max_position_embeddings" in entry else entry.get("text_config") or {}
+        return {k: config[k] for k in ("max_position_embeddings", "rope_scaling") if k in config}
     if name == "livebench_overall":
         return {k: v for k, v in entry.items() if k not in ("model", "Model")}
     return None

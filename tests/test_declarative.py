@@ -86,14 +86,14 @@ def test_fields_table_in_the_docs_is_current():
 def test_conflicts_are_reported_in_the_recap_and_by_explain(example_config):
     result = cli("run", "-c", str(example_config), "--offline")
     assert result.exit_code == 0, result.output
-    # DeepSeek V3: Hugging Face safetensors 684.53 B, BigCodeBench 671
+    # DeepSeek V3: Hugging Face safetensors 684,531,386,000 parameters, BigCodeBench 671 (billions)
     assert (
         "conflicts (first source kept; `etl explain` shows both): model_specs.input_price, "
         "model_specs.output_price, model_specs.param_count" in result.output
     )
     explained = cli("explain", "-c", str(example_config), "DeepSeek V3", "param_count").output
-    assert "model_specs.param_count = 684.53  [chosen, CONFLICT]" in explained
-    assert "model_specs.param_count = 671  [also  , CONFLICT]" in explained
+    assert "model_specs.param_count = 684531386000  [chosen, CONFLICT]" in explained
+    assert "model_specs.param_count = 671000000000  [also  , CONFLICT]" in explained
     assert "= 37 " not in explained  # EvalPlus's `size` is the active count for MoE models: not a candidate
 
 

@@ -90,9 +90,18 @@ def _livebench(row, categories):
     return round(sum(means) / len(means), 2)
 
 
-def _billions(value):
+def _served_window(config):
+    """config.json's window: yarn factor x original length when declared, else max_position_embeddings."""
+    rope = config.get("rope_scaling") or {}
+    if "yarn" in (rope.get("type"), rope.get("rope_type")):
+        return int(rope["factor"] * rope["original_max_position_embeddings"])
+    return config.get("max_position_embeddings")
+
+
+def _count(value):
+    """Parameters as a raw count (the default unit): sources publish billions or counts."""
     value = float(value)
-    return round(value / 1e9, 2) if value > 100_000 else round(value, 2)
+    return round(value) if value > 100_000 else round(value * 1e9)
 
 
 def _num(value):
@@ -148,10 +157,11 @@ EXPECTED = {
     ("model_specs", "output_price", "openrouter"): lambda r, now, d: _per_token(r["pricing"]["completion"]),
     ("model_specs", "context_window", "artificial_analysis_pro"): lambda r, now, d: r["context_window_tokens"],
     ("model_specs", "context_window", "openrouter"): lambda r, now, d: r["context_length"],
-    ("model_specs", "param_count", "artificial_analysis_pro"): lambda r, now, d: _billions(r["parameters"]["total"]),
-    ("model_specs", "param_count", "huggingface"): lambda r, now, d: round(r["safetensors"]["total"] / 1e9, 2),
-    ("model_specs", "param_count", "open_llm"): lambda r, now, d: _billions(r["#Params (B)"]),
-    ("model_specs", "param_count", "bigcodebench"): lambda r, now, d: _billions(r["size"]),
+    ("model_specs", "context_window", "huggingface_config"): lambda r, now, d: _served_window(r),
+    ("model_specs", "param_count", "artificial_analysis_pro"): lambda r, now, d: _count(r["parameters"]["total"]),
+    ("model_specs", "param_count", "huggingface"): lambda r, now, d: r["safetensors"]["total"],
+    ("model_specs", "param_count", "open_llm"): lambda r, now, d: _count(r["#Params (B)"]),
+    ("model_specs", "param_count", "bigcodebench"): lambda r, now, d: _count(r["size"]),
     ("model_specs", "architecture", "huggingface_config"): lambda r, now, d: (
         "moe" if r.get("n_routed_experts", 0) > 1 else "dense"
     ),

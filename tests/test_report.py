@@ -49,7 +49,7 @@ def test_coverage_json_and_csv_say_why_cells_are_empty(example_config):
     rows = list(csv.DictReader(io.StringIO(_ok("coverage", "-c", example_config, "--offline", "-f", "csv"))))
     assert len(rows) == 8 * 56
     deepseek = {r["field"]: r for r in rows if r["model"] == "DeepSeek V3"}
-    assert deepseek["param_count"]["status"] == "conflict" and deepseek["param_count"]["value"] == "684.53"
+    assert deepseek["param_count"]["status"] == "conflict" and deepseek["param_count"]["value"] == "684531386000"
 
 
 def test_coverage_table_lists_the_pins_to_write(example_config):

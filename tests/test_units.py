@@ -59,10 +59,13 @@ def test_architecture_only_from_evidence():
 
 
 def test_param_count_units_and_packed_dtypes():
-    assert param_count({"safetensors": {"parameters": {"BF16": 70553706496}, "total": 70553706496}}) == 70.55
+    entry = {"safetensors": {"parameters": {"BF16": 70553706496}, "total": 70553706496}}
+    assert param_count(entry) == 70553706496  # a raw count by default: LLMScoreEngine's tiers compare counts
+    assert param_count(entry, Context(param_count_unit="billions")) == 70.55
     assert param_count({"safetensors": {"parameters": {"U32": 1000, "BF16": 10}, "total": 1010}}) is None
-    assert param_count(70.6) == 70.6
-    assert param_count(7_000_000_000) == 7
+    assert param_count(70.6) == 70_600_000_000  # billions in, a count out
+    assert param_count(70.6, Context(param_count_unit="billions")) == 70.6
+    assert param_count(7_000_000_000, Context(param_count_unit="billions")) == 7
     assert param_count({"id": "no safetensors"}) is None
 
 

@@ -1,0 +1,321 @@
+"""The ``manual`` source: values no source publishes, entered by hand with a citation.
+
+The values file (config key ``values_file``, shape in ``schemas/values.schema.json``) is the store
+of these values: output files are rewritten by every run, this file only by the user and by
+``etl todo --write``, which keeps every decision already in it.
+
+    precedence: first            # or last; default first
+    models:
+      Claude 3.5 Haiku:
+        model_specs.context_window: {value: 200000, source: "https://...", note: "vendor's table"}
+        model_specs.param_count: null      # still to decide (written by `etl todo`)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from .config import load_yaml
+from .errors import UsageError
+from .mappings import Mappings, load_mappings
+from .transforms import DEFAULT_PARAM_COUNT_UNIT, PARAM_COUNT_UNITS, RAW_COUNT_THRESHOLD
+from .validation import schema_problems, suggest, validator
+
+#: the source name manual values are staged under (provenance, coverage cell, `etl explain`)
+MANUAL_SOURCE = "manual"
+SCHEMA = "values.schema.json"
+DEFAULT_PRECEDENCE = "first"
+#: a schema problem's ending -> the fix appended to it
+_FIXES = {
+    "missing key: 'source'": "add `source:` with the URL or citation the value comes from (required)",
+    "missing key: 'value'": "add `value:` (null blanks the field)",
+}
+_LINE = re.compile(r" \(line (\d+)\): ")
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+@dataclass(frozen=True)
+class ManualValue:
+    """One value entered by hand, with where it was written (for provenance and messages)."""
+
+    model: str
+    section: str
+    field: str
+    value: Any
+    source: str
+    note: str | None
+    file: str
+    line: int | None
+
+    def as_row(self, rank: int) -> dict[str, Any]:
+        """The staged-row shape of the other sources' values (the value not yet JSON-encoded)."""
+        return {
+            "model": self.model,
+            "section": self.section,
+            "field": self.field,
+            "rank": rank,
+            "source": MANUAL_SOURCE,
+            "value": self.value,
+            "raw": self.value,
+            "url": self.source,
+            "path": f"{self.file}:{self.line}" if self.line else self.file,
+            "transform": "as is",
+            "fetched_at": None,
+            "context": {"note": self.note} if self.note else None,
+            "chosen": 0,
+            "entry_id": None,
+            "conflict": 0,
+        }
+
+
+@dataclass(frozen=True)
+class ManualValues:
+    path: Path
+    precedence: str
+    values: list[ManualValue]
+
+    def rank(self, candidates: int) -> int:
+        """The rank manual values take among a field's ``candidates`` source candidates."""
+        return -1 if self.precedence == "first" else candidates
+
+    def for_model(self, name: str) -> list[ManualValue]:
+        return [v for v in self.values if v.model == name]
+
+
+def _read(path: Path) -> tuple[Any, str]:
+    """(data, text); every failure is one line naming the file and the place."""
+    if not path.is_file():
+        raise UsageError(
+            f"{path}: values file not found; create it (`etl todo -c CONFIG --write {path}` writes a skeleton) "
+            "or fix `values_file` in the config"
+        )
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: byte {exc.start}: not UTF-8 text; save the file as UTF-8") from None
+    try:
+        return load_yaml(text) or {}, text
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
+        raise UsageError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line of each model and each field key under ``models:`` (1-based), from the YAML node tree."""
+    lines: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for key, node in root.value:
+        if key.value != "models" or not isinstance(node, yaml.MappingNode):
+            continue
+        for model_key, fields in node.value:
+            lines[(model_key.value,)] = model_key.start_mark.line + 1
+            if isinstance(fields, yaml.MappingNode):
+                for field_key, _ in fields.value:
+                    lines[(model_key.value, field_key.value)] = field_key.start_mark.line + 1
+    return lines
+
+
+def _structure_problems(data: Any, path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
+    """Schema problems, each with its line where the place is a model or field key, and its fix."""
+    places = {".".join(("models", *key)): n for key, n in lines.items()}
+    out = []
+    for line in schema_problems(SCHEMA, data, str(path)):
+        where = line[len(str(path)) + 2 :].split(": ", 1)[0]
+        if where in places:
+            line = line.replace(f": {where}: ", f": {where} (line {places[where]}): ", 1)
+        fix = next((f for end, f in _FIXES.items() if line.endswith(end)), None)
+        out.append(f"{line}; {fix}" if fix else line)
+    return out
+
+
+def _field_rules() -> dict[tuple[str, str], dict[str, Any]]:
+    """(section, field) -> the output contract's rule for a value (refs inlined)."""
+    schema = validator("model.schema.json").schema
+    rules: dict[tuple[str, str], dict[str, Any]] = {}
+    for section, spec in schema["properties"].items():
+        for fname, rule in spec.get("properties", {}).items():
+            rules[(section, fname)] = rule
+        rules[(section, "*")] = spec.get("additionalProperties") if isinstance(spec, dict) else True
+    return rules
+
+
+def _value_problem(value: Any, rule: Any) -> str | None:
+    """Why ``value`` does not fit the output contract's ``rule``, or None."""
+    if not isinstance(rule, dict):
+        return None
+    error = next(iter(Draft202012Validator(rule).iter_errors(value)), None)
+    if error is None:
+        return None
+    if error.validator == "type":
+        kinds = [error.validator_value] if isinstance(error.validator_value, str) else error.validator_value
+        wanted = " or ".join(k for k in kinds if k != "null")
+        return f"expected {wanted}, got {type(value).__name__} {json.dumps(value, ensure_ascii=False)}"
+    if error.validator == "enum":
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value if v is not None)
+        return f"{json.dumps(value, ensure_ascii=False)} is not allowed: valid: {allowed}"
+    return error.message
+
+
+def _unit_problem(fname: str, value: Any, unit: str) -> str | None:
+    """A param_count written in the other unit is the mistake the issue was filed for: refuse it."""
+    if fname != "param_count" or isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    if unit == "count" and value <= RAW_COUNT_THRESHOLD:
+        count = int(value * PARAM_COUNT_UNITS["billions"])
+        return (
+            f"{value} looks like billions, but param_count_unit is count; write the raw count ({count}) "
+            "or set `param_count_unit: billions` in the config"
+        )
+    if unit == "billions" and value > RAW_COUNT_THRESHOLD:
+        billions = round(value / PARAM_COUNT_UNITS["billions"], 2)
+        return f"{value} looks like a raw count, but param_count_unit is billions; write {billions}"
+    return None
+
+
+def _entry_problems(
+    where: str, section: str, fname: str, entry: dict[str, Any], rules: dict[tuple[str, str], Any], unit: str
+) -> list[str]:
+    rule = rules.get((section, fname), rules.get((section, "*")))
+    value = entry.get("value")
+    if value is None:
+        return []  # a cited null blanks the field
+    problem = _value_problem(value, rule)
+    if problem is not None:
+        return [f"{where}: {problem}; fix the value (schemas/model.schema.json, {section}.{fname})"]
+    problem = _unit_problem(fname, value, unit)
+    return [f"{where}: {problem}"] if problem else []
+
+
+def _unknown_field(key: str, mappings: Mappings) -> str | None:
+    """Why ``section.field`` is not a field of the mappings, with the nearest names."""
+    section, _, fname = key.partition(".")
+    fields = mappings.sections.get(section)
+    if fields is not None and fname in fields:
+        return None
+    if fields is None:
+        return f"unknown field {key!r}: {suggest(key, [f'{s}.{f}' for s, f, _ in mappings.fields()])}"
+    return f"unknown field {key!r}: {suggest(key, [f'{section}.{f}' for f in fields])}"
+
+
+def load_values(
+    path: Path | str,
+    models: Iterable[str],
+    mappings: Mappings | None = None,
+    param_count_unit: str = DEFAULT_PARAM_COUNT_UNIT,
+) -> ManualValues:
+    """Read and check a values file against the config's models and the mappings' fields; raise
+    UsageError with every problem (unknown model, unknown field, wrong type, no source), one line each."""
+    path = Path(path)
+    data, text = _read(path)
+    lines = _key_lines(text)
+    problems = _structure_problems(data, path, lines)
+    mappings = mappings or load_mappings()
+    known = list(models)
+    rules = _field_rules()
+    values: list[ManualValue] = []
+    shaped = isinstance(data, dict) and isinstance(data.get("models"), dict)
+    for model, entries in (data["models"] if shaped else {}).items():
+        model = str(model)
+        if model not in known:
+            at = f"{path}: models.{model} (line {lines.get((model,), '?')})"
+            problems.append(f"{at}: unknown model {model!r} (not in the config): {suggest(model, known)}")
+        for key, entry in (entries if isinstance(entries, dict) else {}).items():
+            key = str(key)
+            where = f"{path}: models.{model}.{key} (line {lines.get((model, key), '?')})"
+            unknown = _unknown_field(key, mappings)
+            if unknown:
+                problems.append(f"{where}: {unknown}")
+                continue
+            if not isinstance(entry, dict) or not isinstance(entry.get("source"), str) or not entry["source"].strip():
+                continue  # null: still to decide; a missing source is a schema problem already
+            section, _, fname = key.partition(".")
+            problems += _entry_problems(where, section, fname, entry, rules, param_count_unit)
+            line = lines.get((model, key))
+            values.append(
+                ManualValue(
+                    model, section, fname, entry.get("value"), entry["source"], entry.get("note"), str(path), line
+                )
+            )
+    if problems:
+        raise UsageError(sorted(problems, key=_line_of))
+    precedence = data.get("precedence", DEFAULT_PRECEDENCE) if isinstance(data, dict) else DEFAULT_PRECEDENCE
+    return ManualValues(path, precedence, values)
+
+
+def _line_of(problem: str) -> int:
+    found = _LINE.search(problem)
+    return int(found.group(1)) if found else 0
+
+
+def _yaml_key(text: str) -> str:
+    return text if _PLAIN_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+
+
+def _scalar(value: Any) -> str:
+    """JSON text, except that an exponent float keeps a dot: PyYAML reads 2e-07 as a string, 2.0e-07 as a float."""
+    text = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and "e" in text and "." not in text:
+        text = text.replace("e", ".0e")
+    return text
+
+
+def _flow(entry: dict[str, Any]) -> str:
+    """An entry as one YAML flow mapping (JSON scalars are valid YAML)."""
+    parts = [f"{k}: {_scalar(entry[k])}" for k in ("value", "source", "note") if k in entry]
+    return "{" + ", ".join(parts) + "}"
+
+
+def _decisions(existing_path: Path | None) -> tuple[str | None, dict[str, dict[str, dict[str, Any]]]]:
+    """(precedence, model -> field -> entry) already decided in the file; null entries are open."""
+    if existing_path is None or not existing_path.is_file():
+        return None, {}
+    data, text = _read(existing_path)
+    problems = _structure_problems(data, existing_path, _key_lines(text))
+    if problems:
+        raise UsageError(problems)
+    decided = {
+        str(model): {str(k): e for k, e in (entries or {}).items() if isinstance(e, dict)}
+        for model, entries in (data.get("models") or {}).items()
+    }
+    return data.get("precedence"), decided
+
+
+def todo_skeleton(existing_path: Path | str | None, blocking: dict[str, list[tuple[str, list[str]]]]) -> str:
+    """The values file with an open (null) entry for every field that keeps a model from being
+    scoreable, the sources tried and why each was empty as comments above it, and every decision
+    already in ``existing_path`` kept as it was (like `etl match --write-pins`)."""
+    precedence, decided = _decisions(Path(existing_path) if existing_path else None)
+    lines = [
+        "# Values no source publishes, entered by hand with a citation; read through the config's `values_file`.",
+        '# Replace each null with {value: ..., source: "URL or citation", note: "optional"}; a null value with',
+        "# a source blanks the field. Written by `etl todo --write`: decisions already here are kept.",
+        f"precedence: {precedence or DEFAULT_PRECEDENCE}",
+        "models:",
+    ]
+    for model in sorted(set(decided) | set(blocking)):
+        kept = decided.get(model, {})
+        open_fields = [(f, tried) for f, tried in blocking.get(model, []) if f not in kept]
+        if not kept and not open_fields:
+            continue  # scoreable, and nothing decided for it: nothing to write
+        lines.append(f"  {_yaml_key(model)}:")
+        for fname, entry in kept.items():
+            lines.append(f"    {_yaml_key(fname)}: {_flow(entry)}")
+        for fname, tried in open_fields:
+            said = "; ".join(" ".join(t.split()) for t in tried) if tried else "no source publishes this field"
+            lines.append(f"    # tried: {said}")
+            lines.append(f"    {_yaml_key(fname)}: null")
+    return "\n".join(lines) + "\n"
