@@ -5,29 +5,28 @@ template error; 3 ``--offline`` and the cache lacks a response.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import logging
 import signal
-import typing
 from collections import Counter
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from .config import PipelineConfig, models_from_folder, models_from_option
+from .config import PipelineConfig
 from .errors import UsageError
+from .load import write_atomic
 from .mappings import contract_gaps, fields_table, load_mappings
+from .options import pipeline_command
 from .outcomes import ModelResult, all_failures, exit_code
 from .pins import write_pins as write_pins_file
 from .pipeline import Pipeline
 from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
 from .sources import Sources
-from .terminal import errors_to_exit, progress_for, recap, setup_logging
+from .terminal import ask_launch, errors_to_exit, progress_for, recap, setup_logging
+from .values import todo_skeleton
 
 app = typer.Typer(
     help=(
@@ -48,180 +47,11 @@ app.add_typer(cache_app, name="cache")
 log = logging.getLogger("etl")
 
 
-class LogLevel(StrEnum):
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARNING = "WARNING"
-    ERROR = "ERROR"
-
-
 class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
     HTML = "html"
-
-
-# ----- options shared by every command that runs the pipeline -----------------------------------
-# Typer has no option groups, and a callback would move these options before the command name
-# (`etl -c x run`), breaking the documented `etl run -c x`; so one decorator adds them to each
-# command's signature and hands the command a ready Pipeline.
-_P = "Pipeline"
-COMMON: dict[str, tuple[Any, Any]] = {
-    "config": (
-        Path | None,
-        typer.Option(
-            "--config", "-c", help="Config file (YAML or JSON): models, template, keys, sources.", rich_help_panel=_P
-        ),
-    ),
-    "template": (
-        Path | None,
-        typer.Option("--template", "-t", help="Template JSON every listed model starts from.", rich_help_panel=_P),
-    ),
-    "models": (
-        str | None,
-        typer.Option(
-            "--models",
-            "-m",
-            help='Models: a JSON/YAML file, or inline JSON like \'[{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]\'.',
-            rich_help_panel=_P,
-        ),
-    ),
-    "input_dir": (
-        Path | None,
-        typer.Option("--input-dir", help="Folder of model JSON files, each its own template.", rich_help_panel=_P),
-    ),
-    "output_dir": (
-        Path | None,
-        typer.Option(
-            "--output-dir",
-            "-o",
-            help="Where <Name>_filled.json files go (default: ./filled_models).",
-            rich_help_panel=_P,
-        ),
-    ),
-    "cache_path": (
-        Path | None,
-        typer.Option(
-            "--cache-path",
-            help="SQLite store (HTTP cache + staged values) (default: .etl/etl.sqlite).",
-            rich_help_panel=_P,
-        ),
-    ),
-    "mappings_dir": (
-        Path | None,
-        typer.Option("--mappings", help="Mappings folder (default: the shipped mappings/).", rich_help_panel=_P),
-    ),
-    "offline": (
-        bool,
-        typer.Option(
-            "--offline",
-            help="Send no request: use the cache alone (exit 3 if it lacks a response).",
-            rich_help_panel=_P,
-        ),
-    ),
-    "overwrite": (
-        bool,
-        typer.Option(
-            "--overwrite", help="Replace values already in the template (default: fill nulls only).", rich_help_panel=_P
-        ),
-    ),
-    "refresh": (
-        bool,
-        typer.Option("--refresh", help="Ignore fresh cache entries and fetch again.", rich_help_panel=_P),
-    ),
-    "aa_key": (
-        str | None,
-        typer.Option(
-            "--aa-key",
-            help="Artificial Analysis key (better: ARTIFICIAL_ANALYSIS_API_KEY in the environment or .env).",
-            rich_help_panel="Network",
-        ),
-    ),
-    "hf_key": (
-        str | None,
-        typer.Option("--hf-key", help="Hugging Face token (better: HUGGINGFACE_API_KEY).", rich_help_panel="Network"),
-    ),
-    "max_retries": (
-        int | None,
-        typer.Option(
-            "--max-retries", min=0, help="Retries on 429, 5xx, time-outs (default: 3).", rich_help_panel="Network"
-        ),
-    ),
-    "rate_limit_aa": (
-        float | None,
-        typer.Option(
-            "--rate-limit-aa", min=0.0001, help="Requests per second to Artificial Analysis.", rich_help_panel="Network"
-        ),
-    ),
-    "rate_limit_hf": (
-        float | None,
-        typer.Option(
-            "--rate-limit-hf", min=0.0001, help="Requests per second to Hugging Face.", rich_help_panel="Network"
-        ),
-    ),
-    "timeout": (
-        float | None,
-        typer.Option("--timeout", min=0.1, help="Seconds per request (default: 30).", rich_help_panel="Network"),
-    ),
-    "log_level": (
-        LogLevel | None,
-        typer.Option("--log-level", case_sensitive=False, help="How much to log.", rich_help_panel="Output"),
-    ),
-    "verbose": (bool, typer.Option("--verbose", "-v", help="Same as --log-level DEBUG.", rich_help_panel="Output")),
-}
-_FLAG_TO_CONFIG = {
-    "template": "template_path",
-    "aa_key": "artificial_analysis_key",
-    "hf_key": "huggingface_key",
-}
-
-
-def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command the shared options; it receives a ready ``Pipeline`` as ``pipeline``."""
-    hints = typing.get_type_hints(fn, include_extras=True)  # resolve string annotations
-    own = [
-        p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in inspect.signature(fn).parameters.values()
-        if p.name != "pipeline"
-    ]
-    shared = [
-        inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[typ, opt], default=False if typ is bool else None
-        )
-        for name, (typ, opt) in COMMON.items()
-    ]
-
-    @functools.wraps(fn)
-    def wrapper(**kwargs: Any) -> Any:
-        options = {k: kwargs.pop(k) for k in COMMON}
-        with errors_to_exit():
-            pipeline = build_pipeline(options)
-            try:
-                return fn(pipeline=pipeline, **kwargs)
-            finally:
-                pipeline.close()
-
-    wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in own + shared}
-    return wrapper
-
-
-def build_pipeline(options: dict[str, Any]) -> Pipeline:
-    level = "DEBUG" if options.pop("verbose") else (options.pop("log_level") or None)
-    models = options.pop("models")
-    overrides = {_FLAG_TO_CONFIG.get(k, k): v for k, v in options.items() if k != "config"}
-    for flag in ("offline", "overwrite", "refresh"):
-        if not overrides[flag]:
-            overrides.pop(flag)
-    if models:
-        overrides["models"] = models_from_option(models)
-    config = PipelineConfig.load(options["config"], overrides)
-    if level:
-        config.log_level = str(level)
-    pipeline = Pipeline(config)
-    setup_logging(config.log_level, pipeline.resolved.secrets)
-    return pipeline
 
 
 # ----- commands ---------------------------------------------------------------------------------
@@ -276,7 +106,7 @@ def _recap(pipeline: Pipeline, results: list[ModelResult]) -> int:
     the extract report only (the stale copy filled the fields)."""
     failures = all_failures(results, pipeline.last_extract)
     recap(results, failures)
-    return exit_code(results, failures)
+    return exit_code(results, failures, pipeline.config.require_scoreable)
 
 
 @app.command()
@@ -347,6 +177,7 @@ def _coverage(pipeline: Pipeline, models: list) -> Coverage:
         set(pipeline.sources),
         pipeline.store.matches_by_model(names),
         pipeline.store.staged_by_model(names),
+        pipeline.verdicts(models),
     )
 
 
@@ -373,6 +204,46 @@ def coverage(
 
 @app.command()
 @pipeline_command
+def todo(
+    pipeline: Pipeline,
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Write the list as a values file to fill in (decisions already there are kept)."),
+    ] = None,
+) -> None:
+    """What keeps each model from being scoreable by the consumer (LLMScoreEngine): the missing or
+    out-of-range fields, with the sources tried and why each was empty. With --write FILE, a
+    values-file skeleton: fill each `value` with its `source` citation and name the file as
+    values_file in the config; the next run stages them as the source `manual`."""
+    models = pipeline.models()
+    pipeline.transform(models)
+    coverage = _coverage(pipeline, models)
+    blocking: dict[str, list[tuple[str, list[str]]]] = {}
+    for model in models:
+        found = coverage.verdicts[model.name]
+        cells = coverage.cells.get(model.name, {})
+        blocking.update(
+            {model.name: [(f, _tried(cells.get(f))) for f in found.blocking]} if not found.scoreable else {}
+        )
+    text = todo_skeleton(write, blocking)
+    fields = sum(len(v) for v in blocking.values())
+    if write:
+        write_atomic(write, text)
+        typer.echo(f"{write}: {fields} field(s) to fill for {len(blocking)} model(s); then set values_file: {write}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def _tried(cell: Any) -> list[str]:
+    """'source: why empty' for each source a coverage cell names."""
+    if cell is None or ": " not in cell.detail:
+        return [cell.detail] if cell is not None and cell.detail else []
+    reason, sources = cell.detail.split(": ", 1)
+    return [f"{source}: {reason}" for source in sources.split(", ")]
+
+
+@app.command()
+@pipeline_command
 def diff(pipeline: Pipeline) -> None:
     """What the last load changed since the load before it, per model and field: old -> new, and
     the source of the new value."""
@@ -380,18 +251,6 @@ def diff(pipeline: Pipeline) -> None:
     for line in diff_lines(changes):
         typer.echo(line)
     typer.echo(f"{len(changes)} change(s) since the previous load")
-
-
-def _pick(spec: str, count: int) -> list[int]:
-    """'1,3-4' -> [0, 2, 3]; raises ValueError on anything else."""
-    picked: list[int] = []
-    for part in spec.replace(" ", "").split(","):
-        low, _, high = part.partition("-")
-        first, last = int(low), int(high or low)
-        if not 1 <= first <= last <= count:
-            raise ValueError(part)
-        picked += range(first - 1, last)
-    return sorted(set(picked))
 
 
 @app.command()
@@ -404,38 +263,8 @@ def launch(
     """Guided mode: keys (Enter to skip), the folder of model files, which models, the output
     folder, verbose or not; then the run and a recap of what was saved and what failed."""
     with errors_to_exit():
-        typer.echo("Fill model files from public sources. Keys are optional; Enter skips.")
-        aa_key = typer.prompt("Artificial Analysis API key", default="", hide_input=True, show_default=False)
-        hf_key = typer.prompt("Hugging Face token", default="", hide_input=True, show_default=False)
-        while True:
-            folder = Path(typer.prompt("Folder of model JSON files", default="Models"))
-            try:
-                models = models_from_folder(folder, [])
-                break
-            except UsageError as exc:
-                typer.echo(f"  {exc.problems[0]}")
-        typer.echo(f"Found {len(models)} model(s):")
-        for i, model in enumerate(models, 1):
-            typer.echo(f"  {i}. {model.name}  ({model.template.name if model.template else ''})")
-        if not typer.confirm(f"Fill all {len(models)}?", default=True):
-            while True:
-                try:
-                    models = [models[i] for i in _pick(typer.prompt("Which ones (e.g. 1,3-4)"), len(models))]
-                    break
-                except ValueError:
-                    typer.echo(f"  give numbers between 1 and {len(models)}, like 1,3-4")
-        output = Path(typer.prompt("Output folder", default="filled_models"))
-        verbose = typer.confirm("Verbose output?", default=False)
-        overrides = {
-            "artificial_analysis_key": aa_key or None,
-            "huggingface_key": hf_key or None,
-            "output_dir": output,
-            "cache_path": cache_path,
-            "offline": offline or None,
-            "input_dir": folder,
-        }
-        config = PipelineConfig.load(None, overrides)
-        config.log_level = "DEBUG" if verbose else "INFO"
+        answers, models = ask_launch()
+        config = PipelineConfig.load(None, {**answers, "cache_path": cache_path, "offline": offline or None})
         pipeline = Pipeline(config)
         setup_logging(config.log_level, pipeline.resolved.secrets)
         try:
@@ -446,7 +275,7 @@ def launch(
         typer.echo("")
         code = _recap(pipeline, results)
         saved = [r for r in results if r.output]
-        typer.echo(f"Saved {len(saved)} file(s) in {output}; {len(results) - len(saved)} failed.")
+        typer.echo(f"Saved {len(saved)} file(s) in {config.output_dir}; {len(results) - len(saved)} failed.")
         raise typer.Exit(code)
 
 

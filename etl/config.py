@@ -23,6 +23,8 @@ from .errors import UsageError
 from .files import read_structured
 from .validation import schema_problems
 
+#: config keys that hold paths (relative to the config file)
+PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file")
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
 
 
@@ -74,6 +76,12 @@ class PipelineConfig:
     log_level: str = "INFO"
     models: list[ModelInfo] = field(default_factory=list)
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    values_file: Path | None = None
+    param_count_unit: str = settings.DEFAULT_PARAM_COUNT_UNIT
+    require_scoreable: bool = False
+    consumer_schema: str = settings.DEFAULT_CONSUMER_SCHEMA
+    output_name: str = settings.DEFAULT_OUTPUT_NAME
+    in_place: bool = False
     # not config-file keys: set by flags or the API
     offline: bool = False
     refresh: bool = False
@@ -107,7 +115,7 @@ class PipelineConfig:
         base = base_dir or Path.cwd()
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
-            if key in ("template_path", "input_dir", "output_dir", "cache_path", "pins_file"):
+            if key in PATH_KEYS:
                 kwargs[key] = _resolve(base, value)
             elif key == "models":
                 kwargs[key] = parse_models(value, file, base)
@@ -144,7 +152,7 @@ class PipelineConfig:
                 continue
             if key == "models":
                 config.models = value
-            elif key in ("template_path", "input_dir", "output_dir", "cache_path", "mappings_dir"):
+            elif key in (*PATH_KEYS, "mappings_dir"):
                 setattr(config, key, Path(value))
             else:
                 setattr(config, key, value)

@@ -14,10 +14,11 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from . import settings
 from .validation import place, validator
 
 #: LLMScoreEngine (LSeu-Open/LLMScoreEngine, validate_model_data): the consumer our files are for.
-DEFAULT_CONSUMER_SCHEMA = "llmscoreengine.schema.json"
+DEFAULT_CONSUMER_SCHEMA = settings.DEFAULT_CONSUMER_SCHEMA
 _RANGE = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
 
 
@@ -40,6 +41,9 @@ class Verdict:
     @property
     def scoreable(self) -> bool:
         return self.status is Status.SCOREABLE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": str(self.status), "reasons": self.reasons}
 
 
 def consumer_name(schema_name: str = DEFAULT_CONSUMER_SCHEMA) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ModelInfo, PipelineConfig
+from .consumer import verdict
 from .errors import EtlError, UsageError
 from .files import read_structured
 from .mappings import Mappings
@@ -25,6 +26,7 @@ from .outcomes import Failure, ModelResult, ModelStatus, Progress
 from .store import Store
 from .transform import CHUNK
 from .validation import schema_problems
+from .values import MANUAL_SOURCE
 
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 _UMASK = os.umask(0o022)
@@ -86,17 +88,51 @@ class Loader:
             if fields.get(fname) is not None and not self.config.overwrite:
                 continue
             fillable += 1
-            if (section, fname) in chosen:
+            if (section, fname) in chosen:  # a hand-entered null with a citation blanks the field
                 fields[fname] = chosen[(section, fname)]
-                filled += 1
+                filled += fields[fname] is not None
         return data, filled, fillable
 
+    def target(self, model: ModelInfo) -> Path:
+        """Where a model's file goes: its own file in place, else ``output_dir/output_name``."""
+        if self.config.in_place and model.template is not None:
+            return model.template
+        return self.config.output_dir / self.config.output_name.format(name=model.file_stem)
+
+    def check_targets(self, models: list[ModelInfo]) -> None:
+        """Before any request: in-place needs model files, and no output may overwrite an input."""
+        if self.config.in_place:
+            problems = [
+                f"--in-place: model {m.name!r} has no file of its own (it comes from the config); "
+                "use --input-dir with in-place, or drop --in-place"
+                for m in models
+                if m.template is None
+            ]
+        else:
+            inputs = {m.template.resolve(): m.name for m in models if m.template}
+            if self.config.template_path:
+                inputs[Path(self.config.template_path).resolve()] = "the shared template"
+            problems = [
+                f"{self.target(m)}: would overwrite the input file of {inputs[self.target(m).resolve()]!r}; "
+                "pass --in-place to fill the model files themselves, or choose another --output-dir or output_name"
+                for m in models
+                if self.target(m).resolve() in inputs
+            ]
+        if problems:
+            raise UsageError(problems)
+
     def save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
-        """Write ``<output_dir>/<name>_filled.json`` atomically (temp file, then rename)."""
-        out_dir = self.config.output_dir
-        out_dir.mkdir(parents=True, exist_ok=True)
-        target = out_dir / f"{model.file_stem}_filled.json"
+        """Write the model's file atomically (temp file, then rename); in place, the original is
+        kept once as ``<file>.bak``. An unchanged file is not rewritten."""
+        target = self.target(model)
+        target.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data, indent=4, ensure_ascii=False, allow_nan=False) + "\n"
+        if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == text:
+            return target
+        if self.config.in_place and target == model.template:
+            backup = target.with_name(target.name + ".bak")
+            if not backup.exists():
+                write_atomic(backup, target.read_text(encoding="utf-8"))
         # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
         # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
         write_atomic(target, text)
@@ -123,8 +159,11 @@ class Loader:
                     load_rows += self._loaded_values(model.name, data, {(r["section"], r["field"]): r for r in rows})
                     used |= {r["source"] for r in rows}
             self.store.record_load(load_rows)
-        if used:
-            write_attribution(self.config.output_dir, self.mappings, used)
+        if used - {MANUAL_SOURCE}:
+            out_dir = (
+                self.config.input_dir if self.config.in_place and self.config.input_dir else self.config.output_dir
+            )
+            write_attribution(out_dir, self.mappings, used - {MANUAL_SOURCE})
         return results
 
     def _model(
@@ -149,6 +188,7 @@ class Loader:
             else:
                 result.output = str(self.save(model, data))
                 result.status = ModelStatus.WRITTEN
+                result.verdict = verdict(data, self.config.consumer_schema)
         except EtlError as exc:  # a broken template or a model never transformed: this model only
             result.error = str(exc)
             if not self.config.continue_on_error:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from .consumer import Verdict
 from .errors import ExitCode
 
 log = logging.getLogger("etl")
@@ -53,9 +54,12 @@ def unique(failures: list[Failure]) -> list[Failure]:
     return list({f.key: f for f in reversed(failures)}.values())[::-1]
 
 
-def exit_code(results: list[ModelResult], failures: list[Failure]) -> ExitCode:
-    """The one policy: OK when every model was written and no source failed."""
+def exit_code(results: list[ModelResult], failures: list[Failure], require_scoreable: bool = False) -> ExitCode:
+    """The one policy: OK when every model was written and no source failed (and, when asked,
+    every written model is one the consumer accepts)."""
     if failures or any(r.status != ModelStatus.WRITTEN for r in results):
+        return ExitCode.FAILED
+    if require_scoreable and any(r.verdict and not r.verdict.scoreable for r in results):
         return ExitCode.FAILED
     return ExitCode.OK
 
@@ -83,6 +87,7 @@ class ModelResult:
     error: str | None = None
     failures: list[Failure] = field(default_factory=list)  # why each failed source failed
     conflicts: list[str] = field(default_factory=list)  # fields whose sources disagree (first wins)
+    verdict: Verdict | None = None  # what the consumer will do with the written file
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +101,7 @@ class ModelResult:
                 "conflicts": self.conflicts,
             },
             "error": self.error,
+            "verdict": None if self.verdict is None else self.verdict.as_dict(),
         }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ModelInfo, PipelineConfig, models_from_folder, parse_models
+from .consumer import Verdict, verdict
 from .errors import UsageError
 from .extract import Extractor
 from .load import Loader
@@ -22,6 +23,7 @@ from .pins import apply_pins
 from .sources import Sources
 from .store import Store
 from .transform import Transformer
+from .values import ManualValues, load_values
 
 
 class Pipeline:
@@ -75,7 +77,8 @@ class Pipeline:
     ) -> dict[str, dict[str, str]]:
         """Match and stage, from the cache only: model -> source -> match status."""
         models = models if models is not None else self.models()
-        return Transformer(self.config, self.mappings, self.resolved, self.store).run(models, progress or Progress())
+        stage = Transformer(self.config, self.mappings, self.resolved, self.store, self.manual_values(models))
+        return stage.run(models, progress or Progress())
 
     def load(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         """Merge, validate and write every model; one failing model does not stop the batch."""
@@ -84,7 +87,7 @@ class Pipeline:
 
     def run(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         models = models if models is not None else self.models()
-        self.loader.check_templates(models)  # bad input fails before any request is sent
+        self.check(models)
         if not self.config.offline:
             self.extract(models, progress)
         self.transform(models, progress)
@@ -98,6 +101,29 @@ class Pipeline:
         parsed = iter(parse_models(raw, "<process_batch>") if raw else [])
         infos = [m if isinstance(m, ModelInfo) else next(parsed) for m in items]
         return [r.as_dict() for r in self.run(self.with_pins(infos))]
+
+    def check(self, models: list[ModelInfo]) -> None:
+        """Bad input fails before any request: templates, output targets, the values file."""
+        self.loader.check_templates(models)
+        self.loader.check_targets(models)
+        self.manual_values(models)
+
+    def manual_values(self, models: list[ModelInfo]) -> ManualValues | None:
+        """The values file's hand-entered values, checked against the configured models (and these)
+        and the mappings."""
+        if self.config.values_file is None:
+            return None
+        names = list(dict.fromkeys([*(m.name for m in self.config.models), *(m.name for m in models)]))
+        return load_values(self.config.values_file, names, self.mappings, self.config.param_count_unit)
+
+    def verdicts(self, models: list[ModelInfo]) -> dict[str, Verdict]:
+        """What the consumer would do with each model's file as the staged values make it (no
+        file written); run ``transform`` first."""
+        out = {}
+        for model in models:
+            template = self.loader.load_template(model.template)
+            out[model.name] = verdict(self.loader.fill(template, model)[0], self.config.consumer_schema)
+        return out
 
     # ----- the seed system's helpers ------------------------------------------------------------
     def load_template(self, path: Path | str | None = None) -> dict[str, Any]:

@@ -15,13 +15,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .consumer import Verdict
 from .mappings import Mappings
 from .outcomes import Reason
+from .values import MANUAL_SOURCE
 
 #: why a cell is empty, most actionable first (the first that applies is shown)
+FILLED = ("filled", "manual", "conflict")
 REASONS = ("ambiguous", "failed", "no key", "not published", "unmatched", "source off", "no source")
 COLOURS = {
     "filled": "#2e7d32",
+    "manual": "#1565c0",
     "conflict": "#f9a825",
     "ambiguous": "#c62828",
     "failed": "#6a1b9a",
@@ -35,7 +39,7 @@ COLOURS = {
 
 @dataclass
 class Cell:
-    status: str  # filled, conflict, or one of REASONS
+    status: str  # filled, manual (hand-entered), conflict, or one of REASONS
     value: Any = None
     source: str | None = None
     detail: str = ""
@@ -47,18 +51,27 @@ class Coverage:
     cells: dict[str, dict[str, Cell]]  # model -> "section.field" -> cell
     pins: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # model -> source -> candidates
     unmatched: dict[str, list[str]] = field(default_factory=dict)  # model -> sources
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # model -> what the consumer does with it
 
     def totals(self, model: str) -> tuple[int, int]:
         cells = self.cells[model].values()
-        filled = sum(c.status in ("filled", "conflict") for c in cells)
+        filled = sum(c.status in FILLED for c in cells)
         return filled, sum(c.status != "no source" for c in cells)
+
+    def verdict(self, model: str) -> str:
+        found = self.verdicts.get(model)
+        return "" if found is None else str(found.status)
 
 
 def build_coverage(
-    mappings: Mappings, active: set[str], matches: dict[str, list[dict]], staged: dict[str, list[dict]]
+    mappings: Mappings,
+    active: set[str],
+    matches: dict[str, list[dict]],
+    staged: dict[str, list[dict]],
+    verdicts: dict[str, Verdict] | None = None,
 ) -> Coverage:
     fields = [(s, f) for s, f, _ in mappings.fields()]
-    coverage = Coverage(fields=fields, cells={})
+    coverage = Coverage(fields=fields, cells={}, verdicts=verdicts or {})
     for model, rows in matches.items():
         by_source = {r["source"]: r for r in rows}
         chosen = {(r["section"], r["field"]): r for r in staged.get(model, []) if r["chosen"]}
@@ -66,7 +79,9 @@ def build_coverage(
         for section, fname, cands in mappings.fields():
             hit = chosen.get((section, fname))
             if hit:
-                status = "conflict" if hit.get("conflict") else "filled"
+                status = (
+                    "conflict" if hit.get("conflict") else ("manual" if hit["source"] == MANUAL_SOURCE else "filled")
+                )
                 cells[f"{section}.{fname}"] = Cell(status, hit["value"], hit["source"], hit["url"] or "")
                 continue
             cells[f"{section}.{fname}"] = _why_empty(cands, by_source, active)
@@ -108,6 +123,7 @@ def as_json(coverage: Coverage) -> str:
                 m: {
                     "filled": coverage.totals(m)[0],
                     "published": coverage.totals(m)[1],
+                    "verdict": coverage.verdicts[m].as_dict() if m in coverage.verdicts else None,
                     "cells": {k: asdict(c) for k, c in cells.items()},
                 }
                 for m, cells in coverage.cells.items()
@@ -123,7 +139,7 @@ def as_json(coverage: Coverage) -> str:
 def as_csv(coverage: Coverage) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["model", "section", "field", "status", "value", "source", "detail"])
+    writer.writerow(["model", "section", "field", "status", "value", "source", "detail", "verdict"])
     for model, cells in coverage.cells.items():
         for key, cell in cells.items():
             section, fname = key.split(".", 1)
@@ -136,6 +152,7 @@ def as_csv(coverage: Coverage) -> str:
                     "" if cell.value is None else cell.value,
                     cell.source or "",
                     cell.detail,
+                    coverage.verdict(model),
                 ]
             )
     return out.getvalue()
@@ -150,7 +167,8 @@ def as_table(coverage: Coverage) -> str:
         for cell in cells.values():
             counts[cell.status] = counts.get(cell.status, 0) + 1
         rest = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("filled",))
-        lines.append(f"{model:<{width}}  {filled:>3}/{published:<3} filled   {rest}")
+        verdict = f"   [{coverage.verdict(model)}]" if model in coverage.verdicts else ""
+        lines.append(f"{model:<{width}}  {filled:>3}/{published:<3} filled   {rest}{verdict}")
     lines += _pin_lines(coverage)
     return "\n".join(lines) + "\n"
 
@@ -183,8 +201,12 @@ def as_html(coverage: Coverage, title: str = "LLM benchmark coverage") -> str:
             tds.append(
                 f'<td class="c" data-status="{esc(cell.status)}" title="{esc(hover)}" style="background:{COLOURS[cell.status]}">{shown}</td>'
             )
+        found = coverage.verdicts.get(model)
+        why = "; ".join(found.reasons) if found else "not loaded"
+        mark = "" if found is None else ("yes" if found.scoreable else "no")
         rows.append(
-            f'<tr><th class="m">{esc(model)}</th><td class="n" data-filled="{filled}" data-published="{published}">{filled}/{published}</td>{"".join(tds)}</tr>'
+            f'<tr><th class="m">{esc(model)}</th><td class="n" data-filled="{filled}" data-published="{published}">{filled}/{published}</td>'
+            f'<td class="v" data-verdict="{esc(coverage.verdict(model))}" title="{esc(why or "scoreable")}">{mark}</td>{"".join(tds)}</tr>'
         )
     legend = "".join(f'<span class="k"><i style="background:{c}"></i>{esc(k)}</span>' for k, c in COLOURS.items())
     notes = "".join(f"<li>{esc(line)}</li>" for line in _pin_lines(coverage))
@@ -198,12 +220,13 @@ th.f span {{ display: inline-block; transform: rotate(-60deg); transform-origin:
 th.m {{ text-align: left; padding-right: 8px; white-space: nowrap; }}
 td.c {{ width: 26px; height: 22px; border: 1px solid #fff; font-size: 9px; color: #fff; overflow: hidden; text-align: center; }}
 td.n {{ padding: 0 8px; font-weight: 600; }}
+td.v {{ padding: 0 8px; text-align: center; }} td.v[data-verdict="scoreable"] {{ color: #2e7d32; }} td.v[data-verdict="not scoreable"] {{ color: #c62828; font-weight: 600; }}
 .k {{ margin-right: 12px; }} .k i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p>{len(coverage.cells)} models x {len(coverage.fields)} fields. Hover a cell for its source or why it is empty.</p>
 <p>{legend}</p>
-<table><thead><tr><th></th><th>filled</th>{head}</tr></thead><tbody>
+<table><thead><tr><th></th><th>filled</th><th>scoreable</th>{head}</tr></thead><tbody>
 {"".join(rows)}
 </tbody></table>
 <ul>{notes}</ul>

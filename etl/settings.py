@@ -10,6 +10,12 @@ from pathlib import Path
 
 #: Where filled files go when neither the config nor ``--output-dir`` says.
 DEFAULT_OUTPUT_DIR = "filled_models"
+#: The output file name; {name} is the model's file-safe name ("{name}.json": what LLMScoreEngine reads).
+DEFAULT_OUTPUT_NAME = "{name}_filled.json"
+#: model_specs.param_count as LLMScoreEngine's size tiers compare it: a raw count ("billions" also works).
+DEFAULT_PARAM_COUNT_UNIT = "count"
+#: The consumer whose acceptance rules give each written model its verdict (a schema of schemas/).
+DEFAULT_CONSUMER_SCHEMA = "llmscoreengine.schema.json"
 #: One SQLite file holds the HTTP cache (requests-cache) and the staged tables (sqlite-utils).
 DEFAULT_STORE_PATH = ".etl/etl.sqlite"
 #: How long a cached response is fresh; past it ``extract`` re-fetches (offline runs still use it).

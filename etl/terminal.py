@@ -8,10 +8,12 @@ import logging
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
 
+from .config import ModelInfo, models_from_folder
 from .errors import EtlError, ExitCode, UsageError
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
 
@@ -146,7 +148,8 @@ def recap(results: list[ModelResult], failures: list[Failure]) -> None:
         typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
     written = sum(r.status == ModelStatus.WRITTEN for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
-    typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s)")
+    scoreable = sum(bool(r.verdict and r.verdict.scoreable) for r in results)
+    typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s); {scoreable}/{written} scoreable")
     for failure in failures:
         typer.echo(f"source failure: {failure}", err=True)
 
@@ -161,7 +164,59 @@ def _model_lines(r: ModelResult) -> None:
     )
     if r.output:
         typer.echo(f"      -> {r.output}")
+    if r.verdict is not None:
+        typer.echo(f"      {r.verdict.status}" + (": `etl todo` lists what is missing" if r.verdict.reasons else ""))
+        for reason in r.verdict.reasons:
+            typer.echo(f"        {reason}")
     if r.conflicts:
         typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
     for line in (r.error or "").splitlines():
         typer.echo(f"      error: {line}")
+
+
+# ----- guided mode ------------------------------------------------------------------------------
+def _pick(spec: str, count: int) -> list[int]:
+    """'1,3-4' -> [0, 2, 3]; raises ValueError on anything else."""
+    picked: list[int] = []
+    for part in spec.replace(" ", "").split(","):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 1 <= first <= last <= count:
+            raise ValueError(part)
+        picked += range(first - 1, last)
+    return sorted(set(picked))
+
+
+def ask_launch() -> tuple[dict[str, Any], list[ModelInfo]]:
+    """The guided mode's questions: keys (hidden), folder, which models, output folder, verbosity.
+    Returns the config overrides and the chosen models."""
+    typer.echo("Fill model files from public sources. Keys are optional; Enter skips.")
+    aa_key = typer.prompt("Artificial Analysis API key", default="", hide_input=True, show_default=False)
+    hf_key = typer.prompt("Hugging Face token", default="", hide_input=True, show_default=False)
+    while True:
+        folder = Path(typer.prompt("Folder of model JSON files", default="Models"))
+        try:
+            models = models_from_folder(folder, [])
+            break
+        except UsageError as exc:
+            typer.echo(f"  {exc.problems[0]}")
+    typer.echo(f"Found {len(models)} model(s):")
+    for i, model in enumerate(models, 1):
+        typer.echo(f"  {i}. {model.name}  ({model.template.name if model.template else ''})")
+    if not typer.confirm(f"Fill all {len(models)}?", default=True):
+        while True:
+            try:
+                models = [models[i] for i in _pick(typer.prompt("Which ones (e.g. 1,3-4)"), len(models))]
+                break
+            except ValueError:
+                typer.echo(f"  give numbers between 1 and {len(models)}, like 1,3-4")
+    output = Path(typer.prompt("Output folder", default="filled_models"))
+    verbose = typer.confirm("Verbose output?", default=False)
+    answers = {
+        "artificial_analysis_key": aa_key or None,
+        "huggingface_key": hf_key or None,
+        "output_dir": output,
+        "input_dir": folder,
+        "log_level": "DEBUG" if verbose else "INFO",
+    }
+    return answers, models

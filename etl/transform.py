@@ -19,12 +19,13 @@ from .config import ModelInfo, PipelineConfig
 from .errors import OfflineCacheMiss, SourceError
 from .extract import open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
-from .mappings import Mappings, Source
+from .mappings import Candidate, Mappings, Source
 from .matching import CatalogIndex, Match
 from .outcomes import Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode
-from .transforms import Context, evaluate
+from .transforms import Context, evaluate, in_param_count_unit
+from .values import ManualValues
 
 log = logging.getLogger("etl")
 
@@ -42,8 +43,16 @@ class Catalog:
 
 
 class Transformer:
-    def __init__(self, config: PipelineConfig, mappings: Mappings, sources: Sources, store: Store):
+    def __init__(
+        self,
+        config: PipelineConfig,
+        mappings: Mappings,
+        sources: Sources,
+        store: Store,
+        manual: ManualValues | None = None,
+    ):
         self.config, self.mappings, self.sources, self.store = config, mappings, sources, store
+        self.manual = manual  # the values file's hand-entered values, staged as the source `manual`
 
     def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
         """Returns model -> source -> match status; raises OfflineCacheMiss (nothing replaced)."""
@@ -138,51 +147,70 @@ class Transformer:
         return Match("matched", records[0], model.hf_id, model.hf_id, "hf_id"), docs[0]
 
     def _stage(self, model: ModelInfo, found: dict[str, tuple[Match, Document | None]]) -> list[dict[str, Any]]:
+        """Every value each field's candidates yield for the model, hand-entered ones in their
+        declared place; the first is chosen, and disagreements beyond tolerance are flagged."""
+        manual = {(v.section, v.field): v for v in (self.manual.for_model(model.name) if self.manual else [])}
         rows = []
         for section, fname, candidates in self.mappings.fields():
-            field_rows = []
-            for cand in candidates:
-                match, doc = found.get(cand.source, (None, None))
-                if match is None or match.status != "matched" or doc is None:
-                    continue
-                raw, value = evaluate(
-                    cand, match.entry, Context(datetime.fromisoformat(doc.fetched_at), doc.companions)
-                )
-                if value is None:
-                    continue
-                field_rows.append(
-                    {
-                        "model": model.name,
-                        "section": section,
-                        "field": fname,
-                        "rank": cand.rank,
-                        "source": cand.source,
-                        "value": value,
-                        "raw": encode(raw),
-                        "url": doc.url,
-                        "path": cand.path or f"compute:{cand.compute}",
-                        "transform": cand.describe_transform(),
-                        "fetched_at": doc.fetched_at,
-                        "context": encode(doc.context),
-                        "chosen": int(not field_rows),
-                        "entry_id": match.entry_id,
-                        "conflict": 0,
-                    }
-                )
-            self._flag_conflicts(section, fname, field_rows)
+            field_rows = [row for cand in candidates if (row := self._value(model, cand, found))]
+            if (section, fname) in manual:
+                row = manual[(section, fname)].as_row(self.manual.rank(len(candidates)))
+                field_rows.insert(0 if row["rank"] < 0 else len(field_rows), row)
+            if not field_rows:
+                continue
+            field_rows[0]["chosen"] = 1
+            self._flag_conflicts(section, fname, candidates, field_rows)
             for row in field_rows:
-                row["value"] = encode(row["value"])
+                row["value"], row["raw"], row["context"] = (
+                    encode(row["value"]),
+                    encode(row["raw"]),
+                    encode(row["context"]),
+                )
             rows += field_rows
         return rows
 
-    def _flag_conflicts(self, section: str, fname: str, rows: list[dict[str, Any]]) -> None:
-        """The first value wins; another that differs beyond the field's tolerance marks both."""
+    def _value(self, model: ModelInfo, cand: Candidate, found: dict) -> dict[str, Any] | None:
+        """The staged row of one candidate, with its provenance; None when it yields nothing."""
+        match, doc = found.get(cand.source, (None, None))
+        if match is None or match.status != "matched" or doc is None:
+            return None
+        ctx = Context(datetime.fromisoformat(doc.fetched_at), doc.companions, self.config.param_count_unit)
+        raw, value = evaluate(cand, match.entry, ctx)
+        if value is None:
+            return None
+        return {
+            "model": model.name,
+            "section": cand.section,
+            "field": cand.field,
+            "rank": cand.rank,
+            "source": cand.source,
+            "value": value,
+            "raw": raw,
+            "url": doc.url,
+            "path": cand.path or f"compute:{cand.compute}",
+            "transform": cand.describe_transform(),
+            "fetched_at": doc.fetched_at,
+            "context": doc.context,
+            "chosen": 0,
+            "entry_id": match.entry_id,
+            "conflict": 0,
+        }
+
+    def _flag_conflicts(self, section: str, fname: str, candidates: list[Candidate], rows: list[dict]) -> None:
+        """The first value wins; another that differs beyond the field's tolerance marks both. A
+        tolerance on a field the param_count rule fills is declared in parameters (raw counts)."""
         tolerance = self.mappings.tolerances.get((section, fname))
-        if tolerance is None or len(rows) < 2 or not isinstance(rows[0]["value"], int | float):
+        if tolerance is None or len(rows) < 2 or not _numeric(rows[0]["value"]):
             return
+        if any(c.compute == "param_count" for c in candidates):
+            tolerance = in_param_count_unit(tolerance, self.config.param_count_unit)
         for row in rows[1:]:
-            if isinstance(row["value"], int | float) and abs(row["value"] - rows[0]["value"]) > tolerance:
+            if _numeric(row["value"]) and abs(row["value"] - rows[0]["value"]) > tolerance:
                 row["conflict"] = rows[0]["conflict"] = 1
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _match_row(model: ModelInfo, source: str, match: Match, doc: Document | None) -> dict[str, Any]:

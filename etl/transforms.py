@@ -15,7 +15,9 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .mappings import Candidate, first_value
+from . import settings
+from .mappings import Candidate
+from .paths import first_value
 
 #: config.json keys whose value > 1 marks a mixture-of-experts model.
 EXPERT_KEYS = ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts")
@@ -26,7 +28,7 @@ RAW_COUNT_THRESHOLD = 100_000
 #: ``param_count_unit`` -> parameters per unit. LLMScoreEngine's size tiers compare raw counts
 #: (``param_count < 3_000_000_000``), so a count is the default; billions only when a user asks.
 PARAM_COUNT_UNITS: dict[str, int] = {"count": 1, "billions": 1_000_000_000}
-DEFAULT_PARAM_COUNT_UNIT = "count"
+DEFAULT_PARAM_COUNT_UNIT = settings.DEFAULT_PARAM_COUNT_UNIT
 #: ``rope_scaling`` types whose window is factor x original_max_position_embeddings (vLLM's rule).
 YARN_TYPES = ("yarn",)
 

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from .config import load_yaml
 from .errors import UsageError
+from .files import load_yaml
 from .mappings import Mappings, load_mappings
 from .transforms import DEFAULT_PARAM_COUNT_UNIT, PARAM_COUNT_UNITS, RAW_COUNT_THRESHOLD
 from .validation import schema_problems, suggest, validator

@@ -73,6 +73,7 @@ def example_config(workdir, warm_store):
     store = workdir / "etl.sqlite"
     store.write_bytes(warm_store.read_bytes())
     data = yaml.safe_load((EXAMPLES / "config.yaml").read_text())
+    (workdir / "values.yaml").write_text((EXAMPLES / "values.yaml").read_text())
     data["cache_path"] = str(store)
     data["output_dir"] = str(workdir / "out")
     path = workdir / "config.yaml"

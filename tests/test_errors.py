@@ -22,8 +22,9 @@ def test_config_unknown_key_names_the_nearest_and_every_problem_is_reported(work
     assert result.exit_code == 2
     assert errors(result) == [
         "error: c.yaml: (top level): unknown key 'modles': did you mean 'models'? valid: artificial_analysis_key, "
-        "cache_path, cache_ttl_hours, continue_on_error, huggingface_key, input_dir, log_level, max_retries, models, "
-        "output_dir, overwrite, pins_file, rate_limit_aa, rate_limit_hf, retry_backoff_factor, sources, template_path, timeout",
+        "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
+        "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
+        "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",
         "error: c.yaml: rate_limit_aa: expected number, got str 'fast'",
     ]
 

@@ -1,0 +1,202 @@
+"""The options every pipeline command shares, declared once, and the decorator that gives them to
+a command. Typer has no option groups, and a callback would move these options before the command
+name (`etl -c x run`), breaking the documented `etl run -c x`; so the decorator adds them to each
+command's signature and hands the command a ready Pipeline, built here from config < env < flags.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .config import PipelineConfig, models_from_option
+from .pipeline import Pipeline
+from .terminal import errors_to_exit, setup_logging
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+_P = "Pipeline"
+COMMON: dict[str, tuple[Any, Any]] = {
+    "config": (
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Config file (YAML or JSON): models, template, keys, sources.", rich_help_panel=_P
+        ),
+    ),
+    "template": (
+        Path | None,
+        typer.Option("--template", "-t", help="Template JSON every listed model starts from.", rich_help_panel=_P),
+    ),
+    "models": (
+        str | None,
+        typer.Option(
+            "--models",
+            "-m",
+            help='Models: a JSON/YAML file, or inline JSON like \'[{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]\'.',
+            rich_help_panel=_P,
+        ),
+    ),
+    "input_dir": (
+        Path | None,
+        typer.Option("--input-dir", help="Folder of model JSON files, each its own template.", rich_help_panel=_P),
+    ),
+    "output_dir": (
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where <Name>_filled.json files go (default: ./filled_models).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "cache_path": (
+        Path | None,
+        typer.Option(
+            "--cache-path",
+            help="SQLite store (HTTP cache + staged values) (default: .etl/etl.sqlite).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "mappings_dir": (
+        Path | None,
+        typer.Option("--mappings", help="Mappings folder (default: the shipped mappings/).", rich_help_panel=_P),
+    ),
+    "offline": (
+        bool,
+        typer.Option(
+            "--offline",
+            help="Send no request: use the cache alone (exit 3 if it lacks a response).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "overwrite": (
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace values already in the template (default: fill nulls only).", rich_help_panel=_P
+        ),
+    ),
+    "in_place": (
+        bool,
+        typer.Option(
+            "--in-place",
+            help="With --input-dir: fill the model files themselves (nulls only unless --overwrite; the original kept as <file>.bak).",
+            rich_help_panel=_P,
+        ),
+    ),
+    "require_scoreable": (
+        bool,
+        typer.Option(
+            "--require-scoreable",
+            help="Exit 1 when a written file is one the consumer (LLMScoreEngine) would reject.",
+            rich_help_panel=_P,
+        ),
+    ),
+    "refresh": (
+        bool,
+        typer.Option("--refresh", help="Ignore fresh cache entries and fetch again.", rich_help_panel=_P),
+    ),
+    "aa_key": (
+        str | None,
+        typer.Option(
+            "--aa-key",
+            help="Artificial Analysis key (better: ARTIFICIAL_ANALYSIS_API_KEY in the environment or .env).",
+            rich_help_panel="Network",
+        ),
+    ),
+    "hf_key": (
+        str | None,
+        typer.Option("--hf-key", help="Hugging Face token (better: HUGGINGFACE_API_KEY).", rich_help_panel="Network"),
+    ),
+    "max_retries": (
+        int | None,
+        typer.Option(
+            "--max-retries", min=0, help="Retries on 429, 5xx, time-outs (default: 3).", rich_help_panel="Network"
+        ),
+    ),
+    "rate_limit_aa": (
+        float | None,
+        typer.Option(
+            "--rate-limit-aa", min=0.0001, help="Requests per second to Artificial Analysis.", rich_help_panel="Network"
+        ),
+    ),
+    "rate_limit_hf": (
+        float | None,
+        typer.Option(
+            "--rate-limit-hf", min=0.0001, help="Requests per second to Hugging Face.", rich_help_panel="Network"
+        ),
+    ),
+    "timeout": (
+        float | None,
+        typer.Option("--timeout", min=0.1, help="Seconds per request (default: 30).", rich_help_panel="Network"),
+    ),
+    "log_level": (
+        LogLevel | None,
+        typer.Option("--log-level", case_sensitive=False, help="How much to log.", rich_help_panel="Output"),
+    ),
+    "verbose": (bool, typer.Option("--verbose", "-v", help="Same as --log-level DEBUG.", rich_help_panel="Output")),
+}
+_FLAG_TO_CONFIG = {
+    "template": "template_path",
+    "aa_key": "artificial_analysis_key",
+    "hf_key": "huggingface_key",
+}
+
+
+def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared options; it receives a ready ``Pipeline`` as ``pipeline``."""
+    hints = typing.get_type_hints(fn, include_extras=True)  # resolve string annotations
+    own = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in inspect.signature(fn).parameters.values()
+        if p.name != "pipeline"
+    ]
+    shared = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[typ, opt], default=False if typ is bool else None
+        )
+        for name, (typ, opt) in COMMON.items()
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(**kwargs: Any) -> Any:
+        options = {k: kwargs.pop(k) for k in COMMON}
+        with errors_to_exit():
+            pipeline = build_pipeline(options)
+            try:
+                return fn(pipeline=pipeline, **kwargs)
+            finally:
+                pipeline.close()
+
+    wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + shared}
+    return wrapper
+
+
+def build_pipeline(options: dict[str, Any]) -> Pipeline:
+    level = "DEBUG" if options.pop("verbose") else (options.pop("log_level") or None)
+    models = options.pop("models")
+    overrides = {_FLAG_TO_CONFIG.get(k, k): v for k, v in options.items() if k != "config"}
+    for flag in [name for name, (typ, _) in COMMON.items() if typ is bool and name in overrides]:
+        if not overrides[flag]:  # an unset switch leaves the config's value
+            overrides.pop(flag)
+    if models:
+        overrides["models"] = models_from_option(models)
+    config = PipelineConfig.load(options["config"], overrides)
+    if level:
+        config.log_level = str(level)
+    pipeline = Pipeline(config)
+    setup_logging(config.log_level, pipeline.resolved.secrets)
+    return pipeline
