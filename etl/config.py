@@ -36,6 +36,8 @@ class ModelInfo:
     hf_id: str | None = None
     ids: dict[str, str | bool] = field(default_factory=dict)
     template: Path | None = None
+    #: where a discovered hf_id came from (etl/catalogs.py); None when the user gave it
+    hf_id_from: str | None = None
 
     @property
     def file_stem(self) -> str:

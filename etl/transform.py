@@ -11,16 +11,16 @@ the previous state, and memory stays flat at 10,000 models.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import OfflineCacheMiss, SourceError
 from .extract import open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Candidate, Mappings, Source
-from .matching import CatalogIndex, Match
+from .matching import Match
 from .outcomes import Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode
@@ -31,15 +31,6 @@ log = logging.getLogger("etl")
 
 #: models matched and staged per batch of inserts (bounds memory at 10,000+ models)
 CHUNK = 1000
-
-
-@dataclass
-class Catalog:
-    """A catalog's entries, indexed, and the page each entry came from (for provenance)."""
-
-    index: CatalogIndex
-    docs: list[Document]
-    owner: list[int]  # entry position -> page
 
 
 class Transformer:
@@ -60,16 +51,15 @@ class Transformer:
         fetcher = open_fetcher(self.config, self.sources, self.store, offline=True)
         misses: list[str] = []
         try:
-            catalogs = {
-                s.name: self._catalog(s, fetcher, misses) for s in self.sources.active.values() if s.scope == "catalog"
-            }
+            catalogs = load_catalogs(self.sources, fetcher, misses)
+            models, discovered = with_keys(models, catalogs)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
                 for start in range(0, len(models), CHUNK):
                     chunk, match_rows, staged_rows = models[start : start + CHUNK], [], []
                     for model in chunk:
                         found = {
-                            s.name: self._match(s, model, catalogs, fetcher, misses)
+                            s.name: self._match(s, model, catalogs, fetcher, misses, discovered.get(model.name))
                             for s in self.sources.active.values()
                         }
                         match_rows += [_match_row(model, name, m, doc) for name, (m, doc) in found.items()]
@@ -84,37 +74,9 @@ class Transformer:
             fetcher.close()
         return statuses
 
-    def _catalog(self, source: Source, fetcher: Fetcher, misses: list[str]) -> Catalog | Match:
-        """The indexed catalog, or the Match every model gets when it cannot be read."""
-        try:
-            docs = fetcher.documents(source, source.url)
-        except CacheMiss as miss:
-            if skip := self.sources.missing_key(source.name):
-                return Match("skipped", note=skip, reason=Reason.NO_KEY)
-            misses.append(f"{miss.source} {miss.url}")
-            return Match("skipped", note="not fetched", reason=Reason.NOT_FETCHED)
-        except SourceError as exc:
-            return Match("failed", note=str(exc), url=exc.url)
-        except NotInSource as exc:
-            return Match("failed", note=str(exc))
-        entries, owner = [], []
-        for d, doc in enumerate(docs):
-            records = doc.records(source)
-            entries += records
-            owner += [d] * len(records)
-        try:
-            companions = fetcher.companions(source)
-        except CacheMiss as miss:
-            misses.append(f"{miss.source} {miss.url}")
-            companions = {}
-        except (SourceError, NotInSource) as exc:  # the catalog still matches; computes on it yield nothing
-            log.warning("%s", exc)
-            companions = {}
-        for doc in docs:
-            doc.companions = companions
-        return Catalog(CatalogIndex(source, entries), docs, owner)
-
-    def _match(self, source: Source, model: ModelInfo, catalogs: dict, fetcher: Fetcher, misses: list[str]):
+    def _match(
+        self, source: Source, model: ModelInfo, catalogs: dict, fetcher: Fetcher, misses: list[str], found=None
+    ) -> tuple[Match, Document | None]:
         pin = model.ids.get(source.name)
         if source.scope == "catalog":
             state = catalogs[source.name]
@@ -127,6 +89,10 @@ class Transformer:
                 "skipped", method="pin", note="pinned false: not in this source", reason=Reason.PINNED_FALSE
             ), None
         url = url_for(source, model)
+        if url is None and found is not None and "hf_id" in source.placeholders:  # catalogs disagree
+            cands = [{"id": repo, "name": found.describe(repo)} for repo in found.keys]
+            note = "catalogs publish different hf_id for this model; set hf_id in the config to choose"
+            return Match("ambiguous", method="join:hf_id (discovered)", candidates=cands, note=note), None
         if url is None:
             missing = ", ".join(p for p in source.placeholders if not getattr(model, p, None))
             return Match("skipped", note=f"model has no {missing}", reason=Reason.NO_JOIN_KEY), None
@@ -144,6 +110,10 @@ class Transformer:
         records = docs[0].records(source)
         if not records:
             return Match("unmatched", note="empty response"), None
+        if model.hf_id_from:  # a join key a catalog published: say where it came from
+            return Match(
+                "matched", records[0], model.hf_id, model.hf_id, "join:hf_id (discovered)", note=model.hf_id_from
+            ), docs[0]
         return Match("matched", records[0], model.hf_id, model.hf_id, "hf_id"), docs[0]
 
     def _stage(self, model: ModelInfo, found: dict[str, tuple[Match, Document | None]]) -> list[dict[str, Any]]:
@@ -190,7 +160,7 @@ class Transformer:
             "path": cand.path or f"compute:{cand.compute}",
             "transform": cand.describe_transform(),
             "fetched_at": doc.fetched_at,
-            "context": doc.context,
+            "context": {**doc.context, "hf_id_from": model.hf_id_from} if model.hf_id_from else doc.context,
             "chosen": 0,
             "entry_id": match.entry_id,
             "conflict": 0,
