@@ -1,46 +1,152 @@
-"""Find a local model in a source's entries: pins, then join keys, then normalized exact names.
+"""Find a local model in a source's entries: pins, then join keys, then names with the same tokens.
 
-Never substring, never fuzzy. Several candidates are *ambiguous*: nothing is filled, the candidates
-and the pin to write are reported. Names are compared on their base (parenthesised qualifiers such
-as "(Reasoning)", "(high)", "(Dec '24)" removed): a user who wrote "GLM-4.6" did not say which of
-"GLM-4.6 (Reasoning)" and "GLM-4.6 (Non-reasoning)" they meant, even though AA's plain slug
-``glm-4-6`` happens to spell the name. A catalog is indexed once; each lookup is a dict access.
+Never substring, never fuzzy: a name matches an entry only when both have the same tokens (case,
+``- _ . / : ,``, spaces and parentheses aside; size and ``instruct``/``chat``/``it`` tokens in any
+order, every other token in the same order, so GPT-4.5 is not GPT-5.4). ``GPT-4o-2024-05-13`` and
+``GPT-4o (2024-05-13)`` are the same name. An entry also fits when its tokens *without* its
+parenthesised qualifiers equal the query's: that is the ambiguity guard. A user who wrote "GLM-4.6"
+did not say which of "GLM-4.6 (Reasoning)" and "GLM-4.6 (Non-reasoning)" they meant, so several
+fitting entries are *ambiguous* (nothing is filled; the candidates and the pin to write are reported),
+even when one entry's slug spells the bare name. No match ever drops a token of the query.
+
+What a source declares in its ``identity`` (mappings/sources.yaml), never a source name here:
+``org_names`` (the part after ``org/`` of an id or a Hugging Face link is a name too),
+``equivalent`` (token groups that are one token there, e.g. Gemma's ``it`` = ``instruct``) and
+``dates`` (``20240513``, ``2024-05-13`` and ``05-2024`` are each one token). The same rules apply to
+the query and to the entries of that source.
+
+Cost: a catalog is indexed once (names by token key, entries by token); a lookup is a dict access,
+and the nearest entries of an unmatched model come from a bounded walk of the rarest tokens' posting
+lists. Normalisation is linear in the name; names longer than ``MAX_NAME`` characters are truncated
+before matching (no model name is that long; a pathological one cannot slow a run).
 """
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from .mappings import Source, first_value
+from .mappings import Identity, Source, first_value
 
-_QUALIFIER = re.compile(r"\([^)]*\)")
-_SEPARATORS = re.compile(r"[\s._\-/:,'’]+")
+#: longer names are cut here before matching (linear work, bounded memory)
+MAX_NAME = 1000
+#: nearest entries listed for an unmatched model, and the posting-list entries walked to find them
+NEAREST = 3
+NEAREST_BUDGET = 256
+_SEP = r"\s._\-/:,'’()"
+_WORD = re.compile(rf"[^{_SEP}]+")
+_YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
+_END = rf"(?=[{_SEP}]|$)"
+_DATE_TOKEN = re.compile(
+    rf"(?P<y>{_YEAR})(?P<m>{_MONTH})(?P<d>{_DAY}){_END}"  # 20240513
+    rf"|(?P<y2>{_YEAR})[-_./](?P<m2>{_MONTH})[-_./](?P<d2>{_DAY}){_END}"  # 2024-05-13
+    rf"|(?P<m3>{_MONTH})[-_./](?P<y3>{_YEAR}){_END}"  # 05-2024
+    rf"|[^{_SEP}]+"
+)
 _SIZE = re.compile(r"^(a?\d+(?:x\d+)?[bmkt]|\d+e\d+b?)$")  # 70b, a3b, 8x7b, 1t
 _ORDER_FREE = {"instruct", "chat", "it"}
 HF_PREFIX = re.compile(r"^https?://(?:www\.)?huggingface\.co/", re.I)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
 
-def _tokens(name: str) -> list[str]:
-    return [t for t in _SEPARATORS.split(name.lower()) if t]
+class MatchStatus(StrEnum):
+    """Outcome of one (model, source); equal to its plain string, so stored rows stay text."""
+
+    MATCHED = "matched"
+    AMBIGUOUS = "ambiguous"
+    UNMATCHED = "unmatched"
+    SKIPPED = "skipped"
+    FAILED = "failed"
 
 
-def name_key(name: str) -> str:
-    """Case, separators, and the order of size and 'instruct' tokens do not matter."""
-    tokens = _tokens(name)
-    fixed = [t for t in tokens if not (_SIZE.match(t) or t in _ORDER_FREE)]
-    free = sorted(t for t in tokens if _SIZE.match(t) or t in _ORDER_FREE)
-    return " ".join(fixed + free)
+class MatchMethod(StrEnum):
+    """Which rule found the entry, strongest first (``etl match`` prints it)."""
+
+    PIN = "pin"
+    JOIN = "join:hf_id"
+    NAME = "exact name"  # the same name once case and separators are aside
+    TOKENS = "exact tokens"  # the same tokens, parentheses aside
+    EQUIVALENCE = "declared equivalence"  # the same tokens after the source's declared equivalences
 
 
-def base_key(name: str) -> str:
-    return name_key(_QUALIFIER.sub(" ", name))
+@dataclass(frozen=True)
+class Rules:
+    """A source's declared token rules; the default is none."""
+
+    dates: bool = False
+    equivalent: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, identity: Identity) -> Rules:
+        return cls(identity.dates, identity.equivalent)
+
+
+NO_RULES = Rules()
+
+
+def strip_qualifiers(name: str) -> str:
+    """Drop every ``(...)`` group in one left-to-right pass: linear, unlike ``\\([^)]*\\)`` on many '('."""
+    out, pos = [], 0
+    while True:
+        start = name.find("(", pos)
+        end = name.find(")", start + 1) if start >= 0 else -1
+        if end < 0:
+            out.append(name[pos:])
+            return " ".join(out)
+        out.append(name[pos:start])
+        pos = end + 1
 
 
 def has_qualifier(name: str) -> bool:
-    return bool(_QUALIFIER.search(name))
+    start = name.find("(")
+    return start >= 0 and name.find(")", start + 1) >= 0
+
+
+def tokens(name: str, rules: Rules = NO_RULES) -> list[str]:
+    """Lower-case tokens, parentheses aside; declared dates become one token, declared
+    equivalents their group's first token."""
+    text = name[:MAX_NAME].lower()
+    if not rules.dates:
+        out = _WORD.findall(text)
+    else:
+        out = []
+        for m in _DATE_TOKEN.finditer(text):
+            if m["y"] or m["y2"]:
+                out.append(f"{m['y'] or m['y2']}-{m['m'] or m['m2']}-{m['d'] or m['d2']}")
+            elif m["y3"]:
+                out.append(f"{m['y3']}-{m['m3']}")
+            else:
+                out.append(m.group())
+    if rules.equivalent:
+        same = dict(rules.equivalent)
+        out = [same.get(t, t) for t in out]
+    return out
+
+
+def _key(toks: list[str]) -> str:
+    fixed = [t for t in toks if not (_SIZE.match(t) or t in _ORDER_FREE)]
+    free = sorted(t for t in toks if _SIZE.match(t) or t in _ORDER_FREE)
+    return " ".join(fixed) + " | " + " ".join(free)
+
+
+def token_key(name: str, rules: Rules = NO_RULES) -> str:
+    """Equal keys = the same tokens (size and instruct-like tokens in any order)."""
+    return _key(tokens(name, rules))
+
+
+def name_key(name: str) -> str:
+    """The strict rule: case and separators aside, but a parenthesised qualifier stays one word."""
+    cut = name[:MAX_NAME].lower()
+    return _key([t for t in re.split(r"[\s._\-/:,'’]+", cut) if t])
+
+
+def base_key(name: str, rules: Rules = NO_RULES) -> str:
+    """The tokens of the name without its parenthesised qualifiers (the variant)."""
+    return token_key(strip_qualifiers(name[:MAX_NAME]), rules)
 
 
 def hf_key(value: Any) -> str | None:
@@ -50,11 +156,23 @@ def hf_key(value: Any) -> str | None:
     return HF_PREFIX.sub("", value.strip()).strip("/").lower() or None
 
 
+def org_name(value: Any) -> str | None:
+    """``org/name`` or ``https://huggingface.co/org/name[/...]`` -> ``name``; anything else -> None."""
+    if not isinstance(value, str):
+        return None
+    text = HF_PREFIX.sub("", value.strip())
+    if _URL.match(text):
+        return None  # a URL outside huggingface.co names a page, not a model
+    parts = [p for p in text.split("/") if p]
+    return parts[1] if len(parts) >= 2 else None
+
+
 @dataclass
 class Match:
-    """The outcome for one (model, source). ``status`` is one of STATUSES."""
+    """The outcome for one (model, source). ``nearest``: for an unmatched model, the closest
+    entries as {"id", "name", "reason"}, so a pin can be written in one look."""
 
-    status: str
+    status: MatchStatus
     entry: Any = None
     entry_id: str | None = None
     entry_name: str | None = None
@@ -62,21 +180,43 @@ class Match:
     candidates: list[dict[str, str | None]] = field(default_factory=list)
     note: str = ""
     position: int | None = None  # index of the entry in its catalog
+    nearest: list[dict[str, str | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status = MatchStatus(self.status)
+
+    def nearest_lines(self) -> list[str]:
+        """One line per nearest entry: ``<id> (<name>): <reason>``."""
+        return [f"{n['id']} ({n['name']}): {n['reason']}" for n in self.nearest]
 
 
-STATUSES = ("matched", "ambiguous", "unmatched", "skipped", "failed")
+def _distance(query: list[str], entry: list[str]) -> int:
+    q, e = Counter(query), Counter(entry)
+    return (q - e).total() + (e - q).total()
+
+
+def _diff(query: list[str], entry: list[str]) -> str:
+    """Why an entry with these tokens is not the query's (entry's view: extra / missing tokens)."""
+    q, e = Counter(query), Counter(entry)
+    parts = []
+    for word, tokens_ in (("missing", q - e), ("extra", e - q)):
+        if tokens_:
+            listed = ", ".join(f"'{t}'" for t in sorted(tokens_.elements()))
+            parts.append(f"{word} token{'s' if sum(tokens_.values()) > 1 else ''} {listed}")
+    return "; ".join(parts) or "same tokens in another order"
 
 
 class CatalogIndex:
-    """One catalog's entries, indexed by id, join key, full name and base name."""
+    """One catalog's entries, indexed by id, join key, token key (full and base) and token."""
 
     def __init__(self, source: Source, entries: list[Any]):
         self.source = source
         self.entries = entries
+        self.rules = Rules.of(source.identity)
         self.by_id: dict[str, list[int]] = defaultdict(list)
         self.by_hf: dict[str, list[int]] = defaultdict(list)
-        self.by_name: dict[str, list[int]] = defaultdict(list)
-        self.by_base: dict[str, list[int]] = defaultdict(list)
+        self.by_key: dict[str, list[int]] = defaultdict(list)  # full or base token key -> entries
+        self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
         ident = source.identity
         for i, entry in enumerate(entries):
             for expr in ident.ids:
@@ -87,17 +227,29 @@ class CatalogIndex:
                 key = hf_key(first_value(ident.hf_id, entry))
                 if key:
                     self.by_hf[key].append(i)
-            for name in self._names(entry):
-                self.by_name[name_key(name)].append(i)
-                self.by_base[base_key(name)].append(i)
+            keys: set[str] = set()
+            words: set[str] = set()
+            for name in self.names(entry):
+                toks = tokens(name, self.rules)
+                keys |= {_key(toks), base_key(name, self.rules)}
+                words.update(toks)
+            for key in keys:
+                self.by_key[key].append(i)
+            for word in words:
+                self.postings[word].append(i)
 
-    def _names(self, entry: Any) -> list[str]:
-        names = []
-        for expr in self.source.identity.names:
+    def names(self, entry: Any) -> list[str]:
+        """The entry's names: its declared names (``strip`` applied), then the ``org_names``."""
+        ident, names = self.source.identity, []
+        for expr in ident.names:
             value = first_value(expr, entry)
             if isinstance(value, str) and value.strip():
-                strip = self.source.identity.strip
-                names.append(strip.sub("", value) if strip else value)
+                value = value[:MAX_NAME]
+                names.append(ident.strip.sub("", value) if ident.strip else value)
+        for expr in ident.org_names:
+            value = org_name(first_value(expr, entry))
+            if value:
+                names.append(value)
         return names
 
     def describe(self, i: int) -> dict[str, str | None]:
@@ -116,6 +268,17 @@ class CatalogIndex:
         pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}>}}"
         return Match("ambiguous", method=method, candidates=cands, note=f"{len(hits)} entries fit; pin one with {pin}")
 
+    def method(self, query: str, i: int) -> MatchMethod:
+        """The strongest name rule under which entry ``i`` fits the query (for the report)."""
+        names = self.names(self.entries[i])
+        strict, bare = name_key(query), not has_qualifier(query)
+        if any(strict == name_key(n) or (bare and strict == name_key(strip_qualifiers(n))) for n in names):
+            return MatchMethod.NAME
+        plain = token_key(query)
+        if any(plain in (token_key(n), base_key(n)) for n in names):
+            return MatchMethod.TOKENS
+        return MatchMethod.EQUIVALENCE
+
     def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
         if pin is False:
             return Match("skipped", method="pin", note="pinned false: not in this source")
@@ -127,10 +290,31 @@ class CatalogIndex:
         key = hf_key(hf_id)
         if key and key in self.by_hf:
             return self._result(self.by_hf[key], "join:hf_id")
-        if has_qualifier(name):  # the user named a variant: only that exact variant fits
-            hits = self.by_name.get(name_key(name), [])
-            return self._result(hits, "name") if hits else Match("unmatched", note="no entry has this name")
-        hits = self.by_base.get(base_key(name), [])
+        toks = tokens(name, self.rules)
+        hits = self.by_key.get(_key(toks), [])
         if not hits:
-            return Match("unmatched", note="no entry has this name or join key")
-        return self._result(hits, "name")
+            found = Match("unmatched", note="no entry has this name or join key")
+            found.nearest = self.nearest(toks)
+            return found
+        return self._result(hits, min((self.method(name, i) for i in set(hits)), key=list(MatchMethod).index))
+
+    def nearest(self, query: list[str]) -> list[dict[str, str | None]]:
+        """The entries sharing the most of the query's tokens, rarest tokens first, walking at most
+        NEAREST_BUDGET posting entries (a bounded cost per model, whatever the catalog's size)."""
+        shared: Counter[int] = Counter()
+        budget = NEAREST_BUDGET
+        for tok in sorted(set(query), key=lambda t: len(self.postings.get(t, ()))):
+            for i in self.postings.get(tok, ())[:budget]:
+                shared[i] += 1
+            budget -= min(budget, len(self.postings.get(tok, ())))
+            if not budget:
+                break
+        ranked = []
+        for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -kv[0])):
+            options = [tokens(n, self.rules) for n in self.names(self.entries[i])]
+            best = min(options, key=lambda t: (_distance(query, t), len(t)))
+            ranked.append((_distance(query, best), i, best))
+        out = []
+        for _, i, best in sorted(ranked)[:NEAREST]:
+            out.append({**self.describe(i), "reason": _diff(query, best)})
+        return out
