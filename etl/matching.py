@@ -217,6 +217,7 @@ class CatalogIndex:
         self.by_hf: dict[str, list[int]] = defaultdict(list)
         self.by_key: dict[str, list[int]] = defaultdict(list)  # full or base token key -> entries
         self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
+        self.lengths: list[int] = []  # the fewest tokens of any name of each entry (nearest's tie-break)
         ident = source.identity
         for i, entry in enumerate(entries):
             for expr in ident.ids:
@@ -229,28 +230,34 @@ class CatalogIndex:
                     self.by_hf[key].append(i)
             keys: set[str] = set()
             words: set[str] = set()
+            shortest = 0
             for name in self.names(entry):
                 toks = tokens(name, self.rules)
                 keys |= {_key(toks), base_key(name, self.rules)}
                 words.update(toks)
+                shortest = min(shortest, len(toks)) if shortest else len(toks)
             for key in keys:
                 self.by_key[key].append(i)
             for word in words:
                 self.postings[word].append(i)
+            self.lengths.append(shortest)
 
     def names(self, entry: Any) -> list[str]:
-        """The entry's names: its declared names (``strip`` applied), then the ``org_names``."""
+        """The entry's names: its display names (``strip`` applied), then its ``org_names``."""
+        return self.display_names(entry) + self.org_names(entry)
+
+    def display_names(self, entry: Any) -> list[str]:
         ident, names = self.source.identity, []
         for expr in ident.names:
             value = first_value(expr, entry)
             if isinstance(value, str) and value.strip():
                 value = value[:MAX_NAME]
                 names.append(ident.strip.sub("", value) if ident.strip else value)
-        for expr in ident.org_names:
-            value = org_name(first_value(expr, entry))
-            if value:
-                names.append(value)
         return names
+
+    def org_names(self, entry: Any) -> list[str]:
+        found = (org_name(first_value(expr, entry)) for expr in self.source.identity.org_names)
+        return [name for name in found if name]
 
     def describe(self, i: int) -> dict[str, str | None]:
         entry = self.entries[i]
@@ -268,16 +275,21 @@ class CatalogIndex:
         pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}>}}"
         return Match("ambiguous", method=method, candidates=cands, note=f"{len(hits)} entries fit; pin one with {pin}")
 
-    def method(self, query: str, i: int) -> MatchMethod:
-        """The strongest name rule under which entry ``i`` fits the query (for the report)."""
+    def method(self, query: str, i: int) -> tuple[MatchMethod, str] | None:
+        """The strongest rule under which entry ``i`` is the query, and the entry's name that
+        shows it. None when the entry only fits the guard's way (the query's tokens plus a
+        qualifier that is not the old exact-name rule): it counts as a candidate, never alone."""
+        key = token_key(query, self.rules)
         names = self.names(self.entries[i])
+        fits = [n for n in names if key in (token_key(n, self.rules), base_key(n, self.rules))]
         strict, bare = name_key(query), not has_qualifier(query)
-        if any(strict == name_key(n) or (bare and strict == name_key(strip_qualifiers(n))) for n in names):
-            return MatchMethod.NAME
-        plain = token_key(query)
-        if any(plain in (token_key(n), base_key(n)) for n in names):
-            return MatchMethod.TOKENS
-        return MatchMethod.EQUIVALENCE
+        for n in fits:
+            if strict == name_key(n) or (bare and strict == name_key(strip_qualifiers(n))):
+                return MatchMethod.NAME, n
+        for n in fits:
+            if key == token_key(n, self.rules):
+                return (MatchMethod.TOKENS if token_key(query) == token_key(n) else MatchMethod.EQUIVALENCE), n
+        return None
 
     def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
         if pin is False:
@@ -291,12 +303,18 @@ class CatalogIndex:
         if key and key in self.by_hf:
             return self._result(self.by_hf[key], "join:hf_id")
         toks = tokens(name, self.rules)
-        hits = self.by_key.get(_key(toks), [])
-        if not hits:
+        hits = sorted(set(self.by_key.get(_key(toks), [])))
+        how = [h for h in (self.method(name, i) for i in hits) if h]
+        if len(hits) > 1:
+            return self._result(hits, min((m for m, _ in how), key=list(MatchMethod).index, default=None))
+        if not how:
             found = Match("unmatched", note="no entry has this name or join key")
             found.nearest = self.nearest(toks)
             return found
-        return self._result(hits, min((self.method(name, i) for i in set(hits)), key=list(MatchMethod).index))
+        found = self._result(hits, how[0][0])
+        if how[0][1] not in self.display_names(found.entry):
+            found.note = f"as {how[0][1]!r} (the name part of an org/name id)"
+        return found
 
     def nearest(self, query: list[str]) -> list[dict[str, str | None]]:
         """The entries sharing the most of the query's tokens, rarest tokens first, walking at most
@@ -310,7 +328,7 @@ class CatalogIndex:
             if not budget:
                 break
         ranked = []
-        for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -kv[0])):
+        for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -self.lengths[kv[0]], -kv[0])):
             options = [tokens(n, self.rules) for n in self.names(self.entries[i])]
             best = min(options, key=lambda t: (_distance(query, t), len(t)))
             ranked.append((_distance(query, best), i, best))
