@@ -130,7 +130,7 @@ def tokens(name: str, rules: Rules = NO_RULES) -> list[str]:
 def _key(toks: list[str]) -> str:
     fixed = [t for t in toks if not (_SIZE.match(t) or t in _ORDER_FREE)]
     free = sorted(t for t in toks if _SIZE.match(t) or t in _ORDER_FREE)
-    return " ".join(fixed) + " | " + " ".join(free)
+    return " ".join(fixed) + "\x1f" + " ".join(free)  # \x1f is whitespace to the tokenizer: in no token
 
 
 def token_key(name: str, rules: Rules = NO_RULES) -> str:
@@ -266,14 +266,16 @@ class CatalogIndex:
         name = first_value(ident.names[0], entry) if ident.names else None
         return {"id": None if eid is None else str(eid), "name": None if name is None else str(name)}
 
-    def _result(self, hits: list[int], method: str, note: str = "") -> Match:
+    def _result(self, hits: list[int], method: str | None, note: str = "") -> Match:
         hits = sorted(set(hits))
         if len(hits) == 1:
             d = self.describe(hits[0])
-            return Match("matched", self.entries[hits[0]], d["id"], d["name"], method, note=note, position=hits[0])
+            entry = self.entries[hits[0]]
+            return Match(MatchStatus.MATCHED, entry, d["id"], d["name"], method, note=note, position=hits[0])
         cands = [self.describe(i) for i in hits]
         pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}>}}"
-        return Match("ambiguous", method=method, candidates=cands, note=f"{len(hits)} entries fit; pin one with {pin}")
+        note = f"{len(hits)} entries fit; pin one with {pin}"
+        return Match(MatchStatus.AMBIGUOUS, method=method, candidates=cands, note=note)
 
     def method(self, query: str, i: int) -> tuple[MatchMethod, str] | None:
         """The strongest rule under which entry ``i`` is the query, and the entry's name that
@@ -292,25 +294,28 @@ class CatalogIndex:
         return None
 
     def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
+        """Pin, then join key, then the name's tokens; several fitting entries are ambiguous."""
         if pin is False:
-            return Match("skipped", method="pin", note="pinned false: not in this source")
+            return Match(MatchStatus.SKIPPED, method=MatchMethod.PIN, note="pinned false: not in this source")
         if isinstance(pin, str):
             hits = self.by_id.get(pin.lower(), [])
             if not hits:
-                return Match("unmatched", method="pin", note=f"pin {pin!r} is not an id in this source")
-            return self._result(hits, "pin")
+                note = f"pin {pin!r} is not an id in this source"
+                return Match(MatchStatus.UNMATCHED, method=MatchMethod.PIN, note=note)
+            return self._result(hits, MatchMethod.PIN)
         key = hf_key(hf_id)
         if key and key in self.by_hf:
-            return self._result(self.by_hf[key], "join:hf_id")
+            return self._result(self.by_hf[key], MatchMethod.JOIN)
         toks = tokens(name, self.rules)
         hits = sorted(set(self.by_key.get(_key(toks), [])))
         how = [h for h in (self.method(name, i) for i in hits) if h]
         if len(hits) > 1:
             return self._result(hits, min((m for m, _ in how), key=list(MatchMethod).index, default=None))
         if not how:
-            found = Match("unmatched", note="no entry has this name or join key")
-            found.nearest = self.nearest(toks)
-            return found
+            note = "no entry has this name or join key"
+            if hits:
+                note = f"only {self.describe(hits[0])['id']} fits, with a qualifier the name lacks; pin it if it is this model"
+            return Match(MatchStatus.UNMATCHED, note=note, nearest=self.nearest(toks))
         found = self._result(hits, how[0][0])
         if how[0][1] not in self.display_names(found.entry):
             found.note = f"as {how[0][1]!r} (the name part of an org/name id)"
