@@ -36,7 +36,7 @@ from .mappings import Identity, Source, first_value
 MAX_NAME = 1000
 #: nearest entries listed for an unmatched model, and the posting-list entries walked to find them
 NEAREST = 3
-NEAREST_BUDGET = 256
+NEAREST_BUDGET = 128
 _SEP = r"\s._\-/:,'’()"
 _WORD = re.compile(rf"[^{_SEP}]+")
 _YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
@@ -190,9 +190,10 @@ class Match:
         return [f"{n['id']} ({n['name']}): {n['reason']}" for n in self.nearest]
 
 
-def _distance(query: list[str], entry: list[str]) -> int:
-    q, e = Counter(query), Counter(entry)
-    return (q - e).total() + (e - q).total()
+def _distance(query: Counter[str], entry: Counter[str]) -> int:
+    """Tokens in one and not the other (multiset symmetric difference), without building Counters."""
+    common = sum(min(n, query[t]) for t, n in entry.items() if t in query)
+    return query.total() + entry.total() - 2 * common
 
 
 def _diff(query: list[str], entry: list[str]) -> str:
@@ -218,6 +219,7 @@ class CatalogIndex:
         self.by_key: dict[str, list[int]] = defaultdict(list)  # full or base token key -> entries
         self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
         self.lengths: list[int] = []  # the fewest tokens of any name of each entry (nearest's tie-break)
+        self.bags: list[list[tuple[list[str], Counter[str]]]] = []  # each entry's names' tokens, for nearest
         ident = source.identity
         for i, entry in enumerate(entries):
             for expr in ident.ids:
@@ -229,18 +231,18 @@ class CatalogIndex:
                 if key:
                     self.by_hf[key].append(i)
             keys: set[str] = set()
-            words: set[str] = set()
-            shortest = 0
+            bags = []
             for name in self.names(entry):
                 toks = tokens(name, self.rules)
                 keys |= {_key(toks), base_key(name, self.rules)}
-                words.update(toks)
-                shortest = min(shortest, len(toks)) if shortest else len(toks)
+                bags.append((toks, Counter(toks)))
+            words = {t for _, bag in bags for t in bag}
             for key in keys:
                 self.by_key[key].append(i)
             for word in words:
                 self.postings[word].append(i)
-            self.lengths.append(shortest)
+            self.lengths.append(min((len(toks) for toks, _ in bags), default=0))
+            self.bags.append(bags)
 
     def names(self, entry: Any) -> list[str]:
         """The entry's names: its display names (``strip`` applied), then its ``org_names``."""
@@ -332,11 +334,10 @@ class CatalogIndex:
             budget -= min(budget, len(self.postings.get(tok, ())))
             if not budget:
                 break
-        ranked = []
+        ranked, want = [], Counter(query)
         for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -self.lengths[kv[0]], -kv[0])):
-            options = [tokens(n, self.rules) for n in self.names(self.entries[i])]
-            best = min(options, key=lambda t: (_distance(query, t), len(t)))
-            ranked.append((_distance(query, best), i, best))
+            best = min((_distance(want, bag), len(toks), toks) for toks, bag in self.bags[i])
+            ranked.append((best[0], i, best[2]))
         out = []
         for _, i, best in sorted(ranked)[:NEAREST]:
             out.append({**self.describe(i), "reason": _diff(query, best)})
