@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
+from etl.errors import UsageError
 from etl.fetch import Document
 from etl.mappings import Identity, Source, compile_path, load_mappings
 from etl.matching import (
@@ -415,3 +416,19 @@ def test_a_match_never_drops_a_query_token_and_new_rules_keep_the_multiset(case,
     # (the same tokens in another order are another name: GPT-4.5 is not GPT-5.4)
     seq, others = ref_sequence(query, source), [n for n in names if n != name]
     assert not any(seq in (ref_sequence(n, source), ref_sequence(without_qualifiers(n), source)) for n in others)
+
+
+def test_a_bad_declaration_is_reported_with_its_place(tmp_path):
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    shipped = (Path(__file__).resolve().parent.parent / "mappings" / "sources.yaml").read_text(encoding="utf-8")
+    assert "equivalent: [[instruct, it]]" in shipped
+    bad = shipped.replace("equivalent: [[instruct, it]]", 'equivalent: [[instruct, "i-t"], [chat]]')
+    (folder / "sources.yaml").write_text(bad, encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        load_mappings(folder)
+    assert str(err.value).splitlines() == [
+        f"{folder / 'sources.yaml'}: sources.bigcodebench.identity.equivalent[0][1]: 'i-t' is not valid: "
+        "expected One token (no separator), compared lower-case.",
+        f"{folder / 'sources.yaml'}: sources.bigcodebench.identity.equivalent[1]: ['chat'] is too short",
+    ]
