@@ -29,10 +29,18 @@ FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fiel
 
 @dataclass(frozen=True)
 class Identity:
+    """How a source names its entries (schema: ``$defs.source.properties.identity``)."""
+
     ids: tuple[Any, ...] = ()
     names: tuple[Any, ...] = ()
     hf_id: Any = None
     strip: re.Pattern[str] | None = None
+    #: values ``org/name`` (or Hugging Face URLs) whose ``name`` part is a name too
+    org_names: tuple[Any, ...] = ()
+    #: (token, the token it counts as), from the declared ``equivalent`` groups
+    equivalent: tuple[tuple[str, str], ...] = ()
+    #: dates in YYYYMMDD, YYYY-MM-DD and MM-YYYY forms are one token each
+    dates: bool = False
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,9 @@ def _identity(ident: dict[str, Any], at: str, problems: list[str]) -> Identity:
         names=tuple(_compile(p, f"{at}.identity.names", problems) for p in ident.get("names", [])),
         hf_id=_compile(ident["hf_id"], f"{at}.identity.hf_id", problems) if "hf_id" in ident else None,
         strip=_regex(ident["strip"], f"{at}.identity.strip", problems) if "strip" in ident else None,
+        org_names=tuple(_compile(p, f"{at}.identity.org_names", problems) for p in ident.get("org_names", [])),
+        equivalent=tuple((t.lower(), g[0].lower()) for g in ident.get("equivalent", []) for t in g[1:]),
+        dates=bool(ident.get("dates", False)),
     )
 
 

@@ -1,47 +1,153 @@
-"""Find a local model in a source's entries: pins, then join keys, then normalized exact names.
+"""Find a local model in a source's entries: pins, then join keys, then names with the same tokens.
 
-Never substring, never fuzzy. Several candidates are *ambiguous*: nothing is filled, the candidates
-and the pin to write are reported. Names are compared on their base (parenthesised qualifiers such
-as "(Reasoning)", "(high)", "(Dec '24)" removed): a user who wrote "GLM-4.6" did not say which of
-"GLM-4.6 (Reasoning)" and "GLM-4.6 (Non-reasoning)" they meant, even though AA's plain slug
-``glm-4-6`` happens to spell the name. A catalog is indexed once; each lookup is a dict access.
+Never substring, never fuzzy: a name matches an entry only when both have the same tokens (case,
+``- _ . / : ,``, spaces and parentheses aside; size and ``instruct``/``chat``/``it`` tokens in any
+order, every other token in the same order, so GPT-4.5 is not GPT-5.4). ``GPT-4o-2024-05-13`` and
+``GPT-4o (2024-05-13)`` are the same name. An entry also fits when its tokens *without* its
+parenthesised qualifiers equal the query's: that is the ambiguity guard. A user who wrote "GLM-4.6"
+did not say which of "GLM-4.6 (Reasoning)" and "GLM-4.6 (Non-reasoning)" they meant, so several
+fitting entries are *ambiguous* (nothing is filled; the candidates and the pin to write are reported),
+even when one entry's slug spells the bare name. No match ever drops a token of the query.
+
+What a source declares in its ``identity`` (mappings/sources.yaml), never a source name here:
+``org_names`` (the part after ``org/`` of an id or a Hugging Face link is a name too),
+``equivalent`` (token groups that are one token there, e.g. Gemma's ``it`` = ``instruct``) and
+``dates`` (``20240513``, ``2024-05-13`` and ``05-2024`` are each one token). The same rules apply to
+the query and to the entries of that source.
+
+Cost: a catalog is indexed once (names by token key, entries by token); a lookup is a dict access,
+and the nearest entries of an unmatched model come from a bounded walk of the rarest tokens' posting
+lists. Normalisation is linear in the name; names longer than ``MAX_NAME`` characters are truncated
+before matching (no model name is that long; a pathological one cannot slow a run).
 """
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from .mappings import Source
+from .mappings import Identity, Source
 from .paths import first_value
 
-_QUALIFIER = re.compile(r"\([^)]*\)")
-_SEPARATORS = re.compile(r"[\s._\-/:,'’]+")
+#: longer names are cut here before matching (linear work, bounded memory)
+MAX_NAME = 1000
+#: nearest entries listed for an unmatched model, and the posting-list entries walked to find them
+NEAREST = 3
+NEAREST_BUDGET = 128
+_SEP = r"\s._\-/:,'’()"
+_WORD = re.compile(rf"[^{_SEP}]+")
+_YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
+_END = rf"(?=[{_SEP}]|$)"
+_DATE_TOKEN = re.compile(
+    rf"(?P<y>{_YEAR})(?P<m>{_MONTH})(?P<d>{_DAY}){_END}"  # 20240513
+    rf"|(?P<y2>{_YEAR})[-_./](?P<m2>{_MONTH})[-_./](?P<d2>{_DAY}){_END}"  # 2024-05-13
+    rf"|(?P<m3>{_MONTH})[-_./](?P<y3>{_YEAR}){_END}"  # 05-2024
+    rf"|[^{_SEP}]+"
+)
 _SIZE = re.compile(r"^(a?\d+(?:x\d+)?[bmkt]|\d+e\d+b?)$")  # 70b, a3b, 8x7b, 1t
 _ORDER_FREE = {"instruct", "chat", "it"}
 HF_PREFIX = re.compile(r"^https?://(?:www\.)?huggingface\.co/", re.I)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
 
-def _tokens(name: str) -> list[str]:
-    return [t for t in _SEPARATORS.split(name.lower()) if t]
+class MatchStatus(StrEnum):
+    """Outcome of one (model, source); equal to its plain string, so stored rows stay text."""
+
+    MATCHED = "matched"
+    AMBIGUOUS = "ambiguous"
+    UNMATCHED = "unmatched"
+    SKIPPED = "skipped"
+    FAILED = "failed"
 
 
-def name_key(name: str) -> str:
-    """Case, separators, and the order of size and 'instruct' tokens do not matter."""
-    tokens = _tokens(name)
-    fixed = [t for t in tokens if not (_SIZE.match(t) or t in _ORDER_FREE)]
-    free = sorted(t for t in tokens if _SIZE.match(t) or t in _ORDER_FREE)
-    return " ".join(fixed + free)
+class MatchMethod(StrEnum):
+    """Which rule found the entry, strongest first (``etl match`` prints it)."""
+
+    PIN = "pin"
+    JOIN = "join:hf_id"
+    NAME = "exact name"  # the same name once case and separators are aside
+    TOKENS = "exact tokens"  # the same tokens, parentheses aside
+    EQUIVALENCE = "declared equivalence"  # the same tokens after the source's declared equivalences
 
 
-def base_key(name: str) -> str:
-    return name_key(_QUALIFIER.sub(" ", name))
+@dataclass(frozen=True)
+class Rules:
+    """A source's declared token rules; the default is none."""
+
+    dates: bool = False
+    equivalent: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, identity: Identity) -> Rules:
+        return cls(identity.dates, identity.equivalent)
+
+
+NO_RULES = Rules()
+
+
+def strip_qualifiers(name: str) -> str:
+    """Drop every ``(...)`` group in one left-to-right pass: linear, unlike ``\\([^)]*\\)`` on many '('."""
+    out, pos = [], 0
+    while True:
+        start = name.find("(", pos)
+        end = name.find(")", start + 1) if start >= 0 else -1
+        if end < 0:
+            out.append(name[pos:])
+            return " ".join(out)
+        out.append(name[pos:start])
+        pos = end + 1
 
 
 def has_qualifier(name: str) -> bool:
-    return bool(_QUALIFIER.search(name))
+    start = name.find("(")
+    return start >= 0 and name.find(")", start + 1) >= 0
+
+
+def tokens(name: str, rules: Rules = NO_RULES) -> list[str]:
+    """Lower-case tokens, parentheses aside; declared dates become one token, declared
+    equivalents their group's first token."""
+    text = name[:MAX_NAME].lower()
+    if not rules.dates:
+        out = _WORD.findall(text)
+    else:
+        out = []
+        for m in _DATE_TOKEN.finditer(text):
+            if m["y"] or m["y2"]:
+                out.append(f"{m['y'] or m['y2']}-{m['m'] or m['m2']}-{m['d'] or m['d2']}")
+            elif m["y3"]:
+                out.append(f"{m['y3']}-{m['m3']}")
+            else:
+                out.append(m.group())
+    if rules.equivalent:
+        same = dict(rules.equivalent)
+        out = [same.get(t, t) for t in out]
+    return out
+
+
+def _key(toks: list[str]) -> str:
+    fixed = [t for t in toks if not (_SIZE.match(t) or t in _ORDER_FREE)]
+    free = sorted(t for t in toks if _SIZE.match(t) or t in _ORDER_FREE)
+    return " ".join(fixed) + "\x1f" + " ".join(free)  # \x1f is whitespace to the tokenizer: in no token
+
+
+def token_key(name: str, rules: Rules = NO_RULES) -> str:
+    """Equal keys = the same tokens (size and instruct-like tokens in any order)."""
+    return _key(tokens(name, rules))
+
+
+def name_key(name: str) -> str:
+    """The strict rule: case and separators aside, but a parenthesised qualifier stays one word."""
+    cut = name[:MAX_NAME].lower()
+    return _key([t for t in re.split(r"[\s._\-/:,'’]+", cut) if t])
+
+
+def base_key(name: str, rules: Rules = NO_RULES) -> str:
+    """The tokens of the name without its parenthesised qualifiers (the variant)."""
+    return token_key(strip_qualifiers(name[:MAX_NAME]), rules)
 
 
 def hf_key(value: Any) -> str | None:
@@ -51,11 +157,23 @@ def hf_key(value: Any) -> str | None:
     return HF_PREFIX.sub("", value.strip()).strip("/").lower() or None
 
 
+def org_name(value: Any) -> str | None:
+    """``org/name`` or ``https://huggingface.co/org/name[/...]`` -> ``name``; anything else -> None."""
+    if not isinstance(value, str):
+        return None
+    text = HF_PREFIX.sub("", value.strip())
+    if _URL.match(text):
+        return None  # a URL outside huggingface.co names a page, not a model
+    parts = [p for p in text.split("/") if p]
+    return parts[1] if len(parts) >= 2 else None
+
+
 @dataclass
 class Match:
-    """The outcome for one (model, source). ``status`` is one of STATUSES."""
+    """The outcome for one (model, source). ``nearest``: for an unmatched model, the closest
+    entries as {"id", "name", "reason"}, so a pin can be written in one look."""
 
-    status: str
+    status: MatchStatus
     entry: Any = None
     entry_id: str | None = None
     entry_name: str | None = None
@@ -65,21 +183,46 @@ class Match:
     position: int | None = None  # index of the entry in its catalog
     reason: str | None = None  # why not matched, as a code others can test (outcomes.Reason)
     url: str | None = None  # where a failed lookup was sent (failures are reported once per URL)
+    nearest: list[dict[str, str | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.status = MatchStatus(self.status)
+
+    def nearest_lines(self) -> list[str]:
+        """One line per nearest entry: ``<id> (<name>): <reason>``."""
+        return [f"{n['id']} ({n['name']}): {n['reason']}" for n in self.nearest]
 
 
-STATUSES = ("matched", "ambiguous", "unmatched", "skipped", "failed")
+def _distance(query: Counter[str], entry: Counter[str]) -> int:
+    """Tokens in one and not the other (multiset symmetric difference), without building Counters."""
+    common = sum(min(n, query[t]) for t, n in entry.items() if t in query)
+    return query.total() + entry.total() - 2 * common
+
+
+def _diff(query: list[str], entry: list[str]) -> str:
+    """Why an entry with these tokens is not the query's (entry's view: extra / missing tokens)."""
+    q, e = Counter(query), Counter(entry)
+    parts = []
+    for word, tokens_ in (("missing", q - e), ("extra", e - q)):
+        if tokens_:
+            listed = ", ".join(f"'{t}'" for t in sorted(tokens_.elements()))
+            parts.append(f"{word} token{'s' if sum(tokens_.values()) > 1 else ''} {listed}")
+    return "; ".join(parts) or "same tokens in another order"
 
 
 class CatalogIndex:
-    """One catalog's entries, indexed by id, join key, full name and base name."""
+    """One catalog's entries, indexed by id, join key, token key (full and base) and token."""
 
     def __init__(self, source: Source, entries: list[Any]):
         self.source = source
         self.entries = entries
+        self.rules = Rules.of(source.identity)
         self.by_id: dict[str, list[int]] = defaultdict(list)
         self.by_hf: dict[str, list[int]] = defaultdict(list)
-        self.by_name: dict[str, list[int]] = defaultdict(list)
-        self.by_base: dict[str, list[int]] = defaultdict(list)
+        self.by_key: dict[str, list[int]] = defaultdict(list)  # full or base token key -> entries
+        self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
+        self.lengths: list[int] = []  # the fewest tokens of any name of each entry (nearest's tie-break)
+        self.bags: list[list[tuple[list[str], Counter[str]]]] = []  # each entry's names' tokens, for nearest
         ident = source.identity
         for i, entry in enumerate(entries):
             for expr in ident.ids:
@@ -90,18 +233,36 @@ class CatalogIndex:
                 key = hf_key(first_value(ident.hf_id, entry))
                 if key:
                     self.by_hf[key].append(i)
-            for name in self._names(entry):
-                self.by_name[name_key(name)].append(i)
-                self.by_base[base_key(name)].append(i)
+            keys: set[str] = set()
+            bags = []
+            for name in self.names(entry):
+                toks = tokens(name, self.rules)
+                keys |= {_key(toks), base_key(name, self.rules)}
+                bags.append((toks, Counter(toks)))
+            words = {t for _, bag in bags for t in bag}
+            for key in keys:
+                self.by_key[key].append(i)
+            for word in words:
+                self.postings[word].append(i)
+            self.lengths.append(min((len(toks) for toks, _ in bags), default=0))
+            self.bags.append(bags)
 
-    def _names(self, entry: Any) -> list[str]:
-        names = []
-        for expr in self.source.identity.names:
+    def names(self, entry: Any) -> list[str]:
+        """The entry's names: its display names (``strip`` applied), then its ``org_names``."""
+        return self.display_names(entry) + self.org_names(entry)
+
+    def display_names(self, entry: Any) -> list[str]:
+        ident, names = self.source.identity, []
+        for expr in ident.names:
             value = first_value(expr, entry)
             if isinstance(value, str) and value.strip():
-                strip = self.source.identity.strip
-                names.append(strip.sub("", value) if strip else value)
+                value = value[:MAX_NAME]
+                names.append(ident.strip.sub("", value) if ident.strip else value)
         return names
+
+    def org_names(self, entry: Any) -> list[str]:
+        found = (org_name(first_value(expr, entry)) for expr in self.source.identity.org_names)
+        return [name for name in found if name]
 
     def describe(self, i: int) -> dict[str, str | None]:
         entry = self.entries[i]
@@ -110,30 +271,77 @@ class CatalogIndex:
         name = first_value(ident.names[0], entry) if ident.names else None
         return {"id": None if eid is None else str(eid), "name": None if name is None else str(name)}
 
-    def _result(self, hits: list[int], method: str, note: str = "") -> Match:
+    def _result(self, hits: list[int], method: str | None, note: str = "") -> Match:
         hits = sorted(set(hits))
         if len(hits) == 1:
             d = self.describe(hits[0])
-            return Match("matched", self.entries[hits[0]], d["id"], d["name"], method, note=note, position=hits[0])
+            entry = self.entries[hits[0]]
+            return Match(MatchStatus.MATCHED, entry, d["id"], d["name"], method, note=note, position=hits[0])
         cands = [self.describe(i) for i in hits]
         pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}>}}"
-        return Match("ambiguous", method=method, candidates=cands, note=f"{len(hits)} entries fit; pin one with {pin}")
+        note = f"{len(hits)} entries fit; pin one with {pin}"
+        return Match(MatchStatus.AMBIGUOUS, method=method, candidates=cands, note=note)
+
+    def method(self, query: str, i: int) -> tuple[MatchMethod, str] | None:
+        """The strongest rule under which entry ``i`` is the query, and the entry's name that
+        shows it. None when the entry only fits the guard's way (the query's tokens plus a
+        qualifier that is not the old exact-name rule): it counts as a candidate, never alone."""
+        key = token_key(query, self.rules)
+        names = self.names(self.entries[i])
+        fits = [n for n in names if key in (token_key(n, self.rules), base_key(n, self.rules))]
+        strict, bare = name_key(query), not has_qualifier(query)
+        for n in fits:
+            if strict == name_key(n) or (bare and strict == name_key(strip_qualifiers(n))):
+                return MatchMethod.NAME, n
+        for n in fits:
+            if key == token_key(n, self.rules):
+                return (MatchMethod.TOKENS if token_key(query) == token_key(n) else MatchMethod.EQUIVALENCE), n
+        return None
 
     def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
+        """Pin, then join key, then the name's tokens; several fitting entries are ambiguous."""
         if pin is False:
-            return Match("skipped", method="pin", note="pinned false: not in this source")
+            return Match(MatchStatus.SKIPPED, method=MatchMethod.PIN, note="pinned false: not in this source")
         if isinstance(pin, str):
             hits = self.by_id.get(pin.lower(), [])
             if not hits:
-                return Match("unmatched", method="pin", note=f"pin {pin!r} is not an id in this source")
-            return self._result(hits, "pin")
+                note = f"pin {pin!r} is not an id in this source"
+                return Match(MatchStatus.UNMATCHED, method=MatchMethod.PIN, note=note)
+            return self._result(hits, MatchMethod.PIN)
         key = hf_key(hf_id)
         if key and key in self.by_hf:
-            return self._result(self.by_hf[key], "join:hf_id")
-        if has_qualifier(name):  # the user named a variant: only that exact variant fits
-            hits = self.by_name.get(name_key(name), [])
-            return self._result(hits, "name") if hits else Match("unmatched", note="no entry has this name")
-        hits = self.by_base.get(base_key(name), [])
-        if not hits:
-            return Match("unmatched", note="no entry has this name or join key")
-        return self._result(hits, "name")
+            return self._result(self.by_hf[key], MatchMethod.JOIN)
+        toks = tokens(name, self.rules)
+        hits = sorted(set(self.by_key.get(_key(toks), [])))
+        how = [h for h in (self.method(name, i) for i in hits) if h]
+        if len(hits) > 1:
+            return self._result(hits, min((m for m, _ in how), key=list(MatchMethod).index, default=None))
+        if not how:
+            note = "no entry has this name or join key"
+            if hits:
+                note = f"only {self.describe(hits[0])['id']} fits, with a qualifier the name lacks; pin it if it is this model"
+            return Match(MatchStatus.UNMATCHED, note=note, nearest=self.nearest(toks))
+        found = self._result(hits, how[0][0])
+        if how[0][1] not in self.display_names(found.entry):
+            found.note = f"as {how[0][1]!r} (the name part of an org/name id)"
+        return found
+
+    def nearest(self, query: list[str]) -> list[dict[str, str | None]]:
+        """The entries sharing the most of the query's tokens, rarest tokens first, walking at most
+        NEAREST_BUDGET posting entries (a bounded cost per model, whatever the catalog's size)."""
+        shared: Counter[int] = Counter()
+        budget = NEAREST_BUDGET
+        for tok in sorted(set(query), key=lambda t: len(self.postings.get(t, ()))):
+            for i in self.postings.get(tok, ())[:budget]:
+                shared[i] += 1
+            budget -= min(budget, len(self.postings.get(tok, ())))
+            if not budget:
+                break
+        ranked, want = [], Counter(query)
+        for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -self.lengths[kv[0]], -kv[0])):
+            best = min((_distance(want, bag), len(toks), toks) for toks, bag in self.bags[i])
+            ranked.append((best[0], i, best[2]))
+        out = []
+        for _, i, best in sorted(ranked)[:NEAREST]:
+            out.append({**self.describe(i), "reason": _diff(query, best)})
+        return out
