@@ -20,7 +20,7 @@ from .config import ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Source
-from .matching import CatalogIndex, Match, hf_key
+from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
@@ -102,12 +102,11 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
         if isinstance(catalog, Match) or catalog.index.source.identity.hf_id is None:
             continue
         match = catalog.index.match(model.name, None, model.ids.get(name))
-        if match.status != "matched" or str(match.method or "").startswith("join"):
+        if match.status != "matched" or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
             continue
-        value = hf_key(first_value(catalog.index.source.identity.hf_id, match.entry))
         raw = first_value(catalog.index.source.identity.hf_id, match.entry)
-        repo = re.sub(r"^https?://(?:www\.)?huggingface\.co/", "", str(raw or ""), flags=re.I).strip("/")
-        if not value or not REPO_ID.match(repo):
+        repo = HF_PREFIX.sub("", str(raw or "").strip()).strip("/")
+        if not REPO_ID.match(repo):
             continue
         same = next((k for k in keys if k.lower() == repo.lower()), repo)
         where = f"{name} entry {match.entry_id} ({_path_text(catalog.index.source.identity.hf_id)})"

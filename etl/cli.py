@@ -19,6 +19,7 @@ from .config import PipelineConfig
 from .errors import UsageError
 from .load import write_atomic
 from .mappings import contract_gaps, fields_table, load_mappings
+from .matching import MatchMethod
 from .options import pipeline_command
 from .outcomes import ModelResult, all_failures, exit_code
 from .pins import write_pins as write_pins_file
@@ -126,15 +127,22 @@ def match(
     rows = [r for r in pipeline.store.matches() if r["model"] in {m.name for m in models}]
     if write_pins:
         coverage = _coverage(pipeline, models)
-        left = write_pins_file(write_pins, coverage.pins, coverage.unmatched)
+        discovered: dict[str, dict[str, tuple[str, str]]] = {}
+        for row in rows:
+            if row["status"] == "matched" and row["method"] == MatchMethod.DISCOVERED:
+                discovered.setdefault(row["model"], {})[row["source"]] = (row["entry_id"], row["note"])
+        left = write_pins_file(write_pins, coverage.pins, coverage.unmatched, discovered)
         typer.echo(f"{write_pins}: {left} decision(s) to make; then set pins_file: {write_pins} in the config")
+    pad = " " * 64
     for row in rows:
         what = row["entry_id"] or ""
         if row["status"] == "matched":
             what = f"{row['entry_id']} ({row['entry_name']}) by {row['method']}"
         typer.echo(f"{row['model']:<28} {row['source']:<24} {row['status']:<10} {what} {row['note'] or ''}".rstrip())
         for cand in row["candidates"] or []:
-            typer.echo(f"{'':<28} {'':<24} {'':<10} candidate: {cand['id']} ({cand['name']})")
+            typer.echo(f"{pad}candidate: {cand['id']} ({cand['name']})")
+        for near in row["nearest"] or []:
+            typer.echo(f"{pad}nearest: {near['id']} ({near['name']}): {near['reason']}")
 
 
 @app.command()

@@ -69,6 +69,7 @@ class MatchMethod(StrEnum):
 
     PIN = "pin"
     JOIN = "join:hf_id"
+    DISCOVERED = "join:hf_id (discovered)"  # a repo id a catalog published for the model (etl/catalogs.py)
     NAME = "exact name"  # the same name once case and separators are aside
     TOKENS = "exact tokens"  # the same tokens, parentheses aside
     EQUIVALENCE = "declared equivalence"  # the same tokens after the source's declared equivalences

@@ -47,12 +47,20 @@ def apply_pins(models: list[ModelInfo], path: Path | None) -> list[ModelInfo]:
 
 
 def write_pins(
-    path: Path, ambiguous: dict[str, dict[str, list[dict[str, Any]]]], unmatched: dict[str, list[str]]
+    path: Path,
+    ambiguous: dict[str, dict[str, list[dict[str, Any]]]],
+    unmatched: dict[str, list[str]],
+    discovered: dict[str, dict[str, tuple[str, str]]] | None = None,
 ) -> int:
     """Write the ambiguous (model, source) pairs with their candidates, keeping what the user
-    already decided (an id, or false); unmatched sources are listed as a comment. Returns how
-    many decisions are still open."""
+    already decided (an id, or false); unmatched sources are listed as a comment. Join keys found
+    in the catalogs (model -> per-model source -> (repo id, where from)) are written as pins, to
+    keep or correct. Returns how many decisions are still open."""
     existing = read_pins(path) if path.is_file() else {}
+    for model, per_source in (discovered or {}).items():
+        for source, (repo, _) in per_source.items():
+            existing.setdefault(model, {}).setdefault(source, repo)
+    notes = {(m, s): where for m, per in (discovered or {}).items() for s, (_, where) in per.items()}
     lines = [
         "# Pins: for each model and source, the id to take, or false for 'not in this source'.",
         "# Written by `etl match --write-pins`; read through the config's `pins_file`. Decisions are kept across runs.",
@@ -62,7 +70,8 @@ def write_pins(
         lines.append(f"{json.dumps(model)}:")
         decided = {s: v for s, v in existing.get(model, {}).items() if v is not None}
         for source, pin in sorted(decided.items()):
-            lines.append(f"  {source}: {json.dumps(pin)}")
+            note = f"  # discovered: {notes[(model, source)]}" if (model, source) in notes else ""
+            lines.append(f"  {source}: {json.dumps(pin)}{note}")
         for source, cands in sorted(ambiguous.get(model, {}).items()):
             if source in decided:
                 continue

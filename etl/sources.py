@@ -80,8 +80,10 @@ class Sources:
 
 
 def url_for(source: Source, model: ModelInfo) -> str | None:
-    """A per-model URL with the model's values, or None when the model lacks one (``{hf_id}``)."""
-    values = {"hf_id": model.hf_id, "name": model.name}
+    """A per-model URL with the model's values, or None when the model lacks one (``{hf_id}``). A
+    string pin for a per-model source is the key to use (``ids: {huggingface: org/repo}``)."""
+    pin = model.ids.get(source.name)
+    values = {"hf_id": pin if isinstance(pin, str) else model.hf_id, "name": model.name}
     if any(not values.get(p) for p in source.placeholders):
         return None
     return source.url.format(**values)

@@ -47,6 +47,7 @@ class Store:
                     "candidates": str,
                     "note": str,
                     "reason": str,
+                    "nearest": str,
                     "url": str,
                     "at": str,
                 },
@@ -83,8 +84,9 @@ class Store:
             self.db[STAGED].create_index(["model"])
         if "conflict" not in self.db[STAGED].columns_dict:  # stores made before conflicts were tracked
             self.db[STAGED].add_column("conflict", int)
-        if "reason" not in self.db[MATCHES].columns_dict:  # stores made before reasons were typed
-            self.db[MATCHES].add_column("reason", str)
+        for column in ("reason", "nearest"):  # stores made before these were kept
+            if column not in self.db[MATCHES].columns_dict:
+                self.db[MATCHES].add_column(column, str)
 
     def cache_keys(self) -> dict[str, str]:
         return {r["ident"]: r["key"] for r in self.db[KEYS].rows}
@@ -205,7 +207,7 @@ class Store:
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    for key in ("value", "raw", "candidates", "context"):
+    for key in ("value", "raw", "candidates", "context", "nearest"):
         if isinstance(out.get(key), str):
             out[key] = json.loads(out[key])
     return out

@@ -20,7 +20,7 @@ from .errors import OfflineCacheMiss, SourceError
 from .extract import open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Candidate, Mappings, Source
-from .matching import Match
+from .matching import Match, MatchMethod
 from .outcomes import Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode
@@ -92,7 +92,7 @@ class Transformer:
         if url is None and found is not None and "hf_id" in source.placeholders:  # catalogs disagree
             cands = [{"id": repo, "name": found.describe(repo)} for repo in found.keys]
             note = "catalogs publish different hf_id for this model; set hf_id in the config to choose"
-            return Match("ambiguous", method="join:hf_id (discovered)", candidates=cands, note=note), None
+            return Match("ambiguous", method=MatchMethod.DISCOVERED, candidates=cands, note=note), None
         if url is None:
             missing = ", ".join(p for p in source.placeholders if not getattr(model, p, None))
             return Match("skipped", note=f"model has no {missing}", reason=Reason.NO_JOIN_KEY), None
@@ -110,9 +110,11 @@ class Transformer:
         records = docs[0].records(source)
         if not records:
             return Match("unmatched", note="empty response"), None
+        if isinstance(pin, str):
+            return Match("matched", records[0], pin, pin, MatchMethod.PIN), docs[0]
         if model.hf_id_from:  # a join key a catalog published: say where it came from
             return Match(
-                "matched", records[0], model.hf_id, model.hf_id, "join:hf_id (discovered)", note=model.hf_id_from
+                "matched", records[0], model.hf_id, model.hf_id, MatchMethod.DISCOVERED, note=model.hf_id_from
             ), docs[0]
         return Match("matched", records[0], model.hf_id, model.hf_id, "hf_id"), docs[0]
 
@@ -160,7 +162,9 @@ class Transformer:
             "path": cand.path or f"compute:{cand.compute}",
             "transform": cand.describe_transform(),
             "fetched_at": doc.fetched_at,
-            "context": {**doc.context, "hf_id_from": model.hf_id_from} if model.hf_id_from else doc.context,
+            "context": {**doc.context, "hf_id_from": match.note}
+            if match.method == MatchMethod.DISCOVERED
+            else doc.context,
             "chosen": 0,
             "entry_id": match.entry_id,
             "conflict": 0,
@@ -188,12 +192,13 @@ def _match_row(model: ModelInfo, source: str, match: Match, doc: Document | None
         "model": model.name,
         "source": source,
         "status": str(match.status),
-        "method": match.method,
+        "method": None if match.method is None else str(match.method),
         "entry_id": match.entry_id,
         "entry_name": match.entry_name,
         "candidates": encode(match.candidates),
         "note": match.note,
         "reason": None if match.reason is None else str(match.reason),
+        "nearest": encode(match.nearest),
         "url": doc.url if doc else match.url,
         "at": doc.fetched_at if doc else None,
     }

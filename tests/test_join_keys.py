@@ -1,0 +1,105 @@
+"""Join keys discovered from the catalogs (a folder of model files has no hf_id): the same values
+as with explicit ids, ambiguity when catalogs disagree, and exactly the per-model requests."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import yaml
+from conftest import EXAMPLES
+from helpers import cli, config_dict
+from replay import ReplayServer
+
+from etl import Pipeline, PipelineConfig
+
+HF_FIELDS = [("community_score", "hf_score"), ("model_specs", "param_count"), ("model_specs", "architecture")]
+LINKED = ["DeepSeek V3", "GLM-4.6", "Llama 3.1 70B Instruct", "Qwen2.5 72B Instruct"]  # a catalog publishes their repo
+
+
+def _fields(folder, name):
+    data = json.loads((folder / f"{name}_filled.json").read_text())
+    return {f"{s}.{f}": data[s][f] for s, f in HF_FIELDS}
+
+
+def test_a_folder_without_hf_ids_gets_the_hugging_face_fields_a_catalog_links(example_config, workdir):
+    assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
+    explicit = {name: _fields(workdir / "out", name) for name in LINKED}
+    folder = workdir / "Models"
+    folder.mkdir()
+    template = json.loads((EXAMPLES / "templates" / "template.json").read_text())
+    for model in yaml.safe_load((EXAMPLES / "config.yaml").read_text())["models"]:
+        name = model if isinstance(model, str) else model["name"]
+        (folder / f"{name}.json").write_text(json.dumps(template))  # no hf_id anywhere
+    pins = {"models": [{"name": "Llama 3.1 70B Instruct", "ids": {"lmarena": "Meta-Llama-3.1-70B-Instruct"}}]}
+    data = yaml.safe_load(example_config.read_text())
+    (workdir / "folder.yaml").write_text(
+        yaml.safe_dump({**pins, "input_dir": "Models", "output_dir": "folder_out", "cache_path": data["cache_path"]})
+    )
+    result = cli("run", "-c", "folder.yaml", "--offline")
+    assert result.exit_code == 0, result.output
+    for name in LINKED:
+        found = _fields(workdir / "folder_out", name)
+        assert found == explicit[name], name
+        assert all(v is not None for v in found.values()), name
+    explained = cli("explain", "-c", "folder.yaml", "--offline", "DeepSeek V3", "hf_score").output
+    assert (
+        '"hf_id_from": "hf_id deepseek-ai/DeepSeek-V3 from openrouter entry deepseek/deepseek-chat (hugging_face_id)'
+        in explained
+    )
+    matched = cli("match", "-c", "folder.yaml", "--offline", "--write-pins", "pins.yaml").output
+    assert "deepseek-ai/DeepSeek-V3 (deepseek-ai/DeepSeek-V3) by join:hf_id (discovered)" in matched
+    pins_file = (workdir / "pins.yaml").read_text()
+    assert (
+        '  huggingface: "deepseek-ai/DeepSeek-V3"  # discovered: hf_id deepseek-ai/DeepSeek-V3 from openrouter'
+        in pins_file
+    )
+
+
+def _catalogs(server, openrouter_repo, bigcode_link):
+    server.route(
+        "/api/v1/models",
+        body={"data": [{"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": openrouter_repo}]},
+    )
+    server.route("/bigcodebench/results.json", body={"Foo-1": {"link": bigcode_link, "pass@1": {"complete": 50.0}}})
+    for repo in {openrouter_repo, bigcode_link.removeprefix("https://huggingface.co/")}:
+        body = {"id": repo, "downloads": 1000, "likes": 10, "createdAt": "2024-01-01T00:00:00Z"}
+        server.route(f"/api/models/{repo}", body=body)
+        server.route(f"/{repo}/resolve/main/config.json", body={"model_type": "llama"})
+
+
+def test_catalogs_that_link_different_repos_leave_the_model_ambiguous(workdir):
+    with ReplayServer() as server:
+        _catalogs(server, "acme/foo-1", "https://huggingface.co/other/foo-1")
+        only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
+        config = PipelineConfig.from_dict(config_dict(server, only, models=["Foo 1"]), "test", base_dir=workdir)
+        pipeline = Pipeline(config)
+        pipeline.run()
+        assert server.count("/api/models/") == 0 and server.count("/acme/") == 0 and server.count("/other/") == 0
+    rows = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+    assert rows["huggingface"]["status"] == "ambiguous"
+    assert [c["id"] for c in rows["huggingface"]["candidates"]] == ["acme/foo-1", "other/foo-1"]
+    assert "set hf_id in the config to choose" in rows["huggingface"]["note"]
+    data = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())
+    assert data["community_score"]["hf_score"] is None
+
+
+def test_a_discovered_key_costs_exactly_its_per_model_requests_and_a_warm_rerun_none(workdir):
+    with ReplayServer() as server:
+        _catalogs(server, "acme/foo-1", "https://huggingface.co/acme/foo-1")
+        only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
+        data = config_dict(server, only, models=["Foo 1", "Bar"])
+        first = Pipeline(PipelineConfig.from_dict(data, "test", base_dir=workdir))
+        first.run()
+        assert server.count("/api/v1/models") == 1 and server.count("/bigcodebench/") == 1
+        # "Bar" is unmatched everywhere and has no key: only Foo 1's two per-model requests
+        assert server.count("/api/models/acme/foo-1") == 1 and server.count("/acme/foo-1/resolve/") == 1
+        assert len(server.log) == 4
+        second = Pipeline(PipelineConfig.from_dict(data, "test", base_dir=workdir))
+        second.run()
+        assert len(server.log) == 4 and second.last_extract.sent == 0
+    shutil.rmtree(workdir / "out")
+    offline = PipelineConfig.from_dict(data, "test", base_dir=workdir)
+    offline.offline = True
+    Pipeline(offline).run()
+    assert json.loads((workdir / "out" / "Foo 1_filled.json").read_text())["model_specs"]["architecture"] == "dense"
