@@ -68,6 +68,14 @@ class Source:
     context: dict[str, Any] = field(default_factory=dict)
     key_field: str | None = None
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    derivative: tuple[Any, re.Pattern[str]] | None = None  # (path, regex): the document is another model's
+
+    def is_derivative(self, entry: Any) -> str | None:
+        """The value that marks ``entry`` as a derivative repo, if any (any match of the path)."""
+        if self.derivative is None:
+            return None
+        expr, regex = self.derivative
+        return next((str(m.value) for m in expr.find(entry) if regex.search(str(m.value))), None)
 
     @property
     def placeholders(self) -> list[str]:
@@ -203,6 +211,12 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         "not_found": frozenset(raw.get("not_found", [])),
         "hints": {int(k): v for k, v in raw.get("hints", {}).items()},
         "context": {k: _compile(v, f"{at}.context.{k}", problems) for k, v in raw.get("context", {}).items()},
+        "derivative": (
+            _compile(raw["derivative"]["path"], f"{at}.derivative.path", problems),
+            _regex(raw["derivative"]["matches"], f"{at}.derivative.matches", problems),
+        )
+        if "derivative" in raw
+        else None,
     }
     pagination = dict(raw["pagination"]) if "pagination" in raw else None
     for key in ("has_more", "total"):

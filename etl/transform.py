@@ -62,6 +62,7 @@ class Transformer:
                             s.name: self._match(s, model, catalogs, fetcher, misses, discovered.get(model.name))
                             for s in self.sources.active.values()
                         }
+                        _refuse_derivatives(found, self.sources.active)
                         match_rows += [_match_row(model, name, m, doc) for name, (m, doc) in found.items()]
                         statuses[model.name] = {name: m.status for name, (m, _) in found.items()}
                         staged_rows += self._stage(model, found)
@@ -181,6 +182,21 @@ class Transformer:
         for row in rows[1:]:
             if _numeric(row["value"]) and abs(row["value"] - rows[0]["value"]) > tolerance:
                 row["conflict"] = rows[0]["conflict"] = 1
+
+
+def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources: dict[str, Source]) -> None:
+    """A discovered key that leads to a derivative repo (a quantisation, finetune...) is not the
+    model: every per-model source that used it is refused, with the reason."""
+    for name, (match, _) in list(found.items()):
+        if match.method != MatchMethod.DISCOVERED or match.status != "matched":
+            continue
+        marker = sources[name].is_derivative(match.entry)
+        if marker is None:
+            continue
+        note = f"the discovered repo {match.entry_id} is a derivative ({marker}), not this model; set hf_id to use it"
+        for other, (m, _) in list(found.items()):
+            if m.method == MatchMethod.DISCOVERED and m.entry_id == match.entry_id:
+                found[other] = (Match("unmatched", method=MatchMethod.DISCOVERED, note=note), None)
 
 
 def _numeric(value: Any) -> bool:

@@ -103,3 +103,25 @@ def test_a_discovered_key_costs_exactly_its_per_model_requests_and_a_warm_rerun_
     offline.offline = True
     Pipeline(offline).run()
     assert json.loads((workdir / "out" / "Foo 1_filled.json").read_text())["model_specs"]["architecture"] == "dense"
+
+
+def test_a_discovered_key_to_a_quantised_repo_is_refused(workdir):
+    with ReplayServer() as server:
+        _catalogs(server, "acme/foo-1-GGUF", "https://huggingface.co/acme/foo-1-GGUF")
+        quantised = {"id": "acme/foo-1-GGUF", "downloads": 5, "likes": 1, "createdAt": "2024-01-01T00:00:00Z"}
+        quantised |= {"tags": ["gguf", "base_model:quantized:acme/foo-1"], "safetensors": {"total": 1000}}
+        server.route("/api/models/acme/foo-1-GGUF", body=quantised)
+        only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
+        pipeline = Pipeline(
+            PipelineConfig.from_dict(config_dict(server, only, models=["Foo 1"]), "t", base_dir=workdir)
+        )
+        pipeline.run()
+    rows = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+    for source in ("huggingface", "huggingface_config"):
+        assert rows[source]["status"] == "unmatched"
+        assert rows[source]["note"] == (
+            "the discovered repo acme/foo-1-GGUF is a derivative (base_model:quantized:acme/foo-1), "
+            "not this model; set hf_id to use it"
+        )
+    data = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())
+    assert data["model_specs"]["param_count"] is None and data["model_specs"]["architecture"] is None
