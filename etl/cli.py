@@ -167,6 +167,8 @@ def explain(
         )
     for r in rows:
         mark = ("chosen" if r["chosen"] else "also  ") + (", CONFLICT" if r.get("conflict") else "")
+        if r.get("rejected"):
+            mark = f"REJECTED: {r['rejected']}"
         typer.echo(f"{r['section']}.{r['field']} = {json.dumps(r['value'])}  [{mark}]")
         typer.echo(f"    source:     {r['source']} (entry {r['entry_id']})")
         typer.echo(f"    url:        {r['url']}")
@@ -184,7 +186,7 @@ def _coverage(pipeline: Pipeline, models: list) -> Coverage:
         pipeline.mappings,
         set(pipeline.sources),
         pipeline.store.matches_by_model(names),
-        pipeline.store.staged_by_model(names),
+        pipeline.store.staged_by_model(names, rejected=True),
         pipeline.verdicts(models),
     )
 

@@ -22,13 +22,14 @@ from .values import MANUAL_SOURCE
 
 #: why a cell is empty, most actionable first (the first that applies is shown)
 FILLED = ("filled", "manual", "conflict")
-REASONS = ("ambiguous", "failed", "no key", "not published", "unmatched", "source off", "no source")
+REASONS = ("ambiguous", "failed", "rejected", "no key", "not published", "unmatched", "source off", "no source")
 COLOURS = {
     "filled": "#2e7d32",
     "manual": "#1565c0",
     "conflict": "#f9a825",
     "ambiguous": "#c62828",
     "failed": "#6a1b9a",
+    "rejected": "#ad1457",
     "no key": "#ef6c00",
     "not published": "#90a4ae",
     "unmatched": "#b0bec5",
@@ -75,6 +76,7 @@ def build_coverage(
     for model, rows in matches.items():
         by_source = {r["source"]: r for r in rows}
         chosen = {(r["section"], r["field"]): r for r in staged.get(model, []) if r["chosen"]}
+        refused = {(r["section"], r["field"]): r for r in staged.get(model, []) if r.get("rejected")}
         cells = {}
         for section, fname, cands in mappings.fields():
             hit = chosen.get((section, fname))
@@ -83,6 +85,10 @@ def build_coverage(
                     "conflict" if hit.get("conflict") else ("manual" if hit["source"] == MANUAL_SOURCE else "filled")
                 )
                 cells[f"{section}.{fname}"] = Cell(status, hit["value"], hit["source"], hit["url"] or "")
+                continue
+            if (section, fname) in refused:
+                row = refused[(section, fname)]
+                cells[f"{section}.{fname}"] = Cell("rejected", detail=f"rejected: {row['source']}: {row['rejected']}")
                 continue
             cells[f"{section}.{fname}"] = _why_empty(cands, by_source, active)
         coverage.cells[model] = cells

@@ -78,12 +78,14 @@ class Store:
                     "chosen": int,
                     "entry_id": str,
                     "conflict": int,
+                    "rejected": str,
                 },
                 pk=("model", "section", "field", "rank"),
             )
             self.db[STAGED].create_index(["model"])
-        if "conflict" not in self.db[STAGED].columns_dict:  # stores made before conflicts were tracked
-            self.db[STAGED].add_column("conflict", int)
+        for column, kind in (("conflict", int), ("rejected", str)):  # stores made before these were kept
+            if column not in self.db[STAGED].columns_dict:
+                self.db[STAGED].add_column(column, kind)
         for column in ("reason", "nearest"):  # stores made before these were kept
             if column not in self.db[MATCHES].columns_dict:
                 self.db[MATCHES].add_column(column, str)
@@ -186,9 +188,11 @@ class Store:
             for m, f, o, n, s in rows
         ]
 
-    def staged_by_model(self, models: list[str]) -> dict[str, list[dict[str, Any]]]:
+    def staged_by_model(self, models: list[str], rejected: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """The chosen rows per model (with ``rejected``, also the values refused at transform)."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for row in self._rows_for(STAGED, models, " AND chosen = 1"):
+        extra = " AND (chosen = 1 OR rejected IS NOT NULL)" if rejected else " AND chosen = 1"
+        for row in self._rows_for(STAGED, models, extra):
             out.setdefault(row["model"], []).append(_decode(row))
         return out
 

@@ -25,6 +25,7 @@ from .outcomes import Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode
 from .transforms import Context, evaluate, in_param_count_unit
+from .validation import field_check
 from .values import ManualValues
 
 log = logging.getLogger("etl")
@@ -125,14 +126,15 @@ class Transformer:
         manual = {(v.section, v.field): v for v in (self.manual.for_model(model.name) if self.manual else [])}
         rows = []
         for section, fname, candidates in self.mappings.fields():
-            field_rows = [row for cand in candidates if (row := self._value(model, cand, found))]
+            every = [row for cand in candidates if (row := self._value(model, cand, found))]
             if (section, fname) in manual:
-                row = manual[(section, fname)].as_row(self.manual.rank(len(candidates)))
-                field_rows.insert(0 if row["rank"] < 0 else len(field_rows), row)
-            if not field_rows:
-                continue
-            field_rows[0]["chosen"] = 1
-            self._flag_conflicts(section, fname, candidates, field_rows)
+                row = manual[(section, fname)].as_row(self.manual.rank(len(candidates))) | {"rejected": None}
+                every.insert(0 if row["rank"] < 0 else len(every), row)
+            field_rows = [row for row in every if not row["rejected"]]  # refused values are kept, not chosen
+            if field_rows:
+                field_rows[0]["chosen"] = 1
+                self._flag_conflicts(section, fname, candidates, field_rows)
+            field_rows = every
             for row in field_rows:
                 row["value"], row["raw"], row["context"] = (
                     encode(row["value"]),
@@ -148,9 +150,14 @@ class Transformer:
         if match is None or match.status != "matched" or doc is None:
             return None
         ctx = Context(datetime.fromisoformat(doc.fetched_at), doc.companions, self.config.param_count_unit)
-        raw, value = evaluate(cand, match.entry, ctx)
-        if value is None:
+        rejected = None
+        try:
+            raw, value = evaluate(cand, match.entry, ctx)
+        except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+            raw, value, rejected = None, None, f"could not be transformed ({type(exc).__name__}: {str(exc)[:80]})"
+        if value is None and rejected is None:
             return None
+        rejected = rejected or field_check("model.schema.json", cand.section, cand.field)(value)
         return {
             "model": model.name,
             "section": cand.section,
@@ -169,6 +176,7 @@ class Transformer:
             "chosen": 0,
             "entry_id": match.entry_id,
             "conflict": 0,
+            "rejected": rejected,
         }
 
     def _flag_conflicts(self, section: str, fname: str, candidates: list[Candidate], rows: list[dict]) -> None:
@@ -197,6 +205,14 @@ def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources
         for other, (m, _) in list(found.items()):
             if m.method == MatchMethod.DISCOVERED and m.entry_id == match.entry_id:
                 found[other] = (Match("unmatched", method=MatchMethod.DISCOVERED, note=note), None)
+
+
+def _encode(value: Any) -> str:
+    """JSON for the store; a value JSON cannot hold (NaN, a huge nesting) is kept as its repr."""
+    try:
+        return encode(value)
+    except (ValueError, RecursionError):
+        return encode(repr(value)[:200])
 
 
 def _numeric(value: Any) -> bool:

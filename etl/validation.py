@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
@@ -205,3 +206,24 @@ def schema_problems(schema_name: str, instance: Any, file: str, definition: str 
             best = max(error.context, key=lambda e: len(e.absolute_path))
         lines.append(f"{file}: {place(best.absolute_path)}: {_describe(best)}")
     return lines
+
+
+@cache
+def field_check(schema_name: str, section: str, fname: str) -> Callable[[Any], str | None]:
+    """A check of one field of an output schema: None when a value fits, else why not (one line).
+    Used at transform time, so a wrong value is refused with its source and the next is tried."""
+    spec = validator(schema_name).schema.get("properties", {}).get(section, {}).get("properties", {}).get(fname)
+    if spec is None:
+        return lambda value: None
+    compiled = Draft202012Validator(spec)
+    fast = _fast(spec)
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{value} is not a finite number"
+        if fast is not None and fast(value):
+            return None
+        error = next(iter(compiled.iter_errors(value)), None)
+        return None if error is None else _describe(error)
+
+    return check
