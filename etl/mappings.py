@@ -23,7 +23,7 @@ from .validation import schema_problems, suggest, validator
 
 SOURCES_FILE = "sources.yaml"
 #: what a mapping file may hold at its top level
-FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fields")
+FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fields", "no_source")
 
 
 _DOTTED = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
@@ -95,6 +95,12 @@ class Source:
     context: dict[str, Any] = field(default_factory=dict)
     key_field: str | None = None
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: format tar.gz: {members: glob, join: {key: sibling file}} (etl/formats.py)
+    archive: dict[str, Any] | None = None
+    #: the date the data stopped changing: a cached copy is never re-fetched because of its age
+    frozen_since: str | None = None
+    #: (group path, by path): of several entries with the same group value, the one with the highest `by`
+    best_row: tuple[Any, Any] | None = None
 
     @property
     def placeholders(self) -> list[str]:
@@ -114,6 +120,33 @@ class Source:
             if op == "not_matches" and value is not None and operand.search(str(value)):
                 return False
         return True
+
+    def one_row_each(self, entries: list[Any]) -> list[Any]:
+        """Apply ``best_row``: one entry per group value, the highest ``by`` (first on ties); entries
+        without a group value or a numeric ``by`` are kept as they are."""
+        if self.best_row is None:
+            return entries
+        group, by = self.best_row
+        best: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            key, score = first_value(group, entry), _score(first_value(by, entry))
+            if key is None or score is None:
+                continue
+            held = best.get(str(key))
+            if held is None or score > _score(first_value(by, entries[held])):
+                best[str(key)] = i
+        keep = set(best.values())
+        return [e for i, e in enumerate(entries) if i in keep or _score(first_value(by, e)) is None
+                or first_value(group, e) is None]
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -136,6 +169,8 @@ class Candidate:
     null_if: tuple[Any, ...] = ()
     variant: str | None = None
     percent_if_fraction: bool = False
+    #: keys next to the matched value (its parent object) kept with the raw value, e.g. is_self_reported
+    provenance: tuple[str, ...] = ()
 
     def describe_transform(self) -> str:
         """Human-readable transform chain, stored with each value's provenance."""
@@ -166,6 +201,8 @@ class Mappings:
     tolerances: dict[tuple[str, str], float] = field(default_factory=dict)
     #: (section, field) -> the benchmark variant the field means
     variants: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (section, field) -> why no source publishes it (shown in FIELDS.md)
+    no_source: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def fields(self) -> list[tuple[str, str, list[Candidate]]]:
         return [(s, f, c) for s, fields in self.sections.items() for f, c in fields.items()]
@@ -232,6 +269,8 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         for key in ("has_more", "total"):
             if key in pagination:
                 pagination[key] = _compile(pagination[key], f"{at}.pagination.{key}", problems)
+    if raw.get("format") == "tar.gz" and "archive" not in raw:
+        problems.append(f"{at}: a tar.gz source needs 'archive' (which members are records)")
     if raw["scope"] == "catalog" and "records" not in raw:
         problems.append(f"{at}: a catalog source needs 'records' (the JSONPath of its entry list)")
     if raw["scope"] == "per_model" and not [n for _, n, _, _ in string.Formatter().parse(raw["url"]) if n]:
@@ -255,6 +294,16 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         context={k: _compile(v, f"{at}.context.{k}", problems) for k, v in raw.get("context", {}).items()},
         key_field=raw.get("key_field"),
         companions=dict(raw.get("companions", {})),
+        archive=dict(raw["archive"]) if "archive" in raw else None,
+        frozen_since=str(raw["frozen_since"]) if "frozen_since" in raw else None,
+        best_row=(
+            (
+                _compile(raw["best_row"]["group"], f"{at}.best_row.group", problems),
+                _compile(raw["best_row"]["by"], f"{at}.best_row.by", problems),
+            )
+            if "best_row" in raw
+            else None
+        ),
     )
 
 
@@ -295,6 +344,7 @@ def _build_candidates(
                 null_if=tuple(raw.get("null_if", ())),
                 variant=raw.get("variant"),
                 percent_if_fraction=bool(raw.get("percent_if_fraction", False)),
+                provenance=tuple(raw.get("provenance", ())),
             )
         )
     return out
@@ -344,6 +394,7 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
     sections: dict[str, dict[str, list[Candidate]]] = {}
     tolerances: dict[tuple[str, str], float] = {}
     variants: dict[tuple[str, str], str] = {}
+    no_source: dict[tuple[str, str], str] = {}
     for path, raw, valid in files:
         fields = raw.get("fields")
         if not isinstance(fields, dict):
@@ -361,6 +412,11 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
                     f"{path}: variants.{fname}: not a field of this file: {suggest(str(fname), map(str, fields))}"
                 )
             variants[(name, fname)] = text
+        why = raw.get("no_source") if isinstance(raw.get("no_source"), dict) else {}
+        for fname, text in why.items():
+            if fields.get(fname) != []:
+                problems.append(f"{path}: no_source.{fname}: only for a field of this file with no candidate (`{fname}: []`)")
+            no_source[(name, fname)] = text
         for fname, cands in fields.items():
             if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
                 # semantic checks run even when the schema failed, so every problem shows at once
@@ -372,7 +428,7 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
             _guard_variant(cand, means, problems)
     if problems:
         raise UsageError(problems)
-    return Mappings(sources, sections, folder, tolerances, variants)
+    return Mappings(sources, sections, folder, tolerances, variants, no_source)
 
 
 def _guard_variant(cand: Candidate, means: str, problems: list[str]) -> None:
@@ -419,7 +475,9 @@ def fields_table(mappings: Mappings) -> str:
     for section, fname, cands in mappings.fields():
         means = mappings.variants.get((section, fname), "")
         if not cands:
-            lines.append(f"| {section} | {fname} | - | *no source yet* | | | {means} |")
+            why = mappings.no_source.get((section, fname))
+            label = f"*no source: {why}*" if why else "*no source yet*"
+            lines.append(f"| {section} | {fname} | - | {label} | | | {means} |")
         for cand in cands:
             path = f"`{cand.path}`".replace("|", "\\|") if cand.path else "(the entry)"
             transform = cand.describe_transform().replace("|", "\\|")
