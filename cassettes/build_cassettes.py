@@ -24,7 +24,7 @@ JSON_HEADERS = {"Content-Type": ["application/json; charset=utf-8"]}
 
 
 def interaction(uri: str, body: object | str, status: int = 200, headers: dict | None = None) -> dict:
-    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    text = body if isinstance(body, (str, bytes)) else json.dumps(body, ensure_ascii=False)
     return {
         "request": {"body": None, "headers": {"Accept": ["*/*"]}, "method": "GET", "uri": uri},
         "response": {
@@ -520,11 +520,16 @@ def boards(data: Path) -> None:
                     "Vision Model": "ViT-600M",
                     "OpenSource": "Yes",
                 },
+                "MMBench_TEST_EN_V11": {"Overall": 80.5},
+                "MMBench_TEST_CN_V11": {"Overall": 78.8},
+                "MMStar": {"Overall": 60.7},
                 "MMMU_VAL": {"Overall": 53.7},
-                "MathVista_MINI": {"Overall": 61.4},
-                "ChartQA_TEST": {"Overall": 83.0},
-                "DocVQA_VAL": {"Overall": 93.9},
-                "AI2D_TEST": {"Overall": 83.0},
+                "MathVista": {"Overall": 61.4},
+                "OCRBench": {"Final Score": 843},
+                "AI2D": {"Overall": 83.0},
+                "HallusionBench": {"Overall": 50.4},
+                "MMVet": {"Overall": 61.8},
+                "MME": {"Overall": 2326.8},
             },
             "InternVL2-8B": {
                 "META": {
@@ -532,20 +537,113 @@ def boards(data: Path) -> None:
                     "Parameters": "8B",
                     "OpenSource": "Yes",
                 },
+                "MMBench_TEST_EN_V11": {"Overall": 79.4},
+                "MMStar": {"Overall": 61.5},
                 "MMMU_VAL": {"Overall": 51.2},
-                "MathVista_MINI": {"Overall": 58.3},
-                "ChartQA_TEST": {"Overall": 83.3},
-                "AI2D_TEST": {"Overall": 83.6},
+                "MathVista": {"Overall": 58.3},
+                "OCRBench": {"Final Score": 794},
+                "AI2D": {"Overall": 83.6},
+                "HallusionBench": {"Overall": "N/A"},
+                "MMVet": {"Overall": 54.3},
             },
         },
     }
     write(
         "open_vlm.yaml",
         [
-            "http://opencompass.openxlab.space/assets/OpenVLM.json: CONSTRUCTED (no real sample here) from the shape in SOURCES.md;",
-            "two models, illustrative scores. Dataset keys (MMMU_VAL, MathVista_MINI, ...) are unconfirmed: a one-line mapping change.",
+            "http://opencompass.openxlab.space/assets/OpenVLM.json: CONSTRUCTED (the real file is 6.6 MB and not in shared/data)",
+            "with the REAL dataset keys of its 2025-09-17 copy as SOURCES.md lists them (MathVista, AI2D, MMBench_TEST_EN_V11, ...;",
+            'OCRBench\'s `Final Score` 0-1000, MME a sum, "N/A" strings); two models, illustrative scores. InternVL2-8B lacks',
+            "MMBench_TEST_CN_V11 and has HallusionBench N/A: no Open VLM average for it.",
         ],
         [interaction("http://opencompass.openxlab.space/assets/OpenVLM.json", vlm)],
+    )
+
+
+def new_boards(data: Path) -> None:
+    """The sources of issue 11: real files, unchanged unless said."""
+    b = data / "boards"
+    text = lambda name: (b / name).read_text(encoding="utf-8")  # noqa: E731
+    csv_headers = {"Content-Type": ["text/csv; charset=utf-8"]}
+    singles = [
+        (
+            "arena_hard.yaml",
+            "https://raw.githubusercontent.com/lmarena/arena-hard-auto/main/leaderboard/arena_hard_leaderboard_20240731.csv",
+            "arena_hard_auto_v0.1.2024-07-31.csv",
+            "2024-07-31",
+            csv_headers,
+        ),
+        (
+            "wildbench.yaml",
+            "https://raw.githubusercontent.com/allenai/WildBench/main/leaderboard/data_dir/all_stat_wildbench.-1.json",
+            "wildbench_all_stat.-1.2024-08.json",
+            "2024-08-01",
+            None,
+        ),
+        (
+            "mt_bench.yaml",
+            "https://huggingface.co/spaces/lmarena-ai/chatbot-arena-leaderboard/resolve/main/leaderboard_table_20250511.csv",
+            "lmsys_leaderboard_table_20250511.csv",
+            "2025-05-11",
+            csv_headers,
+        ),
+        (
+            "bfcl.yaml",
+            "https://gorilla.cs.berkeley.edu/data_overall.csv",
+            "bfcl_data_overall.2025-12-16.csv",
+            "2025-12-16",
+            csv_headers,
+        ),
+        (
+            "aider.yaml",
+            "https://raw.githubusercontent.com/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml",
+            "aider_polyglot_leaderboard.2025-10.yml",
+            "2025-10-04",
+            {"Content-Type": ["text/plain; charset=utf-8"]},
+        ),
+    ]
+    for cassette, url, name, date, headers in singles:
+        write(
+            cassette,
+            [
+                f"{url}: REAL body, unchanged: shared/data/boards/{name} ({date}). Response headers are not recorded (constructed)."
+            ],
+            [interaction(url, text(name), headers=headers)],
+        )
+    board = json.loads(text("swebench_leaderboards.2025-12-10.json"))
+    bash_only = [x for x in board["leaderboards"] if x["name"] == "bash-only"]
+    for row in bash_only[0]["results"]:
+        row.pop("per_instance_details", None)
+    write(
+        "swe_bench.yaml",
+        [
+            "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json: REAL, TRIMMED:",
+            "shared/data/boards/swebench_leaderboards.2025-12-10.json (2025-12-10, 4 MB): only the `bash-only` board is kept",
+            "(the other boards rank agent systems and are not read), and each row's `per_instance_details` (500 per-task",
+            "outcomes) is dropped; every other key and value is unchanged. CC BY-NC 4.0.",
+        ],
+        [
+            interaction(
+                "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json",
+                {"leaderboards": bash_only},
+            )
+        ],
+    )
+    archive = (b / "llm_stats_llm-leaderboard.24a9ccf7.2025-10-16.tar.gz").read_bytes()
+    write(
+        "llm_stats.yaml",
+        [
+            "GET https://codeload.github.com/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2:",
+            "REAL archive, unchanged (binary body): shared/data/boards/llm_stats_llm-leaderboard.24a9ccf7.2025-10-16.tar.gz",
+            "(2025-10-16; `git archive` of the pinned commit, the same files codeload serves). CC BY 4.0.",
+        ],
+        [
+            interaction(
+                "https://codeload.github.com/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2",
+                archive,
+                headers={"Content-Type": ["application/x-gzip"]},
+            )
+        ],
     )
 
 
@@ -558,3 +656,4 @@ if __name__ == "__main__":
     aa_pro()
     redirect(shared)
     boards(shared)
+    new_boards(shared)

@@ -274,7 +274,9 @@ class Fetcher:
             key = self.session.cache.create_key(requests.Request("GET", url, params=params).prepare())
             self.key_index[ident] = self.new_keys[ident] = key
         cached = self.session.cache.get_response(key)
-        if cached is not None and (self.offline or not ((cached.is_expired and not source.frozen_since) or self.refresh)):
+        if cached is not None and (
+            self.offline or not ((cached.is_expired and not source.frozen_since) or self.refresh)
+        ):
             return self._document(source, cached, key)
         full_url = requests.Request("GET", url, params=params).prepare().url
         outcome, at, message = self.known.get(full_url, ("", 0.0, ""))

@@ -136,8 +136,11 @@ class Source:
             if held is None or score > _score(first_value(by, entries[held])):
                 best[str(key)] = i
         keep = set(best.values())
-        return [e for i, e in enumerate(entries) if i in keep or _score(first_value(by, e)) is None
-                or first_value(group, e) is None]
+        return [
+            e
+            for i, e in enumerate(entries)
+            if i in keep or _score(first_value(by, e)) is None or first_value(group, e) is None
+        ]
 
 
 def _score(value: Any) -> float | None:
@@ -415,7 +418,9 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
         why = raw.get("no_source") if isinstance(raw.get("no_source"), dict) else {}
         for fname, text in why.items():
             if fields.get(fname) != []:
-                problems.append(f"{path}: no_source.{fname}: only for a field of this file with no candidate (`{fname}: []`)")
+                problems.append(
+                    f"{path}: no_source.{fname}: only for a field of this file with no candidate (`{fname}: []`)"
+                )
             no_source[(name, fname)] = text
         for fname, cands in fields.items():
             if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):

@@ -42,7 +42,8 @@ def test_a_new_source_is_one_yaml_file(tmp_path):
             "section: dev_benchmarks\n"
             "fields:\n"
             "  MT-bench:\n"
-            "    - {source: mtbench_mirror, path: '$.mt_bench', type: number, scale: 10}\n"
+            "    - {source: mtbench_mirror, path: '$.mt_bench', type: number, scale: 10,\n"
+            "       variant: 'MT-bench score (1-10) on 0-100 (x10)'}\n"
         )
         only = {name: {"enabled": False} for name in load_mappings(folder).sources if name != "mtbench_mirror"}
         config = PipelineConfig.from_dict(
@@ -59,7 +60,8 @@ def test_a_new_source_is_one_yaml_file(tmp_path):
     filled = json.loads((tmp_path / "out" / "Acme 7B_filled.json").read_text())
     assert filled["dev_benchmarks"]["MT-bench"] == 86.1
     table = runner.invoke(app, ["mappings", "table", str(folder)]).output
-    assert "| dev_benchmarks | MT-bench | 1 | mtbench_mirror | `$.mt_bench` | type number, scale 10 |  |" in table
+    row = "| dev_benchmarks | MT-bench | 3 | mtbench_mirror | `$.mt_bench` | type number, scale 10 | MT-bench score (1-10) on 0-100 (x10) |"
+    assert row in table
 
 
 def test_a_candidate_of_another_variant_is_refused(tmp_path):
