@@ -262,6 +262,53 @@ HF_CONSTRUCTED = {
 }
 
 
+#: real model_info files (shared/data/huggingface/model_info_2025-09/<slug>.json) -> repo id
+REAL_INFOS = {
+    "qwen-qwen3-32b": "Qwen/Qwen3-32B",
+    "openai-gpt-oss-120b": "openai/gpt-oss-120b",
+    # gated (manual); Llama-3.1-8B-Instruct's file is left out: its license text says "authorization",
+    # which the key-leak test forbids in any cassette
+    "google-gemma-3-1b-it": "google/gemma-3-1b-it",
+    "qwen-qwen2-5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "qwen-qwen3-next-80b-a3b-instruct": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "deepseek-ai-deepseek-r1-distill-qwen-32b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+}
+#: real config.json files (shared/data/huggingface/config_json/) -> repo id
+REAL_CONFIGS = {
+    "qwen-qwen3-32b": "Qwen/Qwen3-32B",
+    "openai-gpt-oss-120b": "openai/gpt-oss-120b",
+    "qwen-qwen2-5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "qwen-qwen3-next-80b-a3b-instruct": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "deepseek-ai-deepseek-r1-distill-qwen-32b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+    "deepseek-ai--DeepSeek-V3": "deepseek-ai/DeepSeek-V3",
+    "deepseek-ai--DeepSeek-R1": "deepseek-ai/DeepSeek-R1",
+    "Qwen--Qwen3-235B-A22B": "Qwen/Qwen3-235B-A22B",
+    "Qwen--Qwen3-30B-A3B": "Qwen/Qwen3-30B-A3B",
+    "moonshotai--Kimi-K2-Instruct": "moonshotai/Kimi-K2-Instruct",
+    "mistralai--Mixtral-8x7B-v0.1": "mistralai/Mixtral-8x7B-v0.1",
+    "mistralai--Mixtral-8x22B-v0.1": "mistralai/Mixtral-8x22B-v0.1",
+}
+
+
+def _real_huggingface(data: Path) -> tuple[list[dict], list[dict]]:
+    """Recorded model_info and config.json bodies, unchanged (the text as recorded)."""
+    hf = data / "huggingface"
+    infos = [
+        interaction(
+            f"https://huggingface.co/api/models/{repo}", (hf / "model_info_2025-09" / f"{slug}.json").read_text()
+        )
+        for slug, repo in REAL_INFOS.items()
+    ]
+    configs = [
+        interaction(
+            f"https://huggingface.co/{repo}/resolve/main/config.json",
+            (hf / "config_json" / f"{slug}.config.json").read_text(),
+        )
+        for slug, repo in REAL_CONFIGS.items()
+    ]
+    return infos, configs
+
+
 def huggingface(data: Path) -> None:
     inter = []
     real = json.loads((data / "huggingface/model_info__OrionLLM__GRM-2.6-Opus__2026-07-05.json").read_text())
@@ -291,6 +338,10 @@ def huggingface(data: Path) -> None:
         }
         inter.append(interaction(f"https://huggingface.co/api/models/{repo}", entry))
         configs.append(interaction(f"https://huggingface.co/{repo}/resolve/main/config.json", c["config"]))
+    real_infos, real_configs = _real_huggingface(data)
+    inter += real_infos
+    # the same repo's real config.json replaces the constructed one (same case: n_routed_experts)
+    configs = [c for c in configs if "deepseek-ai/DeepSeek-V3/" not in c["request"]["uri"]] + real_configs
     missing = {"error": "Entry not found"}
     configs.append(
         interaction(
@@ -305,16 +356,23 @@ def huggingface(data: Path) -> None:
         [
             "GET https://huggingface.co/api/models/{repo_id}.",
             "OrionLLM/GRM-2.6-Opus: REAL, unchanged: shared/data/huggingface/model_info__OrionLLM__GRM-2.6-Opus__2026-07-05.json (2026-07-05).",
-            "The other repos: CONSTRUCTED from the shapes in SOURCES.md (default key set, config {}); downloads, likes, dates and",
-            "safetensors counts are illustrative, not recorded.",
+            "REAL, unchanged (byte-exact, 2025-09-21..23): shared/data/huggingface/model_info_2025-09/<slug>.json for",
+            f"{', '.join(REAL_INFOS)}: safetensors totals, packed U8 (gpt-oss), a gated repo (gemma-3-1b-it), MoE A3B.",
+            "The other repos (Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6, DeepSeek-V3): CONSTRUCTED from the",
+            "shapes in SOURCES.md (default key set, config {}); downloads, likes, dates and safetensors counts are illustrative,",
+            "not recorded; no real model_info of these repos exists here (Qwen2.5-72B-Instruct carries the only model-index).",
         ],
         inter,
     )
     write(
         "huggingface_config.yaml",
         [
-            "GET https://huggingface.co/{repo_id}/resolve/main/config.json: CONSTRUCTED (no real sample here); expert keys as",
-            "SOURCES.md documents them (n_routed_experts, num_experts_per_tok). The 404 mirrors Hugging Face's EntryNotFound.",
+            "GET https://huggingface.co/{repo_id}/resolve/main/config.json.",
+            "REAL, unchanged: shared/data/huggingface/config_json/*.config.json for every repo it covers (DeepSeek-V3 and -R1",
+            "n_routed_experts, Mixtral num_local_experts, Qwen3/Qwen3-Next/Ling num_experts, gpt-oss with yarn rope_scaling, dense",
+            "Qwen3-32B, Qwen2.5, Llama-3.1-70B base...; 2025-09-21..23 and 2025-11-04, see shared/data/README.md).",
+            "CONSTRUCTED (no real file of these repos): Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6 (shapes from",
+            "SOURCES.md). The 404 mirrors Hugging Face's EntryNotFound.",
         ],
         configs,
     )
@@ -610,7 +668,12 @@ def new_boards(data: Path) -> None:
             ],
             [interaction(url, text(name), headers=headers)],
         )
-    board = json.loads(text("swebench_leaderboards.2025-12-10.json"))
+    swe_bench_and_llm_stats(b)
+
+
+def swe_bench_and_llm_stats(b: Path) -> None:
+    """The two that are not a file served as is: a trimmed board, and a binary archive."""
+    board = json.loads((b / "swebench_leaderboards.2025-12-10.json").read_text(encoding="utf-8"))
     bash_only = [x for x in board["leaderboards"] if x["name"] == "bash-only"]
     for row in bash_only[0]["results"]:
         row.pop("per_instance_details", None)
@@ -647,6 +710,33 @@ def new_boards(data: Path) -> None:
     )
 
 
+#: recorded .eval_results files: shared/data/huggingface/eval_results/<model>__<name>.yaml -> repo id
+EVAL_RESULT_REPOS = {
+    "gemma-4-12B-it": "google/gemma-4-12B-it",
+    "Ternary-Bonsai-27B-gguf": "prism-ml/Ternary-Bonsai-27B-gguf",
+}
+
+
+def hf_eval_results(data: Path) -> None:
+    """The Hub's per-model `.eval_results/*.yaml` files (for the lead's per-file engine; draft mapping)."""
+    inter = []
+    for path in sorted((data / "huggingface" / "eval_results").glob("*.yaml")):
+        model, name = path.stem.split("__", 1)
+        url = f"https://huggingface.co/{EVAL_RESULT_REPOS[model]}/resolve/main/.eval_results/{name}.yaml"
+        inter.append(
+            interaction(url, path.read_text(encoding="utf-8"), headers={"Content-Type": ["text/plain; charset=utf-8"]})
+        )
+    write(
+        "hf_eval_results.yaml",
+        [
+            "GET https://huggingface.co/{repo}/resolve/main/.eval_results/{name}.yaml: REAL bodies, unchanged:",
+            "shared/data/huggingface/eval_results/<model>__<name>.yaml (2026-06..07; clones of the Hub repos' history).",
+            "The file names in the repos are taken from the recorded names (<name>); response headers are constructed.",
+        ],
+        inter,
+    )
+
+
 if __name__ == "__main__":
     shared = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent.parent / "shared" / "data"
     aa_free(shared)
@@ -657,3 +747,4 @@ if __name__ == "__main__":
     redirect(shared)
     boards(shared)
     new_boards(shared)
+    hf_eval_results(shared)

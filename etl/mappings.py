@@ -299,14 +299,17 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         companions=dict(raw.get("companions", {})),
         archive=dict(raw["archive"]) if "archive" in raw else None,
         frozen_since=str(raw["frozen_since"]) if "frozen_since" in raw else None,
-        best_row=(
-            (
-                _compile(raw["best_row"]["group"], f"{at}.best_row.group", problems),
-                _compile(raw["best_row"]["by"], f"{at}.best_row.by", problems),
-            )
-            if "best_row" in raw
-            else None
-        ),
+        best_row=_best_row(raw, at, problems),
+    )
+
+
+def _best_row(raw: dict[str, Any], at: str, problems: list[str]) -> tuple[Any, Any] | None:
+    if "best_row" not in raw:
+        return None
+    spec = raw["best_row"]
+    return (
+        _compile(spec["group"], f"{at}.best_row.group", problems),
+        _compile(spec["by"], f"{at}.best_row.by", problems),
     )
 
 
@@ -415,13 +418,7 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
                     f"{path}: variants.{fname}: not a field of this file: {suggest(str(fname), map(str, fields))}"
                 )
             variants[(name, fname)] = text
-        why = raw.get("no_source") if isinstance(raw.get("no_source"), dict) else {}
-        for fname, text in why.items():
-            if fields.get(fname) != []:
-                problems.append(
-                    f"{path}: no_source.{fname}: only for a field of this file with no candidate (`{fname}: []`)"
-                )
-            no_source[(name, fname)] = text
+        _no_source(path, raw, name, no_source, problems)
         for fname, cands in fields.items():
             if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
                 # semantic checks run even when the schema failed, so every problem shows at once
@@ -434,6 +431,17 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
     if problems:
         raise UsageError(problems)
     return Mappings(sources, sections, folder, tolerances, variants, no_source)
+
+
+def _no_source(path: Path, raw: dict[str, Any], section: str, out: dict, problems: list[str]) -> None:
+    """Collect a file's `no_source:` reasons; each must name a field of the file with no candidate."""
+    why = raw.get("no_source") if isinstance(raw.get("no_source"), dict) else {}
+    for fname, text in why.items():
+        if raw["fields"].get(fname) != []:
+            problems.append(
+                f"{path}: no_source.{fname}: only for a field of this file with no candidate (`{fname}: []`)"
+            )
+        out[(section, fname)] = text
 
 
 def _guard_variant(cand: Candidate, means: str, problems: list[str]) -> None:

@@ -41,6 +41,16 @@ def _bodies(name: str) -> list:
     return out
 
 
+def _bodies_by_uri(name: str) -> dict:
+    """URI -> parsed JSON body of every 200 response of a cassette."""
+    requests_, responses = FilesystemPersister.load_cassette(str(CASSETTES / name), yamlserializer)
+    return {
+        q.uri: json.loads(r["body"]["string"])
+        for q, r in zip(requests_, responses, strict=True)
+        if r["status"]["code"] == 200
+    }
+
+
 def _raw_body(name: str) -> bytes:
     """The one recorded body of a cassette, as bytes (YAML text, a tar.gz archive)."""
     _, [response] = FilesystemPersister.load_cassette(str(CASSETTES / name), yamlserializer)
@@ -88,18 +98,10 @@ def raw():
         "openrouter": {e["id"]: e for e in _bodies("openrouter_models.yaml")[0]["data"]},
         "lmarena": {r["row"]["model_name"]: r["row"] for page in _bodies("lmarena_rows.yaml") for r in page["rows"]},
         "huggingface": {b["id"]: b for b in _bodies("huggingface_models.yaml")},
-        "huggingface_config": dict(
-            zip(
-                [
-                    "meta-llama/Meta-Llama-3.1-70B-Instruct",
-                    "Qwen/Qwen2.5-72B-Instruct",
-                    "zai-org/GLM-4.6",
-                    "deepseek-ai/DeepSeek-V3",
-                ],
-                _bodies("huggingface_config.yaml"),
-                strict=True,
-            )
-        ),
+        "huggingface_config": {
+            uri.split("huggingface.co/")[1].split("/resolve/")[0]: body
+            for uri, body in _bodies_by_uri("huggingface_config.yaml").items()
+        },
         "livebench": {r["model"]: r for r in livebench_table},
         "livebench:categories": categories,
         "bigcodebench": _keyed(_bodies("bigcodebench.yaml")[0]),
@@ -190,11 +192,15 @@ EXPECTED = {
     ("model_specs", "context_window", "artificial_analysis_pro"): lambda r, now, d: r["context_window_tokens"],
     ("model_specs", "context_window", "openrouter"): lambda r, now, d: r["context_length"],
     ("model_specs", "param_count", "artificial_analysis_pro"): lambda r, now, d: _billions(r["parameters"]["total"]),
-    ("model_specs", "param_count", "huggingface"): lambda r, now, d: round(r["safetensors"]["total"] / 1e9, 2),
+    ("model_specs", "param_count", "huggingface"): lambda r, now, d: (
+        None  # packed dtypes (gpt-oss's U8 MXFP4 weights): the total counts bytes, not parameters
+        if set(r["safetensors"]["parameters"]) & {"U8", "U32", "I32", "U4", "I8"}
+        else round(r["safetensors"]["total"] / 1e9, 2)
+    ),
     ("model_specs", "param_count", "open_llm"): lambda r, now, d: _billions(r["#Params (B)"]),
     ("model_specs", "param_count", "bigcodebench"): lambda r, now, d: _billions(r["size"]),
     ("model_specs", "architecture", "huggingface_config"): lambda r, now, d: (
-        "moe" if r.get("n_routed_experts", 0) > 1 else "dense"
+        "moe" if any((r.get(k) or 0) > 1 for k in ("num_local_experts", "n_routed_experts", "num_experts")) else "dense"
     ),
     ("model_specs", "architecture", "artificial_analysis_pro"): lambda r, now, d: (
         "moe" if r["parameters"]["active"] < r["parameters"]["total"] else "dense"
@@ -543,14 +549,23 @@ REFERENCE = [
         "Qwen3-32B",
         "Qwen/Qwen3-32B",
         {},
-        {"llm_stats": "qwen3-32b", "aider": "Qwen3 32B", "bfcl": "Qwen3-32B (FC)"},
+        {
+            "llm_stats": "qwen3-32b",
+            "aider": "Qwen3 32B",
+            "bfcl": "Qwen3-32B (FC)",
+            "huggingface": "Qwen/Qwen3-32B",
+            "huggingface_config": "Qwen/Qwen3-32B",
+        },
     ),
     ("Qwen3-235B-A22B", "Qwen/Qwen3-235B-A22B", {}, {"llm_stats": "qwen3-235b-a22b", "mt_bench": "qwen3-235b-a22b"}),
     (
         "Llama 3.1 8B Instruct",
         "meta-llama/Llama-3.1-8B-Instruct",
-        {},
-        {"llm_stats": "llama-3.1-8b-instruct", "arena_hard": "llama-3.1-8b-instruct"},
+        {"huggingface": False, "huggingface_config": False},  # its recorded files are not in the cassettes
+        {
+            "llm_stats": "llama-3.1-8b-instruct",
+            "arena_hard": "llama-3.1-8b-instruct",
+        },
     ),
     (
         "Llama 3.1 405B Instruct",
@@ -601,7 +616,13 @@ REFERENCE = [
         "gpt-oss-120b",
         "openai/gpt-oss-120b",
         {},
-        {"llm_stats": "gpt-oss-120b", "aider": "gpt-oss-120b (high)", "swe_bench": "20250807_mini-v1.7.0_gpt-oss-120b"},
+        {
+            "llm_stats": "gpt-oss-120b",
+            "aider": "gpt-oss-120b (high)",
+            "swe_bench": "20250807_mini-v1.7.0_gpt-oss-120b",
+            "huggingface": "openai/gpt-oss-120b",
+            "huggingface_config": "openai/gpt-oss-120b",
+        },
     ),
     (
         "Kimi-K2-Instruct",
@@ -640,12 +661,22 @@ REFERENCE = [
     ("DeepSeek-V2.5", "deepseek-ai/DeepSeek-V2.5", {}, {"llm_stats": "deepseek-v2.5", "mt_bench": "deepseek-v2.5"}),
     ("Llama 3.2 90B Instruct", None, {}, {"llm_stats": "llama-3.2-90b-instruct"}),
     ("o3-mini", None, {}, {"llm_stats": "o3-mini"}),
+    (
+        "gemma-3-1b-it",
+        "google/gemma-3-1b-it",
+        {"huggingface_config": False},  # gated (manual): metadata 200, config.json not recorded
+        {"llm_stats": "gemma-3-1b-it", "huggingface": "google/gemma-3-1b-it"},
+    ),
     ("GLM-4.5", "zai-org/GLM-4.5", {}, {"llm_stats": "glm-4.5", "swe_bench": "20250822_mini-v1.9.1_glm-4.5"}),
     (
         "Qwen3-Next-80B-A3B-Instruct",
         "Qwen/Qwen3-Next-80B-A3B-Instruct",
         {},
-        {"llm_stats": "qwen3-next-80b-a3b-instruct"},
+        {
+            "llm_stats": "qwen3-next-80b-a3b-instruct",
+            "huggingface": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+            "huggingface_config": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+        },
     ),
 ]
 
