@@ -290,6 +290,17 @@ REAL_CONFIGS = {
 }
 
 
+HF_CONFIG_NOTES = [
+    "GET https://huggingface.co/{repo_id}/resolve/main/config.json.",
+    "REAL, unchanged: shared/data/huggingface/config_json/<file>.config.json for the repos of REAL_CONFIGS in",
+    "build_cassettes.py (DeepSeek-V3/-R1 n_routed_experts, Mixtral-8x7B/8x22B-v0.1 num_local_experts, Qwen3-235B-A22B,",
+    "Qwen3-30B-A3B and Qwen3-Next num_experts, gpt-oss-120b num_local_experts with yarn rope_scaling, Kimi-K2, dense",
+    "Qwen3-32B, Qwen2.5-7B-Instruct and R1-Distill-Qwen-32B; recorded 2025-09-21..23 and 2025-11-04).",
+    "CONSTRUCTED (no real file of these repos): Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6 (shapes from",
+    "SOURCES.md). The 404 mirrors Hugging Face's EntryNotFound.",
+]
+
+
 def _real_huggingface(data: Path) -> tuple[list[dict], list[dict]]:
     """Recorded model_info and config.json bodies, unchanged (the text as recorded)."""
     hf = data / "huggingface"
@@ -364,18 +375,7 @@ def huggingface(data: Path) -> None:
         ],
         inter,
     )
-    write(
-        "huggingface_config.yaml",
-        [
-            "GET https://huggingface.co/{repo_id}/resolve/main/config.json.",
-            "REAL, unchanged: shared/data/huggingface/config_json/*.config.json for every repo it covers (DeepSeek-V3 and -R1",
-            "n_routed_experts, Mixtral num_local_experts, Qwen3/Qwen3-Next/Ling num_experts, gpt-oss with yarn rope_scaling, dense",
-            "Qwen3-32B, Qwen2.5, Llama-3.1-70B base...; 2025-09-21..23 and 2025-11-04, see shared/data/README.md).",
-            "CONSTRUCTED (no real file of these repos): Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6 (shapes from",
-            "SOURCES.md). The 404 mirrors Hugging Face's EntryNotFound.",
-        ],
-        configs,
-    )
+    write("huggingface_config.yaml", HF_CONFIG_NOTES, configs)
 
 
 def aa_pro() -> None:
@@ -567,6 +567,11 @@ def boards(data: Path) -> None:
             )
         ],
     )
+    open_vlm()
+
+
+def open_vlm() -> None:
+    """No real sample is small enough to keep: constructed, with the real file's dataset keys."""
     vlm = {
         "time": "constructed",
         "results": {

@@ -142,3 +142,46 @@ def test_percent_strings_and_fc_rows_of_bfcl(tmp_path):
     fc = {r["Model"]: float(r["Overall Acc"].rstrip("%")) for r in rows}
     assert pipeline.store.staged("Qwen3-32B")[0]["value"] == fc["Qwen3-32B (FC)"]
     assert pipeline.store.staged("GPT-4.1-2025-04-14")[0]["value"] == fc["GPT-4.1-2025-04-14 (FC)"]
+
+
+def test_open_vlm_overall_needs_all_eight_default_datasets(tmp_path):
+    with ReplayServer(["open_vlm.yaml"]) as server:
+        pipeline = Pipeline(_only(server, ["open_vlm"], tmp_path))
+        models = [ModelInfo("Qwen2-VL-7B-Instruct"), ModelInfo("InternVL2-8B")]
+        pipeline.extract(models)
+        pipeline.transform(models)
+    fields = {r["field"]: r["value"] for r in pipeline.store.staged("Qwen2-VL-7B-Instruct")}
+    # (80.5+78.8)/2, 60.7, 53.7, 61.4, 843/10, 83.0, 50.4, 61.8: sum 534.95 / 8 = 66.87 -> 66.9 (as the page)
+    assert fields["Open VLM"] == 66.9
+    # InternVL2-8B lacks MMBench_TEST_CN_V11 and has HallusionBench "N/A": no average, its datasets still fill
+    intern = {r["field"] for r in pipeline.store.staged("InternVL2-8B")}
+    assert "Open VLM" not in intern and {"MMMU", "Mathvista", "AI2D"} <= intern
+
+
+def _failing(server: ReplayServer, tmp_path: Path, source: str, path: str, body: bytes) -> str:
+    server.route(path, 200, body, {"Content-Type": "application/octet-stream"})
+    pipeline = Pipeline(_only(server, [source], tmp_path, max_retries=0))
+    pipeline.extract([ModelInfo("x")])
+    [failure] = pipeline.last_extract.failures
+    return failure
+
+
+def test_unreadable_archive_and_yaml_bodies_say_what_is_wrong(tmp_path):
+    archive_path = "/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2"
+    yaml_path = "/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml"
+    empty = io.BytesIO()
+    with tarfile.open(fileobj=empty, mode="w:gz") as archive:
+        info = tarfile.TarInfo("repo/README.md")
+        archive.addfile(info, io.BytesIO(b""))
+    with ReplayServer() as server:
+        url = server.url
+        truncated = _failing(server, tmp_path / "a", "llm_stats", archive_path, _body("llm_stats.yaml")[:5000])
+        no_member = _failing(server, tmp_path / "b", "llm_stats", archive_path, empty.getvalue())
+        bad_yaml = _failing(server, tmp_path / "c", "aider", yaml_path, b"- model: [unclosed\n")
+    assert truncated.startswith(f"llm_stats: unreadable tar.gz archive from {url}{archive_path} (")
+    assert truncated.endswith("; truncated?)")
+    assert no_member == (
+        f"llm_stats: no member of the archive from {url}{archive_path} matches "
+        "'*/data/organizations/*/models/*/model.json'"
+    )
+    assert bad_yaml.startswith(f"aider: unreadable YAML from {url}{yaml_path}: ")
