@@ -24,7 +24,7 @@ JSON_HEADERS = {"Content-Type": ["application/json; charset=utf-8"]}
 
 
 def interaction(uri: str, body: object | str, status: int = 200, headers: dict | None = None) -> dict:
-    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+    text = body if isinstance(body, (str, bytes)) else json.dumps(body, ensure_ascii=False)
     return {
         "request": {"body": None, "headers": {"Accept": ["*/*"]}, "method": "GET", "uri": uri},
         "response": {
@@ -262,6 +262,64 @@ HF_CONSTRUCTED = {
 }
 
 
+#: real model_info files (shared/data/huggingface/model_info_2025-09/<slug>.json) -> repo id
+REAL_INFOS = {
+    "qwen-qwen3-32b": "Qwen/Qwen3-32B",
+    "openai-gpt-oss-120b": "openai/gpt-oss-120b",
+    # gated (manual); Llama-3.1-8B-Instruct's file is left out: its license text says "authorization",
+    # which the key-leak test forbids in any cassette
+    "google-gemma-3-1b-it": "google/gemma-3-1b-it",
+    "qwen-qwen2-5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "qwen-qwen3-next-80b-a3b-instruct": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "deepseek-ai-deepseek-r1-distill-qwen-32b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+}
+#: real config.json files (shared/data/huggingface/config_json/) -> repo id
+REAL_CONFIGS = {
+    "qwen-qwen3-32b": "Qwen/Qwen3-32B",
+    "openai-gpt-oss-120b": "openai/gpt-oss-120b",
+    "qwen-qwen2-5-7b-instruct": "Qwen/Qwen2.5-7B-Instruct",
+    "qwen-qwen3-next-80b-a3b-instruct": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "deepseek-ai-deepseek-r1-distill-qwen-32b": "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B",
+    "deepseek-ai--DeepSeek-V3": "deepseek-ai/DeepSeek-V3",
+    "deepseek-ai--DeepSeek-R1": "deepseek-ai/DeepSeek-R1",
+    "Qwen--Qwen3-235B-A22B": "Qwen/Qwen3-235B-A22B",
+    "Qwen--Qwen3-30B-A3B": "Qwen/Qwen3-30B-A3B",
+    "moonshotai--Kimi-K2-Instruct": "moonshotai/Kimi-K2-Instruct",
+    "mistralai--Mixtral-8x7B-v0.1": "mistralai/Mixtral-8x7B-v0.1",
+    "mistralai--Mixtral-8x22B-v0.1": "mistralai/Mixtral-8x22B-v0.1",
+}
+
+
+HF_CONFIG_NOTES = [
+    "GET https://huggingface.co/{repo_id}/resolve/main/config.json.",
+    "REAL, unchanged: shared/data/huggingface/config_json/<file>.config.json for the repos of REAL_CONFIGS in",
+    "build_cassettes.py (DeepSeek-V3/-R1 n_routed_experts, Mixtral-8x7B/8x22B-v0.1 num_local_experts, Qwen3-235B-A22B,",
+    "Qwen3-30B-A3B and Qwen3-Next num_experts, gpt-oss-120b num_local_experts with yarn rope_scaling, Kimi-K2, dense",
+    "Qwen3-32B, Qwen2.5-7B-Instruct and R1-Distill-Qwen-32B; recorded 2025-09-21..23 and 2025-11-04).",
+    "CONSTRUCTED (no real file of these repos): Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6 (shapes from",
+    "SOURCES.md). The 404 mirrors Hugging Face's EntryNotFound.",
+]
+
+
+def _real_huggingface(data: Path) -> tuple[list[dict], list[dict]]:
+    """Recorded model_info and config.json bodies, unchanged (the text as recorded)."""
+    hf = data / "huggingface"
+    infos = [
+        interaction(
+            f"https://huggingface.co/api/models/{repo}", (hf / "model_info_2025-09" / f"{slug}.json").read_text()
+        )
+        for slug, repo in REAL_INFOS.items()
+    ]
+    configs = [
+        interaction(
+            f"https://huggingface.co/{repo}/resolve/main/config.json",
+            (hf / "config_json" / f"{slug}.config.json").read_text(),
+        )
+        for slug, repo in REAL_CONFIGS.items()
+    ]
+    return infos, configs
+
+
 def huggingface(data: Path) -> None:
     inter = []
     real = json.loads((data / "huggingface/model_info__OrionLLM__GRM-2.6-Opus__2026-07-05.json").read_text())
@@ -291,6 +349,10 @@ def huggingface(data: Path) -> None:
         }
         inter.append(interaction(f"https://huggingface.co/api/models/{repo}", entry))
         configs.append(interaction(f"https://huggingface.co/{repo}/resolve/main/config.json", c["config"]))
+    real_infos, real_configs = _real_huggingface(data)
+    inter += real_infos
+    # the same repo's real config.json replaces the constructed one (same case: n_routed_experts)
+    configs = [c for c in configs if "deepseek-ai/DeepSeek-V3/" not in c["request"]["uri"]] + real_configs
     missing = {"error": "Entry not found"}
     configs.append(
         interaction(
@@ -305,19 +367,15 @@ def huggingface(data: Path) -> None:
         [
             "GET https://huggingface.co/api/models/{repo_id}.",
             "OrionLLM/GRM-2.6-Opus: REAL, unchanged: shared/data/huggingface/model_info__OrionLLM__GRM-2.6-Opus__2026-07-05.json (2026-07-05).",
-            "The other repos: CONSTRUCTED from the shapes in SOURCES.md (default key set, config {}); downloads, likes, dates and",
-            "safetensors counts are illustrative, not recorded.",
+            "REAL, unchanged (byte-exact, 2025-09-21..23): shared/data/huggingface/model_info_2025-09/<slug>.json for",
+            f"{', '.join(REAL_INFOS)}: safetensors totals, packed U8 (gpt-oss), a gated repo (gemma-3-1b-it), MoE A3B.",
+            "The other repos (Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6, DeepSeek-V3): CONSTRUCTED from the",
+            "shapes in SOURCES.md (default key set, config {}); downloads, likes, dates and safetensors counts are illustrative,",
+            "not recorded; no real model_info of these repos exists here (Qwen2.5-72B-Instruct carries the only model-index).",
         ],
         inter,
     )
-    write(
-        "huggingface_config.yaml",
-        [
-            "GET https://huggingface.co/{repo_id}/resolve/main/config.json: CONSTRUCTED (no real sample here); expert keys as",
-            "SOURCES.md documents them (n_routed_experts, num_experts_per_tok). The 404 mirrors Hugging Face's EntryNotFound.",
-        ],
-        configs,
-    )
+    write("huggingface_config.yaml", HF_CONFIG_NOTES, configs)
 
 
 def aa_pro() -> None:
@@ -509,6 +567,11 @@ def boards(data: Path) -> None:
             )
         ],
     )
+    open_vlm()
+
+
+def open_vlm() -> None:
+    """No real sample is small enough to keep: constructed, with the real file's dataset keys."""
     vlm = {
         "time": "constructed",
         "results": {
@@ -520,11 +583,16 @@ def boards(data: Path) -> None:
                     "Vision Model": "ViT-600M",
                     "OpenSource": "Yes",
                 },
+                "MMBench_TEST_EN_V11": {"Overall": 80.5},
+                "MMBench_TEST_CN_V11": {"Overall": 78.8},
+                "MMStar": {"Overall": 60.7},
                 "MMMU_VAL": {"Overall": 53.7},
-                "MathVista_MINI": {"Overall": 61.4},
-                "ChartQA_TEST": {"Overall": 83.0},
-                "DocVQA_VAL": {"Overall": 93.9},
-                "AI2D_TEST": {"Overall": 83.0},
+                "MathVista": {"Overall": 61.4},
+                "OCRBench": {"Final Score": 843},
+                "AI2D": {"Overall": 83.0},
+                "HallusionBench": {"Overall": 50.4},
+                "MMVet": {"Overall": 61.8},
+                "MME": {"Overall": 2326.8},
             },
             "InternVL2-8B": {
                 "META": {
@@ -532,20 +600,145 @@ def boards(data: Path) -> None:
                     "Parameters": "8B",
                     "OpenSource": "Yes",
                 },
+                "MMBench_TEST_EN_V11": {"Overall": 79.4},
+                "MMStar": {"Overall": 61.5},
                 "MMMU_VAL": {"Overall": 51.2},
-                "MathVista_MINI": {"Overall": 58.3},
-                "ChartQA_TEST": {"Overall": 83.3},
-                "AI2D_TEST": {"Overall": 83.6},
+                "MathVista": {"Overall": 58.3},
+                "OCRBench": {"Final Score": 794},
+                "AI2D": {"Overall": 83.6},
+                "HallusionBench": {"Overall": "N/A"},
+                "MMVet": {"Overall": 54.3},
             },
         },
     }
     write(
         "open_vlm.yaml",
         [
-            "http://opencompass.openxlab.space/assets/OpenVLM.json: CONSTRUCTED (no real sample here) from the shape in SOURCES.md;",
-            "two models, illustrative scores. Dataset keys (MMMU_VAL, MathVista_MINI, ...) are unconfirmed: a one-line mapping change.",
+            "http://opencompass.openxlab.space/assets/OpenVLM.json: CONSTRUCTED (the real file is 6.6 MB and not in shared/data)",
+            "with the REAL dataset keys of its 2025-09-17 copy as SOURCES.md lists them (MathVista, AI2D, MMBench_TEST_EN_V11, ...;",
+            'OCRBench\'s `Final Score` 0-1000, MME a sum, "N/A" strings); two models, illustrative scores. InternVL2-8B lacks',
+            "MMBench_TEST_CN_V11 and has HallusionBench N/A: no Open VLM average for it.",
         ],
         [interaction("http://opencompass.openxlab.space/assets/OpenVLM.json", vlm)],
+    )
+
+
+def new_boards(data: Path) -> None:
+    """The sources of issue 11: real files, unchanged unless said."""
+    b = data / "boards"
+    text = lambda name: (b / name).read_text(encoding="utf-8")  # noqa: E731
+    csv_headers = {"Content-Type": ["text/csv; charset=utf-8"]}
+    singles = [
+        (
+            "arena_hard.yaml",
+            "https://raw.githubusercontent.com/lmarena/arena-hard-auto/main/leaderboard/arena_hard_leaderboard_20240731.csv",
+            "arena_hard_auto_v0.1.2024-07-31.csv",
+            "2024-07-31",
+            csv_headers,
+        ),
+        (
+            "wildbench.yaml",
+            "https://raw.githubusercontent.com/allenai/WildBench/main/leaderboard/data_dir/all_stat_wildbench.-1.json",
+            "wildbench_all_stat.-1.2024-08.json",
+            "2024-08-01",
+            None,
+        ),
+        (
+            "mt_bench.yaml",
+            "https://huggingface.co/spaces/lmarena-ai/chatbot-arena-leaderboard/resolve/main/leaderboard_table_20250511.csv",
+            "lmsys_leaderboard_table_20250511.csv",
+            "2025-05-11",
+            csv_headers,
+        ),
+        (
+            "bfcl.yaml",
+            "https://gorilla.cs.berkeley.edu/data_overall.csv",
+            "bfcl_data_overall.2025-12-16.csv",
+            "2025-12-16",
+            csv_headers,
+        ),
+        (
+            "aider.yaml",
+            "https://raw.githubusercontent.com/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml",
+            "aider_polyglot_leaderboard.2025-10.yml",
+            "2025-10-04",
+            {"Content-Type": ["text/plain; charset=utf-8"]},
+        ),
+    ]
+    for cassette, url, name, date, headers in singles:
+        write(
+            cassette,
+            [
+                f"{url}: REAL body, unchanged: shared/data/boards/{name} ({date}). Response headers are not recorded (constructed)."
+            ],
+            [interaction(url, text(name), headers=headers)],
+        )
+    swe_bench_and_llm_stats(b)
+
+
+def swe_bench_and_llm_stats(b: Path) -> None:
+    """The two that are not a file served as is: a trimmed board, and a binary archive."""
+    board = json.loads((b / "swebench_leaderboards.2025-12-10.json").read_text(encoding="utf-8"))
+    bash_only = [x for x in board["leaderboards"] if x["name"] == "bash-only"]
+    for row in bash_only[0]["results"]:
+        row.pop("per_instance_details", None)
+    write(
+        "swe_bench.yaml",
+        [
+            "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json: REAL, TRIMMED:",
+            "shared/data/boards/swebench_leaderboards.2025-12-10.json (2025-12-10, 4 MB): only the `bash-only` board is kept",
+            "(the other boards rank agent systems and are not read), and each row's `per_instance_details` (500 per-task",
+            "outcomes) is dropped; every other key and value is unchanged. CC BY-NC 4.0.",
+        ],
+        [
+            interaction(
+                "https://raw.githubusercontent.com/SWE-bench/swe-bench.github.io/master/data/leaderboards.json",
+                {"leaderboards": bash_only},
+            )
+        ],
+    )
+    archive = (b / "llm_stats_llm-leaderboard.24a9ccf7.2025-10-16.tar.gz").read_bytes()
+    write(
+        "llm_stats.yaml",
+        [
+            "GET https://codeload.github.com/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2:",
+            "REAL archive, unchanged (binary body): shared/data/boards/llm_stats_llm-leaderboard.24a9ccf7.2025-10-16.tar.gz",
+            "(2025-10-16; `git archive` of the pinned commit, the same files codeload serves). CC BY 4.0.",
+        ],
+        [
+            interaction(
+                "https://codeload.github.com/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2",
+                archive,
+                headers={"Content-Type": ["application/x-gzip"]},
+            )
+        ],
+    )
+
+
+#: recorded .eval_results files: shared/data/huggingface/eval_results/<model>__<name>.yaml -> repo id
+EVAL_RESULT_REPOS = {
+    "gemma-4-12B-it": "google/gemma-4-12B-it",
+    "Ternary-Bonsai-27B-gguf": "prism-ml/Ternary-Bonsai-27B-gguf",
+}
+
+
+def hf_eval_results(data: Path) -> None:
+    """The Hub's per-model `.eval_results/*.yaml` files (for the lead's per-file engine; draft mapping)."""
+    inter = []
+    for path in sorted((data / "huggingface" / "eval_results").glob("*.yaml")):
+        model, name = path.stem.split("__", 1)
+        url = f"https://huggingface.co/{EVAL_RESULT_REPOS[model]}/resolve/main/.eval_results/{name}.yaml"
+        inter.append(
+            interaction(url, path.read_text(encoding="utf-8"), headers={"Content-Type": ["text/plain; charset=utf-8"]})
+        )
+    write(
+        "hf_eval_results.yaml",
+        [
+            "GET https://huggingface.co/{repo}/resolve/main/.eval_results/{name}.yaml: REAL bodies, unchanged:",
+            "shared/data/huggingface/eval_results/<model>__<name>.yaml (2026-06..07; clones of the Hub repos' history).",
+            "The file names in the repos are taken from the recorded names (<name>); response headers are constructed.",
+        ],
+        inter,
     )
 
 
@@ -558,3 +751,5 @@ if __name__ == "__main__":
     aa_pro()
     redirect(shared)
     boards(shared)
+    new_boards(shared)
+    hf_eval_results(shared)

@@ -29,7 +29,7 @@ import requests
 from requests_cache import CachedSession
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
-from . import settings
+from . import formats, settings
 from .errors import SourceError, SourceStopped
 from .mappings import Source, first_value
 
@@ -79,7 +79,7 @@ class Document:
             else:
                 entries = [value]
             out += [e for e in entries if source.keeps(e)]
-        return out
+        return source.one_row_each(out)
 
 
 class RateLimiter:
@@ -167,6 +167,8 @@ def _error_detail(response: requests.Response) -> str:
 
 def parse_body(source: Source, url: str, content: bytes, content_type: str) -> Any:
     """Parse a 200 body, or raise SourceError saying precisely what is wrong with it."""
+    if source.format not in ("json", "csv"):  # yaml, tar.gz: etl/formats.py
+        return formats.parse(source, url, content)
     if source.format == "csv":
         try:
             return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
@@ -272,7 +274,9 @@ class Fetcher:
             key = self.session.cache.create_key(requests.Request("GET", url, params=params).prepare())
             self.key_index[ident] = self.new_keys[ident] = key
         cached = self.session.cache.get_response(key)
-        if cached is not None and (self.offline or not (cached.is_expired or self.refresh)):
+        if cached is not None and (
+            self.offline or not ((cached.is_expired and not source.frozen_since) or self.refresh)
+        ):
             return self._document(source, cached, key)
         full_url = requests.Request("GET", url, params=params).prepare().url
         outcome, at, message = self.known.get(full_url, ("", 0.0, ""))

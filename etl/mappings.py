@@ -24,7 +24,7 @@ __all__ = ["Candidate", "Identity", "KeyPath", "Mappings", "Source", "compile_pa
 
 SOURCES_FILE = "sources.yaml"
 #: what a mapping file may hold at its top level
-FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fields")
+FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fields", "no_source")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,12 @@ class Source:
     context: dict[str, Any] = field(default_factory=dict)
     key_field: str | None = None
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: format tar.gz: {members: glob, join: {key: sibling file}} (etl/formats.py)
+    archive: dict[str, Any] | None = None
+    #: the date the data stopped changing: a cached copy is never re-fetched because of its age
+    frozen_since: str | None = None
+    #: (group path, by path): of several entries with the same group value, the one with the highest `by`
+    best_row: tuple[Any, Any] | None = None
     derivative: tuple[Any, re.Pattern[str]] | None = None  # (path, regex): the document is another model's
 
     def is_derivative(self, entry: Any) -> str | None:
@@ -102,6 +108,36 @@ class Source:
                 return False
         return True
 
+    def one_row_each(self, entries: list[Any]) -> list[Any]:
+        """Apply ``best_row``: one entry per group value, the highest ``by`` (first on ties); entries
+        without a group value or a numeric ``by`` are kept as they are."""
+        if self.best_row is None:
+            return entries
+        group, by = self.best_row
+        best: dict[str, int] = {}
+        for i, entry in enumerate(entries):
+            key, score = first_value(group, entry), _score(first_value(by, entry))
+            if key is None or score is None:
+                continue
+            held = best.get(str(key))
+            if held is None or score > _score(first_value(by, entries[held])):
+                best[str(key)] = i
+        keep = set(best.values())
+        return [
+            e
+            for i, e in enumerate(entries)
+            if i in keep or _score(first_value(by, e)) is None or first_value(group, e) is None
+        ]
+
+
+def _score(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -126,6 +162,8 @@ class Candidate:
     variant: str | None = None
     note: str | None = None
     percent_if_fraction: bool = False
+    #: keys next to the matched value (its parent object) kept with the raw value, e.g. is_self_reported
+    provenance: tuple[str, ...] = ()
 
     def describe_transform(self) -> str:
         """Human-readable transform chain, stored with each value's provenance."""
@@ -162,6 +200,8 @@ class Mappings:
     tolerances: dict[tuple[str, str], float] = field(default_factory=dict)
     #: (section, field) -> the benchmark variant the field means
     variants: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (section, field) -> why no source publishes it (shown in FIELDS.md)
+    no_source: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def fields(self) -> list[tuple[str, str, list[Candidate]]]:
         return [(s, f, c) for s, fields in self.sections.items() for f, c in fields.items()]
@@ -217,6 +257,13 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         )
         if "derivative" in raw
         else None,
+        "best_row": (
+            _compile(raw["best_row"]["group"], f"{at}.best_row.group", problems),
+            _compile(raw["best_row"]["by"], f"{at}.best_row.by", problems),
+        )
+        if "best_row" in raw
+        else None,
+        "frozen_since": str(raw["frozen_since"]) if "frozen_since" in raw else None,  # YAML reads a date
     }
     pagination = dict(raw["pagination"]) if "pagination" in raw else None
     for key in ("has_more", "total"):
@@ -225,6 +272,8 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
     compiled["pagination"] = pagination
     if raw["scope"] == "catalog" and "records" not in raw:
         problems.append(f"{at}: a catalog source needs 'records' (the JSONPath of its entry list)")
+    if raw.get("format") == "tar.gz" and "archive" not in raw:
+        problems.append(f"{at}: a tar.gz source needs 'archive' (which members are records)")
     if raw["scope"] == "per_model" and not [n for _, n, _, _ in string.Formatter().parse(raw["url"]) if n]:
         problems.append(f"{at}.url: a per_model URL needs a placeholder such as {{hf_id}}")
     plain = {f.name: raw[f.name] for f in fields(Source) if f.name in raw and f.name not in compiled}
@@ -276,8 +325,9 @@ def _build_candidates(
             problems.append(f"{where}.source: unknown source '{raw['source']}': {suggest(raw['source'], sources)}")
             continue
         declared = {k: raw[k] for k in keys if k in raw}
-        if "null_if" in declared:
-            declared["null_if"] = tuple(declared["null_if"])
+        for key in ("null_if", "provenance"):  # lists in YAML, tuples in a frozen dataclass
+            if key in declared:
+                declared[key] = tuple(declared[key])
         expr = _compile(raw["path"], f"{where}.path", problems) if "path" in raw else None
         out.append(Candidate(section=section, field=fname, rank=offset + i, where=where, expr=expr, **declared))
     return out
@@ -359,12 +409,24 @@ def _add_section(mappings: Mappings, path: Path, raw: dict[str, Any], valid: boo
                 f"{path}: variants.{fname}: not a field of this file: {suggest(str(fname), map(str, fields))}"
             )
         mappings.variants[(name, fname)] = text
+    _no_source(path, raw, name, mappings.no_source, problems)
     for fname, cands in fields.items():
         if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
             # semantic checks run even when the schema failed, so every problem shows at once
             offset = len(section.get(fname, []))
             built = _build_candidates(name, fname, cands, path, mappings.sources or None, problems, offset)
             section[fname] = section.get(fname, []) + (built if valid else [])
+
+
+def _no_source(path: Path, raw: dict[str, Any], section: str, out: dict, problems: list[str]) -> None:
+    """Collect a file's `no_source:` reasons; each must name a field of the file with no candidate."""
+    why = raw.get("no_source") if isinstance(raw.get("no_source"), dict) else {}
+    for fname, text in why.items():
+        if raw["fields"].get(fname) != []:
+            problems.append(
+                f"{path}: no_source.{fname}: only for a field of this file with no candidate (`{fname}: []`)"
+            )
+        out[(section, fname)] = text
 
 
 def _guard_variant(cand: Candidate, means: str, problems: list[str]) -> None:
@@ -411,7 +473,9 @@ def fields_table(mappings: Mappings) -> str:
     for section, fname, cands in mappings.fields():
         means = mappings.variants.get((section, fname), "")
         if not cands:
-            lines.append(f"| {section} | {fname} | - | *no source yet* | | | {means} |")
+            why = mappings.no_source.get((section, fname))
+            label = f"*no source: {why}*" if why else "*no source yet*"
+            lines.append(f"| {section} | {fname} | - | {label} | | | {means} |")
         for cand in cands:
             path = f"`{cand.path}`".replace("|", "\\|") if cand.path else "(the entry)"
             transform = cand.describe_transform().replace("|", "\\|")

@@ -75,6 +75,8 @@ def apply(candidate: Candidate, raw: Any) -> Any:
         return value
     if isinstance(value, str) and candidate.type is None:
         return None  # a string where a number is due, and no `type: number` to parse it
+    if isinstance(value, str) and value.strip().endswith("%"):
+        value = value.strip()[:-1]  # "77.47%" is 77.47 on the 0-100 scale the contract uses
     number = _decimal(value)
     if number is None:
         return None
@@ -213,6 +215,39 @@ def livebench_overall(row: dict[str, Any], ctx: Context | None = None) -> float 
     return _number(sum(means) / len(means))
 
 
+#: the Open VLM leaderboard's DEFAULT_BENCH (open_vlm_leaderboard meta_data.py): its default "Avg Score"
+OPEN_VLM_DEFAULT = ("MMBench_V11", "MMStar", "MMMU_VAL", "MathVista", "OCRBench", "AI2D", "HallusionBench", "MMVet")
+
+
+def _open_vlm_score(entry: dict[str, Any], dataset: str) -> Decimal | None:
+    if dataset == "MMBench_V11" and "MMBench_V11" not in entry:
+        parts = [_open_vlm_score(entry, d) for d in ("MMBench_TEST_EN_V11", "MMBench_TEST_CN_V11")]
+        return None if None in parts else sum(parts) / 2
+    block = entry.get(dataset)
+    if not isinstance(block, dict):
+        return None
+    if dataset == "OCRBench":
+        score = _decimal(block.get("Final Score"))
+        return None if score is None else score / 10
+    return _decimal(block.get("Overall"))
+
+
+def open_vlm_overall(entry: dict[str, Any], _ctx: Context | None = None) -> float | None:
+    """The Open VLM leaderboard's default "Avg Score": the mean, rounded to 1 decimal, of the 8
+    DEFAULT_BENCH datasets (MMBench v1.1, MMStar, MMMU val, MathVista testmini, OCRBench, AI2D,
+    HallusionBench, MMVet), each normalised to 0-100: `Overall`, except OCRBench's `Final Score`
+    (0-1000) divided by 10 (gen_table.py of the leaderboard Space). MMBench_V11 is read as such
+    when the entry has it, else as the mean of MMBench_TEST_EN_V11 and MMBench_TEST_CN_V11 (the
+    JSON file carries those two; assumed to be how the page derives its MMBench v1.1 column).
+    Null when any of the 8 is missing or "N/A": the page then shows no Avg Score either."""
+    if not isinstance(entry, dict):
+        return None
+    scores = [_open_vlm_score(entry, d) for d in OPEN_VLM_DEFAULT]
+    if any(s is None for s in scores):
+        return None
+    return _number(round(sum(scores) / len(scores), 1))
+
+
 COMPUTES: dict[str, Callable[..., Any]] = {
     "hf_score": hf_score,
     "architecture": architecture,
@@ -220,11 +255,14 @@ COMPUTES: dict[str, Callable[..., Any]] = {
     "livebench_overall": livebench_overall,
     "architecture_from_name": architecture_from_name,
     "context_window": context_window,
+    "open_vlm_overall": open_vlm_overall,
 }
 
 
 def evaluate(candidate: Candidate, entry: Any, ctx: Context | None = None) -> tuple[Any, Any]:
     """(raw, value) for one candidate against the entry matched for the model."""
+    if candidate.provenance and candidate.expr is not None:
+        return _with_provenance(candidate, entry)
     raw = first_value(candidate.expr, entry) if candidate.expr is not None else None
     if candidate.compute:
         source = raw if candidate.expr is not None else entry
@@ -235,6 +273,20 @@ def evaluate(candidate: Candidate, entry: Any, ctx: Context | None = None) -> tu
             candidate, computed
         )
     return raw, apply(candidate, raw)
+
+
+def _with_provenance(candidate: Candidate, entry: Any) -> tuple[Any, Any]:
+    """The raw value plus the declared keys of the object holding it (e.g. a benchmark row's
+    is_self_reported), so provenance says what kind of truth the value is."""
+    for match in candidate.expr.find(entry):
+        if match.value is None:
+            continue
+        parent = match.context.value if getattr(match, "context", None) is not None else None
+        if not isinstance(parent, dict):
+            parent = entry if isinstance(entry, dict) else {}
+        raw = {"value": match.value, **{k: parent.get(k) for k in candidate.provenance}}
+        return raw, apply(candidate, match.value)
+    return None, None
 
 
 def _compute_inputs(name: str, entry: Any) -> Any:
@@ -251,6 +303,9 @@ def _compute_inputs(name: str, entry: Any) -> Any:
     if name == "context_window":
         config = entry if "max_position_embeddings" in entry else entry.get("text_config") or {}
         return {k: config[k] for k in ("max_position_embeddings", "rope_scaling") if k in config}
+    if name == "open_vlm_overall":
+        keys = (*OPEN_VLM_DEFAULT, "MMBench_TEST_EN_V11", "MMBench_TEST_CN_V11")
+        return {k: entry[k] for k in keys if k in entry}
     if name == "livebench_overall":
         return {k: v for k, v in entry.items() if k not in ("model", "Model")}
     return None

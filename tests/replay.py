@@ -140,6 +140,14 @@ class ReplayServer:
             "open_llm": "/rows",
             "ugi": "/spaces/DontPlanToEnd/UGI-Leaderboard/resolve/main/ugi-leaderboard-data.csv",
             "open_vlm": "/assets/OpenVLM.json",
+            # the sources of issue 11 (their cassettes: the paths of their URLs)
+            "llm_stats": "/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2",
+            "arena_hard": "/lmarena/arena-hard-auto/main/leaderboard/arena_hard_leaderboard_20240731.csv",
+            "wildbench": "/allenai/WildBench/main/leaderboard/data_dir/all_stat_wildbench.-1.json",
+            "mt_bench": "/spaces/lmarena-ai/chatbot-arena-leaderboard/resolve/main/leaderboard_table_20250511.csv",
+            "bfcl": "/data_overall.csv",
+            "aider": "/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml",
+            "swe_bench": "/SWE-bench/swe-bench.github.io/master/data/leaderboards.json",
         }
         out = {name: {"url": self.url + path, "rate_limit": rate_limit} for name, path in paths.items()}
         out["livebench"]["companions"] = {"categories": self.url + "/categories_2026_01_08.json"}

@@ -39,7 +39,8 @@ def test_a_new_source_is_one_yaml_file(tmp_path):
             "section: dev_benchmarks\n"
             "fields:\n"
             "  MT-bench:\n"
-            "    - {source: mtbench_mirror, path: '$.mt_bench', type: number, scale: 10}\n"
+            "    - {source: mtbench_mirror, path: '$.mt_bench', type: number, scale: 10,\n"
+            "       variant: 'MT-bench score (1-10) on 0-100 (x10)'}\n"
         )
         only = {name: {"enabled": False} for name in load_mappings(folder).sources if name != "mtbench_mirror"}
         config = PipelineConfig.from_dict(
@@ -56,7 +57,8 @@ def test_a_new_source_is_one_yaml_file(tmp_path):
     filled = json.loads((tmp_path / "out" / "Acme 7B_filled.json").read_text())
     assert filled["dev_benchmarks"]["MT-bench"] == 86.1
     table = cli("mappings", "table", str(folder)).output
-    assert "| dev_benchmarks | MT-bench | 1 | mtbench_mirror | `$.mt_bench` | type number, scale 10 |  |" in table
+    row = "| dev_benchmarks | MT-bench | 3 | mtbench_mirror | `$.mt_bench` | type number, scale 10 | MT-bench score (1-10) on 0-100 (x10) |"
+    assert row in table
 
 
 def test_a_candidate_of_another_variant_is_refused(tmp_path):
@@ -88,8 +90,8 @@ def test_conflicts_are_reported_in_the_recap_and_by_explain(example_config):
     assert result.exit_code == 0, result.output
     # DeepSeek V3: Hugging Face safetensors 684,531,386,000 parameters, BigCodeBench 671 (billions)
     assert (
-        "conflicts (first source kept; `etl explain` shows both): model_specs.input_price, "
-        "model_specs.output_price, model_specs.param_count" in result.output
+        "conflicts (first source kept; `etl explain` shows both): dev_benchmarks.Aider Polyglot, "
+        "model_specs.input_price, model_specs.output_price, model_specs.param_count" in result.output
     )
     explained = cli("explain", "-c", str(example_config), "DeepSeek V3", "param_count").output
     assert "model_specs.param_count = 684531386000  [chosen, CONFLICT]" in explained

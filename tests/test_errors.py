@@ -9,7 +9,9 @@ from helpers import cli
 
 from etl.settings import mappings_dir
 
-VALID_SOURCES = "valid: artificial_analysis, artificial_analysis_pro, bigcodebench, evalplus, huggingface, huggingface_config, livebench, lmarena, open_llm, open_vlm, openrouter, ugi"
+#: the sources of sources.yaml alone (a mappings folder holding only that file)
+SOURCES_YAML_ONLY = "valid: artificial_analysis, artificial_analysis_pro, bigcodebench, evalplus, huggingface, huggingface_config, livebench, lmarena, open_llm, open_vlm, openrouter, ugi"
+VALID_SOURCES = "valid: aider, arena_hard, artificial_analysis, artificial_analysis_pro, bfcl, bigcodebench, evalplus, huggingface, huggingface_config, livebench, llm_stats, lmarena, mt_bench, open_llm, open_vlm, openrouter, swe_bench, ugi, wildbench"
 
 
 def errors(result) -> list[str]:
@@ -148,11 +150,11 @@ def test_every_class_of_invalid_mapping_is_reported_at_once(bad_mappings):
     m = str(bad_mappings)
     assert errors(result) == [
         f"error: {m}/community_score.yaml: line 4, column 1: invalid YAML (expected the node content, but found '<stream end>'); fix the syntax",
-        f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, map, note, null_if, path, percent_if_fraction, round, scale, source, type, variant",
-        f"error: {m}/model_specs.yaml: fields.input_price[2].compute: 'magic' is not allowed: valid: architecture, architecture_from_name, context_window, hf_score, livebench_overall, param_count",
+        f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, map, note, null_if, path, percent_if_fraction, provenance, round, scale, source, type, variant",
+        f"error: {m}/model_specs.yaml: fields.input_price[2].compute: 'magic' is not allowed: valid: architecture, architecture_from_name, context_window, hf_score, livebench_overall, open_vlm_overall, param_count",
         f"error: {m}/model_specs.yaml: fields.input_price[3]: missing key: 'source'",
         f"error: {m}/model_specs.yaml: fields.input_price[4]: needs one of: path, compute",
-        f"error: {m}/model_specs.yaml: fields.input_price[0].source: unknown source 'openroutr': did you mean 'openrouter'? {VALID_SOURCES}",
+        f"error: {m}/model_specs.yaml: fields.input_price[0].source: unknown source 'openroutr': did you mean 'openrouter'? {SOURCES_YAML_ONLY}",
         f"error: {m}/model_specs.yaml: fields.input_price[1].path: JSONPath '$.pricing[' does not parse (Parse error near the end of string!); fix the path",
     ]
 
@@ -165,7 +167,7 @@ def test_invalid_sources_file(bad_mappings):
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
-        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: attribution, auth, companions, context, derivative, description, enabled, format, hints, identity, key_field, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, url, where",
+        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, derivative, description, enabled, format, frozen_since, hints, identity, key_field, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, url, where",
         f"error: {m}/sources.yaml: sources.x.scope: 'catalogue' is not allowed: did you mean 'catalog'? valid: catalog, per_model",
     ]
 
@@ -180,7 +182,7 @@ def test_run_with_a_broken_mapping_folder_exits_2(bad_mappings, workdir):
 def test_shipped_mappings_list_every_contract_field():
     result = cli("mappings", "check")
     assert result.exit_code == 0
-    assert result.output.startswith("ok: 12 sources, 56 fields")
+    assert result.output.startswith("ok: 19 sources, 56 fields")
 
 
 def test_nan_in_a_template_is_not_json(workdir):

@@ -100,10 +100,11 @@ def test_offline_run_on_empty_cache_exits_3_and_names_what_is_missing(workdir):
     assert result.exit_code == 3, result.output
     assert "offline, and the cache lacks" in result.output
     assert (
-        "the cache lacks 10 response(s): bigcodebench https://bigcode-bench.github.io/results.json; " in result.output
+        "the cache lacks 17 response(s): aider https://raw.githubusercontent.com/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml; "
+        in result.output
     )
-    assert "huggingface https://huggingface.co/api/models/zai-org/GLM-4.6; " in result.output
-    assert "; and 5 more." in result.output
+    assert "bigcodebench https://bigcode-bench.github.io/results.json; " in result.output
+    assert "; and 12 more." in result.output
     assert "Run `etl extract` (with network) first, or drop --offline." in result.output
     assert not (workdir / "filled_models").exists()
 

@@ -12,10 +12,13 @@ import csv
 import io
 import json
 import math
+import re
+import tarfile
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
+import yaml
 from conftest import REPORT
 from replay import CASSETTES
 from vcr.persisters.filesystem import FilesystemPersister
@@ -38,6 +41,47 @@ def _bodies(name: str) -> list:
     return out
 
 
+def _bodies_by_uri(name: str) -> dict:
+    """URI -> parsed JSON body of every 200 response of a cassette."""
+    requests_, responses = FilesystemPersister.load_cassette(str(CASSETTES / name), yamlserializer)
+    return {
+        q.uri: json.loads(r["body"]["string"])
+        for q, r in zip(requests_, responses, strict=True)
+        if r["status"]["code"] == 200
+    }
+
+
+def _raw_body(name: str) -> bytes:
+    """The one recorded body of a cassette, as bytes (YAML text, a tar.gz archive)."""
+    _, [response] = FilesystemPersister.load_cassette(str(CASSETTES / name), yamlserializer)
+    body = response["body"]["string"]
+    return body if isinstance(body, bytes) else body.encode()
+
+
+def _llm_stats_records() -> dict:
+    """model_id -> model.json with its benchmarks.json rows, read straight from the archive."""
+    out, rows = {}, {}
+    with tarfile.open(fileobj=io.BytesIO(_raw_body("llm_stats.yaml"))) as archive:
+        for member in archive.getmembers():
+            parts = member.name.split("/")
+            if len(parts) == 7 and parts[1:3] == ["data", "organizations"] and parts[4] == "models":
+                data = json.load(archive.extractfile(member))
+                if parts[6] == "model.json":
+                    out[data["model_id"]] = data
+                elif parts[6] == "benchmarks.json":
+                    rows[parts[5]] = data
+    return {mid: {**m, "benchmarks": rows.get(mid)} for mid, m in out.items()}
+
+
+def _aider_best() -> dict:
+    """Display name -> its best run (highest pass_rate_2), as the leaderboard ranks a model."""
+    best: dict = {}
+    for row in yaml.load(_raw_body("aider.yaml").decode(), Loader=yaml.BaseLoader):
+        if row["model"] not in best or float(row["pass_rate_2"]) > float(best[row["model"]]["pass_rate_2"]):
+            best[row["model"]] = row
+    return best
+
+
 def _keyed(body: dict) -> dict:
     return {k: {**v, "model": k} for k, v in body.items()}
 
@@ -54,18 +98,10 @@ def raw():
         "openrouter": {e["id"]: e for e in _bodies("openrouter_models.yaml")[0]["data"]},
         "lmarena": {r["row"]["model_name"]: r["row"] for page in _bodies("lmarena_rows.yaml") for r in page["rows"]},
         "huggingface": {b["id"]: b for b in _bodies("huggingface_models.yaml")},
-        "huggingface_config": dict(
-            zip(
-                [
-                    "meta-llama/Meta-Llama-3.1-70B-Instruct",
-                    "Qwen/Qwen2.5-72B-Instruct",
-                    "zai-org/GLM-4.6",
-                    "deepseek-ai/DeepSeek-V3",
-                ],
-                _bodies("huggingface_config.yaml"),
-                strict=True,
-            )
-        ),
+        "huggingface_config": {
+            uri.split("huggingface.co/")[1].split("/resolve/")[0]: body
+            for uri, body in _bodies_by_uri("huggingface_config.yaml").items()
+        },
         "livebench": {r["model"]: r for r in livebench_table},
         "livebench:categories": categories,
         "bigcodebench": _keyed(_bodies("bigcodebench.yaml")[0]),
@@ -73,6 +109,13 @@ def raw():
         "open_llm": {r["row"]["eval_name"]: r["row"] for page in _bodies("open_llm.yaml") for r in page["rows"]},
         "ugi": {r["author/model_name"]: r for r in _bodies("ugi.yaml")[0]},
         "open_vlm": _keyed(_bodies("open_vlm.yaml")[0]["results"]),
+        "llm_stats": _llm_stats_records(),
+        "arena_hard": {r["model"]: r for r in _bodies("arena_hard.yaml")[0]},
+        "wildbench": _keyed(_bodies("wildbench.yaml")[0]),
+        "mt_bench": {r["key"]: r for r in _bodies("mt_bench.yaml")[0]},
+        "bfcl": {r["Model"]: r for r in _bodies("bfcl.yaml")[0]},
+        "aider": _aider_best(),
+        "swe_bench": {r["folder"]: r for r in _bodies("swe_bench.yaml")[0]["leaderboards"][0]["results"]},
     }
 
 
@@ -159,11 +202,15 @@ EXPECTED = {
     ("model_specs", "context_window", "openrouter"): lambda r, now, d: r["context_length"],
     ("model_specs", "context_window", "huggingface_config"): lambda r, now, d: _served_window(r),
     ("model_specs", "param_count", "artificial_analysis_pro"): lambda r, now, d: _count(r["parameters"]["total"]),
-    ("model_specs", "param_count", "huggingface"): lambda r, now, d: r["safetensors"]["total"],
+    ("model_specs", "param_count", "huggingface"): lambda r, now, d: (
+        None  # packed dtypes (gpt-oss's U8 MXFP4 weights): the total counts bytes, not parameters
+        if set(r["safetensors"]["parameters"]) & {"U8", "U32", "I32", "U4", "I8"}
+        else r["safetensors"]["total"]
+    ),
     ("model_specs", "param_count", "open_llm"): lambda r, now, d: _count(r["#Params (B)"]),
     ("model_specs", "param_count", "bigcodebench"): lambda r, now, d: _count(r["size"]),
     ("model_specs", "architecture", "huggingface_config"): lambda r, now, d: (
-        "moe" if r.get("n_routed_experts", 0) > 1 else "dense"
+        "moe" if any((r.get(k) or 0) > 1 for k in ("num_local_experts", "n_routed_experts", "num_experts")) else "dense"
     ),
     ("model_specs", "architecture", "artificial_analysis_pro"): lambda r, now, d: (
         "moe" if r["parameters"]["active"] < r["parameters"]["total"] else "dense"
@@ -207,10 +254,74 @@ EXPECTED = {
     ("model_specs", "architecture", "openrouter"): lambda r, now, d: _moe_name(r["name"]),
     ("model_specs", "architecture", "artificial_analysis"): lambda r, now, d: _moe_name(r["name"]),
     ("dev_benchmarks", "MMMU", "open_vlm"): lambda r, now, d: r["MMMU_VAL"]["Overall"],
-    ("dev_benchmarks", "Mathvista", "open_vlm"): lambda r, now, d: r["MathVista_MINI"]["Overall"],
-    ("dev_benchmarks", "ChartQA", "open_vlm"): lambda r, now, d: r["ChartQA_TEST"]["Overall"],
-    ("dev_benchmarks", "AI2D", "open_vlm"): lambda r, now, d: r["AI2D_TEST"]["Overall"],
+    ("dev_benchmarks", "Mathvista", "open_vlm"): lambda r, now, d: r["MathVista"]["Overall"],
+    ("dev_benchmarks", "AI2D", "open_vlm"): lambda r, now, d: r["AI2D"]["Overall"],
+    ("entity_benchmarks", "Open VLM", "open_vlm"): lambda r, now, d: _open_vlm(r),
+    ("dev_benchmarks", "Wild Bench", "wildbench"): lambda r, now, d: round(r["WB_score.task_macro"], 2),
+    ("dev_benchmarks", "MT-bench", "mt_bench"): lambda r, now, d: (
+        None if r["MT-bench (score)"] in ("-", "") else round(float(r["MT-bench (score)"]) * 10, 2)
+    ),
+    ("dev_benchmarks", "Arena-Hard", "arena_hard"): lambda r, now, d: float(r["score"]),
+    ("dev_benchmarks", "Aider Polyglot", "aider"): lambda r, now, d: float(r["pass_rate_2"]),
+    ("dev_benchmarks", "SWE-Bench", "swe_bench"): lambda r, now, d: r["resolved"],
+    ("dev_benchmarks", "BFCL", "bfcl"): lambda r, now, d: float(r["Overall Acc"].rstrip("%")),
 }
+
+#: LLM Stats benchmark ids this test accepts per field (the variant guard, read independently):
+#: a row's expected value is the score of the id its path names, x100, and that id must be listed here
+LLM_STATS_IDS = {
+    "MMLU": ["mmlu"],
+    "MMLU Pro": ["mmlu-pro"],
+    "BigBenchHard": ["big-bench-hard", "bbh"],
+    "GPQA diamond": ["gpqa"],
+    "DROP": ["drop"],
+    "HellaSwag": ["hellaswag"],
+    "ARC-C": ["arc-c"],
+    "Wild Bench": ["wild-bench"],
+    "MT-bench": ["mt-bench"],
+    "IFEval": ["ifeval"],
+    "Arena-Hard": ["arena-hard"],
+    "MATH": ["math"],
+    "GSM-8K": ["gsm8k"],
+    "AIME": ["aime-2024"],
+    "HumanEval": ["humaneval"],
+    "MBPP": ["mbpp"],
+    "LiveCodeBench": ["livecodebench"],
+    "Aider Polyglot": ["aider-polyglot"],
+    "SWE-Bench": ["swe-bench-verified"],
+    "SciCode": ["scicode"],
+    "MGSM": ["mgsm"],
+    "MMMLU": ["mmmlu"],
+    "C-Eval or CMMLU": ["c-eval", "cmmlu"],
+    "LongBench": ["longbench-v2"],
+    "BFCL": ["bfcl-v3", "bfcl"],
+    "Gorilla Benchmark": ["gorilla-benchmark-api-bench"],
+    "MMMU": ["mmmu"],
+    "Mathvista": ["mathvista-mini", "mathvista"],
+    "ChartQA": ["chartqa"],
+    "DocVQA": ["docvqa"],
+    "AI2D": ["ai2d"],
+}
+EXPECTED.update({("dev_benchmarks", f, "llm_stats"): None for f in LLM_STATS_IDS})
+
+
+def _llm_stats(entry: dict, row: dict):
+    """The score x100 of the benchmark id the row's path names, with its self-reported flag."""
+    wanted = re.search(r"benchmark_id == '([^']+)'", row["path"]).group(1)
+    assert wanted in LLM_STATS_IDS[row["field"]], (row["field"], wanted)
+    [bench] = [b for b in entry["benchmarks"] if b["benchmark_id"] == wanted][:1]
+    raw = json.loads(row["raw"]) if isinstance(row["raw"], str) else row["raw"]
+    assert raw["is_self_reported"] == bench["is_self_reported"]
+    return float(round(Decimal(str(bench["score"])) * 100, 2))
+
+
+def _open_vlm(entry):
+    """Avg Score of the leaderboard's 8 default datasets; OCRBench /10; MMBench v1.1 = EN/CN mean."""
+    parts = [entry[k]["Overall"] for k in ("MMStar", "MMMU_VAL", "MathVista", "AI2D", "HallusionBench", "MMVet")]
+    parts.append(entry["OCRBench"]["Final Score"] / 10)
+    parts.append((entry["MMBench_TEST_EN_V11"]["Overall"] + entry["MMBench_TEST_CN_V11"]["Overall"]) / 2)
+    return round(sum(parts) / len(parts), 1)
+
 
 # The reference set: real models of the recorded samples. hf: the repo id (join key); name: what a
 # user would write; expect: entries this test found by exact id or exact name, that the engine must match.
@@ -241,7 +352,7 @@ REFERENCE = [
     (
         "DeepSeek V3",
         "deepseek-ai/DeepSeek-V3",
-        {},
+        {"aider": "DeepSeek Chat V3 (prev)"},  # "DeepSeek V3 (0324)" is the later checkpoint
         {
             "artificial_analysis": "deepseek-v3",
             "openrouter": "deepseek/deepseek-chat",
@@ -435,6 +546,148 @@ REFERENCE = [
     ),
     ("Qwen2-VL-7B-Instruct", "Qwen/Qwen2-VL-7B-Instruct", {}, {"open_vlm": "Qwen2-VL-7B-Instruct"}),
     ("Qwen3 30B A3B (Reasoning)", None, {}, {"artificial_analysis": "qwen3-30b-a3b-instruct-reasoning"}),
+    # the sources of issue 11: LLM Stats (developer-reported), Arena-Hard, WildBench, MT-bench, BFCL,
+    # Aider, SWE-bench bash-only; ids found here by exact id, exact display name or Hugging Face link
+    (
+        "DeepSeek-R1",
+        "deepseek-ai/DeepSeek-R1",
+        # LLM Stats: DeepSeek-R1 and -0528 share the weights link; Aider: "DeepSeek R1" and "(0528)"
+        {"llm_stats": "deepseek-r1", "aider": "DeepSeek R1"},
+        {"llm_stats": "deepseek-r1", "aider": "DeepSeek R1", "mt_bench": "deepseek-r1"},
+    ),
+    (
+        "Qwen3-32B",
+        "Qwen/Qwen3-32B",
+        {},
+        {
+            "llm_stats": "qwen3-32b",
+            "aider": "Qwen3 32B",
+            "bfcl": "Qwen3-32B (FC)",
+            "huggingface": "Qwen/Qwen3-32B",
+            "huggingface_config": "Qwen/Qwen3-32B",
+        },
+    ),
+    ("Qwen3-235B-A22B", "Qwen/Qwen3-235B-A22B", {}, {"llm_stats": "qwen3-235b-a22b", "mt_bench": "qwen3-235b-a22b"}),
+    (
+        "Llama 3.1 8B Instruct",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        {"huggingface": False, "huggingface_config": False},  # its recorded files are not in the cassettes
+        {
+            "llm_stats": "llama-3.1-8b-instruct",
+            "arena_hard": "llama-3.1-8b-instruct",
+        },
+    ),
+    (
+        "Llama 3.1 405B Instruct",
+        "meta-llama/Llama-3.1-405B-Instruct",
+        {},
+        {"llm_stats": "llama-3.1-405b-instruct", "arena_hard": "llama-3.1-405b-instruct"},
+    ),
+    (
+        "claude-3-5-sonnet-20241022",
+        None,
+        {"llm_stats": "claude-3-5-sonnet-20241022"},
+        {"llm_stats": "claude-3-5-sonnet-20241022", "aider": "claude-3-5-sonnet-20241022"},
+    ),
+    (
+        "claude-3-5-sonnet-20240620",
+        None,
+        {"llm_stats": "claude-3-5-sonnet-20240620"},
+        {"arena_hard": "claude-3-5-sonnet-20240620", "wildbench": "claude-3-5-sonnet-20240620"},
+    ),
+    (
+        "claude-opus-4-5-20251101",
+        None,
+        {},
+        {"bfcl": "Claude-Opus-4-5-20251101 (FC)", "swe_bench": "20251124_mini-v1.16.0_claude-opus-4-5-20251101"},
+    ),
+    ("Claude Sonnet 4", None, {}, {"llm_stats": "claude-sonnet-4-20250514"}),
+    (
+        "gpt-4o-2024-08-06",
+        None,
+        {"llm_stats": "gpt-4o-2024-08-06"},
+        {"aider": "gpt-4o-2024-08-06", "mt_bench": "gpt-4o-2024-08-06", "llm_stats": "gpt-4o-2024-08-06"},
+    ),
+    (
+        "gpt-4o-2024-05-13",
+        None,
+        {"llm_stats": "gpt-4o-2024-05-13"},
+        {"arena_hard": "gpt-4o-2024-05-13", "wildbench": "gpt-4o-2024-05-13", "mt_bench": "gpt-4o-2024-05-13"},
+    ),
+    ("GPT-4.1", None, {}, {"llm_stats": "gpt-4.1-2025-04-14", "aider": "gpt-4.1"}),
+    (
+        "gemini-2.0-flash",
+        None,
+        {},
+        {"llm_stats": "gemini-2.0-flash", "swe_bench": "20250726_mini-v1.0.0_gemini-2.0-flash"},
+    ),
+    ("gemini-2.5-pro", None, {}, {"llm_stats": "gemini-2.5-pro", "swe_bench": "20250726_mini-v1.0.0_gemini-2.5-pro"}),
+    (
+        "gpt-oss-120b",
+        "openai/gpt-oss-120b",
+        {},
+        {
+            "llm_stats": "gpt-oss-120b",
+            "aider": "gpt-oss-120b (high)",
+            "swe_bench": "20250807_mini-v1.7.0_gpt-oss-120b",
+            "huggingface": "openai/gpt-oss-120b",
+            "huggingface_config": "openai/gpt-oss-120b",
+        },
+    ),
+    (
+        "Kimi-K2-Instruct",
+        "moonshotai/Kimi-K2-Instruct",
+        {},
+        {
+            "llm_stats": "kimi-k2-instruct",
+            "bfcl": "Moonshotai-Kimi-K2-Instruct (FC)",
+            "swe_bench": "20250807_mini-v1.7.0_kimi-k2-instruct",
+        },
+    ),
+    (
+        "Mistral-Small-24B-Instruct-2501",
+        "mistralai/Mistral-Small-24B-Instruct-2501",
+        {},
+        {"llm_stats": "mistral-small-24b-instruct-2501", "mt_bench": "mistral-small-24b-instruct-2501"},
+    ),
+    ("Jamba 1.5 Large", None, {}, {"llm_stats": "jamba-1.5-large"}),
+    (
+        "Qwen2-72B-Instruct",
+        "Qwen/Qwen2-72B-Instruct",
+        {},
+        {
+            "llm_stats": "qwen2-72b-instruct",
+            "arena_hard": "qwen2-72b-instruct",
+            "mt_bench": "qwen2-72b-instruct",
+            "wildbench": "Qwen2-72B-Instruct",
+        },
+    ),
+    (
+        "Meta-Llama-3-70B-Instruct",
+        "meta-llama/Meta-Llama-3-70B-Instruct",
+        {},
+        {"wildbench": "Meta-Llama-3-70B-Instruct"},
+    ),
+    ("DeepSeek-V2.5", "deepseek-ai/DeepSeek-V2.5", {}, {"llm_stats": "deepseek-v2.5", "mt_bench": "deepseek-v2.5"}),
+    ("Llama 3.2 90B Instruct", None, {}, {"llm_stats": "llama-3.2-90b-instruct"}),
+    ("o3-mini", None, {}, {"llm_stats": "o3-mini"}),
+    (
+        "gemma-3-1b-it",
+        "google/gemma-3-1b-it",
+        {"huggingface_config": False},  # gated (manual): metadata 200, config.json not recorded
+        {"llm_stats": "gemma-3-1b-it", "huggingface": "google/gemma-3-1b-it"},
+    ),
+    ("GLM-4.5", "zai-org/GLM-4.5", {}, {"llm_stats": "glm-4.5", "swe_bench": "20250822_mini-v1.9.1_glm-4.5"}),
+    (
+        "Qwen3-Next-80B-A3B-Instruct",
+        "Qwen/Qwen3-Next-80B-A3B-Instruct",
+        {},
+        {
+            "llm_stats": "qwen3-next-80b-a3b-instruct",
+            "huggingface": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+            "huggingface_config": "Qwen/Qwen3-Next-80B-A3B-Instruct",
+        },
+    ),
 ]
 
 
@@ -465,7 +718,7 @@ def staged(warm_store, tmp_path_factory):
 
 
 def test_reference_set_is_big_enough():
-    assert len(REFERENCE) >= 20
+    assert len(REFERENCE) >= 40
 
 
 @pytest.mark.parametrize("reference", REFERENCE, ids=lambda r: r[0])
@@ -479,7 +732,10 @@ def test_reference_model_matches_and_values_equal_raw_after_transform(reference,
     for row in rows:
         key = (row["section"], row["field"], row["source"])
         entry = raw[row["source"]][row["entry_id"]]
-        expected = EXPECTED[key](entry, datetime.fromisoformat(row["fetched_at"]), raw)
+        if row["source"] == "llm_stats":
+            expected = _llm_stats(entry, row)
+        else:
+            expected = EXPECTED[key](entry, datetime.fromisoformat(row["fetched_at"]), raw)
         assert row["value"] == expected, (key, row["value"], expected)
         checked += 1
     published = {(r["section"], r["field"]) for r in rows}

@@ -102,6 +102,7 @@ def test_offline_with_a_cached_body_that_does_not_parse_fails_fast(workdir, tmp_
             "ugi",
             "open_vlm",
             "huggingface_config",
+            *("llm_stats", "arena_hard", "wildbench", "mt_bench", "bfcl", "aider", "swe_bench"),
         ]
     }
     (workdir / "c.yaml").write_text(

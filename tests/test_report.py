@@ -39,8 +39,8 @@ def test_coverage_json_and_csv_say_why_cells_are_empty(example_config):
         glm["model_specs.architecture"]["status"] == "filled"
         and glm["model_specs.architecture"]["source"] == "huggingface_config"
     )
-    assert glm["dev_benchmarks.MATH"]["detail"] == "no source publishes this field yet"
-    assert glm["dev_benchmarks.SciCode"]["detail"] == "source off: artificial_analysis_pro"
+    assert glm["dev_benchmarks.MTOB"]["detail"] == "no source publishes this field yet"
+    assert glm["dev_benchmarks.Humanity's Last Exam"]["detail"] == "source off: artificial_analysis_pro"
     assert data["models"]["Acme Internal 7B"]["filled"] == 0
     assert data["ambiguous"]["GLM-4.6"]["artificial_analysis"] == [
         {"id": "glm-4-6", "name": "GLM-4.6 (Non-reasoning)"},
@@ -58,7 +58,7 @@ def test_coverage_table_lists_the_pins_to_write(example_config):
         "ambiguous: GLM-4.6 in artificial_analysis: pin one with ids: {artificial_analysis: <id>}; candidates: glm-4-6 (GLM-4.6 (Non-reasoning)), glm-4-6-reasoning (GLM-4.6 (Reasoning))"
         in out
     )
-    assert any(line.startswith("Qwen2.5 72B Instruct") and " 18/26 " in line for line in out.splitlines())
+    assert any(line.startswith("Qwen2.5 72B Instruct") and " 24/46 " in line for line in out.splitlines())
 
 
 def test_pins_written_edited_read_and_kept(example_config, workdir):

@@ -1,0 +1,84 @@
+"""Body formats beyond JSON and CSV: YAML documents and tar.gz archives of JSON files.
+
+An archive becomes a list of records: one per member matching the source's ``archive.members``
+glob, its sibling files (``archive.join``) parsed and stored under their keys. So a repository
+snapshot (LLM Stats: ``model.json`` + ``benchmarks.json`` per model) is one request and one
+record per model, and every JSONPath of the mappings reads it like any other catalog.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import posixpath
+import tarfile
+from fnmatch import fnmatchcase
+from typing import Any
+
+import yaml
+
+from .errors import SourceError
+from .mappings import Source
+
+#: members larger than this are not read (a data file of a leaderboard is far smaller)
+MAX_MEMBER_BYTES = 20_000_000
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the timestamp rule: a `date: 2025-02-25` stays the string the file says,
+    so raw values stay JSON-serialisable for provenance."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse(source: Source, url: str, content: bytes) -> Any:
+    """Parse a 200 body of ``source.format`` (yaml or tar.gz), or raise SourceError."""
+    if source.format == "yaml":
+        try:
+            return yaml.load(content.decode("utf-8-sig"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SourceError(source.name, f"unreadable YAML from {url}: {detail}", url) from None
+    if source.format == "tar.gz":
+        return _archive_records(source, url, content)
+    raise SourceError(source.name, f"unknown format {source.format!r} for {url}", url)
+
+
+def _archive_records(source: Source, url: str, content: bytes) -> list[dict[str, Any]]:
+    spec = source.archive or {}
+    pattern, join = spec.get("members", "*.json"), spec.get("join", {})
+    try:
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as archive:
+            files = {m.name: m for m in archive.getmembers() if m.isfile() and m.size <= MAX_MEMBER_BYTES}
+            records = []
+            for name in sorted(files):
+                if not fnmatchcase(name, pattern):
+                    continue
+                record = _member(archive, files[name], url, source)
+                if not isinstance(record, dict):
+                    continue
+                folder = posixpath.dirname(name)
+                for key, sibling in join.items():
+                    path = posixpath.join(folder, sibling)
+                    record[key] = _member(archive, files[path], url, source) if path in files else None
+                records.append(record)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise SourceError(source.name, f"unreadable tar.gz archive from {url} ({exc}; truncated?)", url) from None
+    if not records:
+        raise SourceError(source.name, f"no member of the archive from {url} matches {pattern!r}", url)
+    return records
+
+
+def _member(archive: tarfile.TarFile, info: tarfile.TarInfo, url: str, source: Source) -> Any:
+    handle = archive.extractfile(info)
+    data = handle.read() if handle else b""
+    try:
+        if info.name.endswith((".yaml", ".yml")):
+            return yaml.load(data.decode("utf-8-sig"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SourceError(source.name, f"archive member {info.name} from {url} does not parse ({exc})", url) from None
