@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
+from jsonpath_ng import Child
 from requests.structures import CaseInsensitiveDict
 from requests_cache import CachedSession
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
@@ -247,6 +248,17 @@ def check_shape(source: Source, url: str, body: Any) -> None:
             f"unexpected JSON shape from {url}: expected an object at the top level, got {_kind(body)}",
             url,
         )
+    step = expr
+    while isinstance(step, Child):  # what a wildcard steps into must be a list or an object
+        if str(step.right) in ("*", "[*]"):
+            for match in step.left.find(body):
+                if not isinstance(match.value, (list, dict)):
+                    raise SourceError(
+                        source.name,
+                        f"unexpected JSON shape from {url}: {step.left} holds {_kind(match.value)}, expected a list of records",
+                        url,
+                    )
+        step = step.left
     for match in expr.find(body):
         if not isinstance(match.value, dict):
             raise SourceError(
@@ -474,7 +486,7 @@ class Fetcher:
         """GET, following redirects by hand: requests keeps custom key headers across hosts. The
         key goes to the source's own host only, and never over plain http once https was used:
         a hop from https to http is refused. The response is returned unread (streaming)."""
-        origin = urlsplit(url)
+        origin, asked = urlsplit(url), requests.Request("GET", url, params=params).prepare().url
         response = None
         for _ in range(MAX_REDIRECTS + 1):
             here = urlsplit(url)
@@ -494,11 +506,9 @@ class Fetcher:
             response.close()
             target = urljoin(response.url, location)
             if here.scheme == "https" and urlsplit(target).scheme != "https":
-                raise SourceError(
-                    source.name,
-                    f"{response.url} redirected to plain http ({target}): refused, a request may not drop https",
-                    url,
-                )
+                msg = f"{response.url} redirected to plain http ({target}): refused, a request may not drop https"
+                self._record(source, asked, response.status_code, "failed", msg)
+                raise SourceError(source.name, msg, asked)
             url, params = target, {}
         return response
 
