@@ -217,7 +217,7 @@ with ReplayServer() as server:
         head = b"HTTP/1.1 200 OK\\r\\nContent-Type: application/json\\r\\nContent-Length: 2147483648\\r\\n\\r\\n"
         server.script("/x", [_stream_forever(head, b" " * 2**16, 2**31)])
     else:
-        bomb = _gzip_bomb(2**30)
+        bomb = _gzip_bomb(2**29)  # 512 MiB inflated, 0.5 MB on the wire
         server.route("/x", 200, bomb, {{"Content-Type": "application/json", "Content-Encoding": "gzip"}})
     source = replace(load_mappings().sources["openrouter"], url=server.url + "/x")
     from pathlib import Path
