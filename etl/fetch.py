@@ -313,7 +313,7 @@ class Fetcher:
         self.session = open_session(store_path, ttl_hours, list(auth_headers))
         self.http = plain_session(settings.USER_AGENT)
         self.cancelled = threading.Event()
-        self.watchdog = Watchdog(self.cancelled)
+        self.watchdog = Watchdog(self.cancelled, settings.CANCEL_GRACE)
         sleep = sleep or self._interruptible_sleep
         #: called with (source, seconds) before a wait of 2 s or more, for progress displays
         self.on_wait: Callable[[str, float], None] = lambda name, seconds: None

@@ -121,10 +121,13 @@ def plain_session(user_agent: str) -> requests.Session:
 
 class Watchdog:
     """One thread per Fetcher: cuts the socket of every request past its deadline, and of every
-    request once ``cancelled`` is set (Ctrl-C, SIGTERM), checking every ``tick`` seconds."""
+    request still in flight ``grace`` seconds after ``cancelled`` is set (Ctrl-C, SIGTERM): an
+    answer arriving within the grace is kept (a re-run need not fetch it again), a stuck one is not
+    waited for. Checks every ``tick`` seconds."""
 
-    def __init__(self, cancelled: threading.Event, tick: float = 0.05):
-        self.cancelled, self.tick = cancelled, tick
+    def __init__(self, cancelled: threading.Event, grace: float = 0.5, tick: float = 0.05):
+        self.cancelled, self.grace, self.tick = cancelled, grace, tick
+        self._cancelled_at: float | None = None
         self._watches: set[Watch] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -149,7 +152,10 @@ class Watchdog:
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick):
-            cancelled, now = self.cancelled.is_set(), time.monotonic()
+            now = time.monotonic()
+            if self._cancelled_at is None and self.cancelled.is_set():
+                self._cancelled_at = now
+            cancelled = self._cancelled_at is not None and now - self._cancelled_at >= self.grace
             with self._lock:
                 due = [w for w in self._watches if cancelled or now >= w.deadline]
             for watch in due:

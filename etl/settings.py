@@ -59,3 +59,6 @@ DEFAULT_MAX_BODY_BYTES = 64 * 2**20
 DEFAULT_RATE_MARGIN = 0.1
 #: A Retry-After or reset further away than this is absurd: treated as beyond the ceiling.
 ABSURD_WAIT_SECONDS = 10 * 365 * 86400.0
+#: Seconds a request in flight may still finish after Ctrl-C/SIGTERM (so its answer is cached)
+#: before its connection is cut.
+CANCEL_GRACE = 0.5
