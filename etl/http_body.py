@@ -1,4 +1,5 @@
-"""Bounded HTTP: a total deadline per request and a cap on the (decompressed) body size.
+"""Reading an HTTP answer without trusting it: a total deadline per request, a cap on the
+(decompressed) body, 429 headers parsed defensively, and bodies parsed and shape-checked.
 
 ``requests``' timeout bounds each ``recv``, not the request: a server sending one byte a second
 keeps it alive forever. So every socket a request opens (or reuses) is registered with a
@@ -10,16 +11,28 @@ stream is cut at the limit with a bounded memory peak.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
+from jsonpath_ng import Child
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from . import settings
+from .errors import SourceError
+from .mappings import KeyPath, Source
 
 #: bytes asked of the decoder per read: the most a single read can inflate to
 CHUNK = 64 * 1024
@@ -201,3 +214,118 @@ def size_text(n: int) -> str:
         if n >= scale:
             return f"{n / scale:g} {unit}"
     return f"{n} bytes"
+
+
+def _seconds(text: str) -> float | None:
+    """A number of seconds from a header; inf, nan and overflows are all 'absurd' (inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else math.inf
+
+
+def _sane(seconds: float) -> float:
+    return math.inf if seconds > settings.ABSURD_WAIT_SECONDS else max(seconds, 0.0)
+
+
+def retry_after(response: requests.Response, now: float) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP date), X-RateLimit-Reset (epoch seconds,
+    epoch milliseconds or a delay, told apart by magnitude) or RateLimit t=; inf when absurd."""
+    value = response.headers.get("Retry-After", "").strip()
+    if value:
+        seconds = _seconds(value)
+        if seconds is None:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - now
+            except (TypeError, ValueError, OverflowError, IndexError):
+                seconds = None
+        if seconds is not None:
+            return _sane(seconds)
+    reset = _seconds(response.headers.get("X-RateLimit-Reset", "").strip() or "-")
+    if reset is not None:
+        if reset > 1e11:  # epoch milliseconds (epoch seconds reach 1e11 in the year 5138)
+            reset /= 1000
+        return _sane(reset - now if reset >= 1e9 else reset)
+    for part in response.headers.get("RateLimit", "").split(";"):
+        if part.strip().startswith("t=") and (told := _seconds(part.strip()[2:])) is not None:
+            return _sane(told)
+    return None
+
+
+def beyond_ceiling(told: float, ceiling: float) -> str:
+    if math.isinf(told):
+        return f"asked to wait an absurd time, more than the {ceiling:.0f} s ceiling: come back later"
+    when = datetime.fromtimestamp(time.time() + told, timezone.utc).isoformat(timespec="minutes")
+    return f"asked to wait {told:.0f} s, more than the {ceiling:.0f} s ceiling: come back after {when}"
+
+
+def error_detail(response: requests.Response) -> str:
+    detail = response.headers.get("X-Error-Message") or ""
+    if not detail:
+        try:
+            body = response.json()
+            detail = body.get("error", "") if isinstance(body, dict) else ""
+        except ValueError:
+            detail = ""
+    return str(detail)
+
+
+def parse_body(source: Source, url: str, content: bytes, content_type: str) -> Any:
+    """Parse a 200 body, or raise SourceError saying precisely what is wrong with it."""
+    if source.format == "csv":
+        try:
+            return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise SourceError(source.name, f"unreadable CSV from {url}: {exc}", url) from None
+    if "html" in content_type.lower() or content.lstrip()[:1] == b"<":
+        raise SourceError(
+            source.name, f"got an HTML page instead of JSON from {url} (content-type {content_type or 'none'})", url
+        )
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(
+            source.name, f"malformed JSON from {url} ({exc}; {len(content)} bytes received, truncated?)", url
+        ) from None
+    except RecursionError:
+        raise SourceError(source.name, f"JSON from {url} is nested too deeply to read; nothing kept", url) from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def check_shape(source: Source, url: str, body: Any) -> None:
+    """A JSON body must have the shape ``records`` reads (objects where records are expected):
+    anything else would crash or silently empty the transform, in every later run."""
+    if source.format != "json" or source.records is None:
+        return
+    expr = source.records
+    wants_object = isinstance(expr, KeyPath) or str(expr)[:2] == "$." and str(expr)[2:3] not in ("*", "[")
+    if wants_object and not isinstance(body, dict):
+        raise SourceError(
+            source.name,
+            f"unexpected JSON shape from {url}: expected an object at the top level, got {_kind(body)}",
+            url,
+        )
+    step = expr
+    while isinstance(step, Child):  # what a wildcard steps into must be a list or an object
+        if str(step.right) in ("*", "[*]"):
+            for match in step.left.find(body):
+                if not isinstance(match.value, (list, dict)):
+                    raise SourceError(
+                        source.name,
+                        f"unexpected JSON shape from {url}: {step.left} holds {_kind(match.value)}, expected a list of records",
+                        url,
+                    )
+        step = step.left
+    for match in expr.find(body):
+        if not isinstance(match.value, dict):
+            raise SourceError(
+                source.name,
+                f"unexpected JSON shape from {url}: {expr} holds {_kind(match.value)}, expected objects",
+                url,
+            )
