@@ -1,4 +1,4 @@
-"""Everything HTTP: one requests-cache session on the SQLite store, rate limits, retries, parsing.
+"""Getting documents: the cache (requests-cache on the SQLite store), rate limits, retries, paging.
 
 A response is read from the cache when it is there (and fresh, unless ``refresh``); only real
 sends wait for the source's rate limiter. Offline, the cache is read directly, whatever the age of
@@ -7,7 +7,9 @@ per request, a cap on the decompressed body); the Fetcher saves a response itsel
 whose body parses and has the shape its source declares, with every known key redacted from its
 body and headers and no request headers at all. Keys travel in headers only, never after an
 https -> http hop, and the headers that carry them are also in requests-cache's
-``ignored_parameters`` (extending its defaults), so they are never part of a cache key.
+``ignored_parameters`` (extending its defaults), so they are never part of a cache key. Paging
+stops as a failure on a page that repeats the one before or brings no new record, and at
+``max_pages``: a server that ignores the page parameter is not asked 200 times.
 """
 
 from __future__ import annotations
