@@ -8,7 +8,9 @@ a write to a closed connection ends them).
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import ssl
 import subprocess
 import sys
 import threading
@@ -424,6 +426,63 @@ def test_an_https_to_http_hop_is_refused_and_the_key_never_goes_in_clear(server,
     assert fetcher.http.seen[0][1] == {"x-api-key": SENTINEL}  # the key went over https only
     assert server.log == []  # the plain-http server heard nothing, key or not
     assert fetcher.outcomes[-1]["outcome"] == "failed"  # remembered: offline reports it, not a miss
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """A ReplayServer speaking https on 127.0.0.1, with a throw-away self-signed certificate."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    srv = ReplayServer()
+    srv.httpd.socket = context.wrap_socket(srv.httpd.socket, server_side=True)
+    srv.url = srv.url.replace("http://", "https://")
+    with srv:
+        yield srv, cert
+
+
+def test_a_real_https_server_redirecting_to_plain_http_is_refused(server, tls_server, make, monkeypatch):
+    tls, cert = tls_server
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # they would override the session's verify
+        monkeypatch.delenv(var, raising=False)
+    plain = f"{server.url}/api/v2/language/models/free"
+    tls.route("/api/v2/language/models/free", 301, b"", {"Location": plain})
+    server.route("/api/v2/language/models/free", 200, OK_BODY)
+    fetcher, source, _ = make(tls, "artificial_analysis", "/api/v2/language/models/free", key=SENTINEL)
+    fetcher.http.verify = str(cert)
+    with pytest.raises(SourceError) as err:
+        fetcher.documents(source, source.url)
+    assert str(err.value) == (
+        f"artificial_analysis: {tls.url}/api/v2/language/models/free redirected to plain http ({plain}): "
+        "refused, a request may not drop https"
+    )
+    assert tls.log[0]["headers"]["x-api-key"] == SENTINEL  # the key went over TLS
+    assert server.log == []  # and nothing at all went in clear
 
 
 # ----- 11: keys with whitespace or control characters ------------------------------------------
