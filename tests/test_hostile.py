@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import sqlite3
 import ssl
 import subprocess
@@ -189,6 +190,33 @@ def test_a_run_against_a_trickling_server_with_a_3_s_deadline_ends_within_10_s(w
         "try later, or raise sources.openrouter.deadline"
     ]
     assert server.count("/rows") == 3  # the other source went on
+
+
+def test_sigterm_during_a_trickling_request_ends_the_run_within_2_s(workdir):
+    with ReplayServer() as server:
+        server.script("/api/v1/models", [_trickle(HEAD + b" " * 200)])
+        data = {
+            "template_path": "templates/template.json",
+            "cache_path": "s.sqlite",
+            "output_dir": "out",
+            "sources": server.sources(only=["openrouter"]),
+            "models": [{"name": "GLM-4.6"}],
+        }
+        (workdir / "c.yaml").write_text(yaml.safe_dump(data))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "etl", "run", "-c", "c.yaml"], cwd=workdir, stderr=subprocess.PIPE, text=True
+        )
+        until = time.monotonic() + 30
+        while server.count() < 1 and time.monotonic() < until:
+            time.sleep(0.05)
+        time.sleep(1.0)  # well inside the trickle, far from its 120 s default deadline
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - signalled
+    assert took < 2, took
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted: no partial file was written; a re-run resumes from the cache" in err
 
 
 # ----- 6: a cap on the body, counted decompressed ----------------------------------------------
