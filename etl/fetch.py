@@ -281,7 +281,7 @@ class Fetcher:
         if len(docs) > 1 and _same(docs[-1].body, docs[-2].body):
             raise SourceError(
                 source.name,
-                f"page {page} from {url} is identical to the page before: stopped paging after {len(docs)} pages",
+                f"the page at {page} from {url} is identical to the one before: stopped paging after {len(docs)} pages",
                 url,
             )
         ids = set()
@@ -294,7 +294,7 @@ class Fetcher:
         if not ids - seen:
             raise SourceError(
                 source.name,
-                f"page {page} from {url} has no new records (all {len(ids)} ids seen on earlier pages): "
+                f"the page at {page} from {url} has no new records (all {len(ids)} ids seen on earlier pages): "
                 f"stopped paging after {len(docs)} pages",
                 url,
             )

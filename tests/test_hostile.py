@@ -388,11 +388,11 @@ def _pages(same_body: bool, same_ids: bool):
 @pytest.mark.parametrize(
     ("same_body", "same_ids", "message", "pages"),
     [
-        (True, True, "page page=2 from {url} is identical to the page before: stopped paging after 2 pages", 2),
+        (True, True, "the page at page=2 from {url} is identical to the one before: stopped paging after 2 pages", 2),
         (
             False,
             True,
-            "page page=2 from {url} has no new records (all 1 ids seen on earlier pages): stopped paging after 2 pages",
+            "the page at page=2 from {url} has no new records (all 1 ids seen on earlier pages): stopped paging after 2 pages",
             2,
         ),
         (
