@@ -16,7 +16,7 @@ from pathlib import Path
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError, SourceStopped
-from .fetch import Cancelled, Fetcher, NotInSource
+from .fetch import Cancelled, Fetcher, FetchSettings, NotInSource
 from .mappings import Source
 from .outcomes import ExtractReport, Failure, Progress
 from .sources import Sources, url_for
@@ -30,10 +30,11 @@ INTERRUPT_GRACE_SECONDS = 1.0
 
 def open_fetcher(config: PipelineConfig, sources: Sources, store: Store, offline: bool) -> Fetcher:
     """One fetcher per stage: online for extract, cache-only for transform."""
-    return Fetcher(
+    opts = FetchSettings(
         Path(config.cache_path),
         keys=sources.keys,
-        rate_limits=sources.rates,
+        rate_limits=dict(sources.rates),
+        auth_headers=tuple(sources.auth_headers),
         ttl_hours=config.cache_ttl_hours,
         timeout=config.timeout,
         max_retries=config.max_retries,
@@ -41,10 +42,8 @@ def open_fetcher(config: PipelineConfig, sources: Sources, store: Store, offline
         max_wait=config.max_retry_wait,
         refresh=config.refresh,
         offline=offline,
-        auth_headers=sources.auth_headers,
-        known=store.known_outcomes(),
-        key_index=store.cache_keys(),
     )
+    return Fetcher(opts, known=store.known_outcomes(), key_index=store.cache_keys())
 
 
 def failure(exc: SourceError) -> Failure:

@@ -1,36 +1,54 @@
-"""Everything HTTP: one requests-cache session on the SQLite store, rate limits, retries, parsing.
+"""Getting documents: the cache (requests-cache on the SQLite store), rate limits, retries, paging.
 
 A response is read from the cache when it is there (and fresh, unless ``refresh``); only real
 sends wait for the source's rate limiter. Offline, the cache is read directly, whatever the age of
-the entry, and nothing is sent. Only 200 responses that parse are kept: error responses are never
-cached, and a 200 whose body does not parse is deleted again. Keys travel in headers only, and the
-headers that carry them are added to requests-cache's ``ignored_parameters`` (extending its
-defaults, not replacing them), so they are neither part of the cache key nor stored.
+the entry, and nothing is sent. Sends go through a plain session (``http_body``: a total deadline
+per request, a cap on the decompressed body); the Fetcher saves a response itself, and only a 200
+whose body parses and has the shape its source declares, with every known key redacted from its
+body and headers and no request headers at all. Keys travel in headers only, never after an
+https -> http hop, and the headers that carry them are also in requests-cache's
+``ignored_parameters`` (extending its defaults), so they are never part of a cache key. Paging
+stops as a failure on a page that repeats the one before or brings no new record, and at
+``max_pages``: a server that ignores the page parameter is not asked 200 times.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import http.client
 import json
 import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.structures import CaseInsensitiveDict
 from requests_cache import CachedSession
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
-from . import formats, settings
+from . import settings
 from .errors import SourceError, SourceStopped
+from .http_body import (
+    BodyTooLarge,
+    Watch,
+    Watchdog,
+    beyond_ceiling,
+    check_shape,
+    error_detail,
+    parse_body,
+    plain_session,
+    read_body,
+    retry_after,
+    size_text,
+)
 from .mappings import Source, first_value
 
 log = logging.getLogger("etl")
@@ -83,25 +101,39 @@ class Document:
 
 
 class RateLimiter:
-    """At most ``rate`` sends per second for one source, shared by its threads."""
+    """At most ``rate`` sends in any rolling second for one source, shared by its threads.
 
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic, sleep=time.sleep, on_wait=None):
-        self.interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
+    A sliding window over the actual send times: a send waits until the ``rate``-th send before
+    it is one second plus ``margin`` old. Spacing sends exactly 1/rate apart let network and
+    scheduling jitter put ``rate + 1`` arrivals inside one second at the server; the margin
+    absorbs up to that much jitter. (For a rate below 1, one send per 1/rate seconds.)
+    """
+
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[float], None] | None = None,
+        margin: float = settings.DEFAULT_RATE_MARGIN,
+    ):
+        self.count = max(1, int(rate)) if rate else 0
+        self.window = self.count / rate + margin if rate else 0.0
+        self._sent: deque[float] = deque(maxlen=self.count or 1)
         self._lock = threading.Lock()
         self._clock, self._sleep, self._on_wait = clock, sleep, on_wait
 
     def wait(self) -> None:
-        if not self.interval:
+        if not self.count:
             return
-        with self._lock:
+        with self._lock:  # held while sleeping: the threads of one source queue in order
             now = self._clock()
-            delay = self._next - now
-            self._next = max(now, self._next) + self.interval
-        if delay > 0:
-            if delay >= 2 and self._on_wait:
-                self._on_wait(delay)
-            self._sleep(delay)
+            due = self._sent[0] + self.window if len(self._sent) == self.count else now
+            if due > now:
+                if due - now >= 2 and self._on_wait:
+                    self._on_wait(due - now)
+                self._sleep(due - now)
+            self._sent.append(max(self._clock(), due))  # the real time, if the sleep overshot
 
 
 def cached_expiry(ttl_seconds: float) -> datetime:
@@ -130,60 +162,30 @@ def open_session(store_path: Path, ttl_hours: float, auth_headers: list[str]) ->
     )
 
 
-def _retry_after(response: requests.Response, now: float) -> float | None:
-    """Seconds to wait, from Retry-After (seconds or HTTP date), X-RateLimit-Reset or RateLimit t=."""
-    value = response.headers.get("Retry-After")
-    if value:
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            try:
-                return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
-            except (TypeError, ValueError):
-                pass
-    reset = response.headers.get("X-RateLimit-Reset")
-    if reset and reset.replace(".", "", 1).isdigit():
-        return max(float(reset) - now, 0.0)
-    ratelimit = response.headers.get("RateLimit", "")
-    for part in ratelimit.split(";"):
-        if part.strip().startswith("t="):
-            try:
-                return max(float(part.strip()[2:]), 0.0)
-            except ValueError:
-                pass
-    return None
-
-
-def _error_detail(response: requests.Response) -> str:
-    detail = response.headers.get("X-Error-Message") or ""
-    if not detail:
-        try:
-            body = response.json()
-            detail = body.get("error", "") if isinstance(body, dict) else ""
-        except ValueError:
-            detail = ""
-    return str(detail)
-
-
-def parse_body(source: Source, url: str, content: bytes, content_type: str) -> Any:
-    """Parse a 200 body, or raise SourceError saying precisely what is wrong with it."""
-    if source.format not in ("json", "csv"):  # yaml, tar.gz: etl/formats.py
-        return formats.parse(source, url, content)
-    if source.format == "csv":
-        try:
-            return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise SourceError(source.name, f"unreadable CSV from {url}: {exc}", url) from None
-    if "html" in content_type.lower() or content.lstrip()[:1] == b"<":
-        raise SourceError(
-            source.name, f"got an HTML page instead of JSON from {url} (content-type {content_type or 'none'})", url
-        )
+def _same(a: Any, b: Any) -> bool:
     try:
-        return json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(
-            source.name, f"malformed JSON from {url} ({exc}; {len(content)} bytes received, truncated?)", url
-        ) from None
+        return a == b
+    except RecursionError:
+        return False
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Everything a Fetcher needs, in one object; the defaults are settings.py's named ones."""
+
+    store_path: Path
+    keys: dict[str, str] = field(default_factory=dict)  # source -> key, already clean (etl/sources.py)
+    rate_limits: dict[str, float | None] = field(default_factory=dict)
+    auth_headers: tuple[str, ...] = ()  # headers that carry keys: never a cache key part, never stored
+    ttl_hours: float = settings.DEFAULT_TTL_HOURS
+    timeout: float = settings.DEFAULT_TIMEOUT
+    max_retries: int = settings.DEFAULT_MAX_RETRIES
+    backoff: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR
+    max_wait: float = settings.DEFAULT_MAX_RETRY_WAIT
+    deadline: float = settings.DEFAULT_DEADLINE
+    max_body: int = settings.DEFAULT_MAX_BODY_BYTES
+    refresh: bool = False
+    offline: bool = False
 
 
 class Fetcher:
@@ -191,45 +193,42 @@ class Fetcher:
 
     def __init__(
         self,
-        store_path: Path,
+        opts: FetchSettings,
         *,
-        keys: dict[str, str],
-        rate_limits: dict[str, float | None],
-        ttl_hours: float = settings.DEFAULT_TTL_HOURS,
-        timeout: float = settings.DEFAULT_TIMEOUT,
-        max_retries: int = settings.DEFAULT_MAX_RETRIES,
-        backoff: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR,
-        max_wait: float = settings.DEFAULT_MAX_RETRY_WAIT,
-        refresh: bool = False,
-        offline: bool = False,
-        auth_headers: list[str] = (),
         known: dict[str, tuple[str, float, str]] | None = None,
         key_index: dict[str, str] | None = None,
         sleep: Callable[[float], None] | None = None,
     ):
-        self.session = open_session(store_path, ttl_hours, list(auth_headers))
-        self.session.headers["User-Agent"] = settings.USER_AGENT
-        self.keys = keys  # source name -> key
-        self.secrets = [k for k in keys.values() if k]
+        self.opts = opts
+        self.keys = {name: key for name, key in opts.keys.items() if key}
+        self.secrets = list(self.keys.values())
+        self.session = open_session(opts.store_path, opts.ttl_hours, list(opts.auth_headers))
+        self.http = plain_session(settings.USER_AGENT)
         self.cancelled = threading.Event()
+        self.watchdog = Watchdog(self.cancelled, settings.CANCEL_GRACE)
         sleep = sleep or self._interruptible_sleep
         #: called with (source, seconds) before a wait of 2 s or more, for progress displays
         self.on_wait: Callable[[str, float], None] = lambda name, seconds: None
         self.limiters = {
             name: RateLimiter(rate, sleep=sleep, on_wait=lambda s, n=name: self.on_wait(n, s))
-            for name, rate in rate_limits.items()
+            for name, rate in opts.rate_limits.items()
         }
-        self.timeout, self.max_retries, self.backoff, self.max_wait = timeout, max_retries, backoff, max_wait
-        self.refresh, self.offline, self.sleep = refresh, offline, sleep
+        self.timeout, self.max_retries = opts.timeout, opts.max_retries
+        self.backoff, self.max_wait = opts.backoff, opts.max_wait
+        self.deadline, self.max_body = opts.deadline, opts.max_body
+        self.refresh, self.offline, self.sleep = opts.refresh, opts.offline, sleep
         self.known = known or {}  # URL -> (outcome, epoch, message) of its last non-200 answer
         self.key_index = dict(key_index or {})  # URL -> requests-cache key
         self.new_keys: dict[str, str] = {}
-        self.ttl = ttl_hours * 3600
+        self.ttl = opts.ttl_hours * 3600
         self.sent = 0  # real requests, for reports and tests
         self.outcomes: list[dict[str, Any]] = []  # one row per network fetch, for the fetches table
+        self._auth_headers = {h.lower() for h in opts.auth_headers if h}
         self._lock = threading.Lock()
 
     def close(self) -> None:
+        self.watchdog.close()
+        self.http.close()
         self.session.close()
 
     def _interruptible_sleep(self, seconds: float) -> None:
@@ -237,33 +236,69 @@ class Fetcher:
             raise Cancelled()
 
     def documents(self, source: Source, url: str) -> list[Document]:
-        """All pages of a catalog, or the one document of a per-model URL."""
+        """All pages of a catalog, or the one document of a per-model URL. A page that repeats
+        the one before, or brings no new record, stops paging as a failure (a server ignoring the
+        page parameter would otherwise be asked ``max_pages`` times); so does reaching ``max_pages``."""
         pag = source.pagination
         params = dict(source.params)
-        docs = []
-        value = pag.get("start", 1) if pag else None
-        for _ in range(pag.get("max_pages", 100) if pag else 1):
-            if pag:
-                params[pag["param"]] = value
+        if not pag:
+            return [self.get(source, url, params)]
+        docs: list[Document] = []
+        seen: set[str] = set()
+        value, step, max_pages = pag.get("start", 1), pag.get("step", 1), pag.get("max_pages", 100)
+        for _ in range(max_pages):
+            params[pag["param"]] = value
             doc = self.get(source, url, params)
             docs.append(doc)
-            if not pag or not source.records.find(doc.body):
-                break
+            records = [m.value for m in source.records.find(doc.body)]
+            if not records:
+                return docs
+            self._check_progress(source, url, f"{pag['param']}={value}", docs, records, seen)
             if "has_more" in pag and not first_value(pag["has_more"], doc.body):
-                break
-            step = pag.get("step", 1)
+                return docs
             if "total" in pag:
                 total = first_value(pag["total"], doc.body)
                 if not isinstance(total, int) or value + step >= total:
-                    break
+                    return docs
             value += step
-        return docs
+        raise SourceError(
+            source.name,
+            f"still more pages after max_pages ({max_pages}) from {url}: stopped; if the catalog really is "
+            f"that large, raise pagination.max_pages of {source.name} in sources.yaml",
+            url,
+        )
+
+    @staticmethod
+    def _check_progress(source: Source, url: str, page: str, docs: list, records: list, seen: set[str]) -> None:
+        if len(docs) > 1 and _same(docs[-1].body, docs[-2].body):
+            raise SourceError(
+                source.name,
+                f"the page at {page} from {url} is identical to the one before: stopped paging after {len(docs)} pages",
+                url,
+            )
+        ids = set()
+        for record in records:
+            rid = next((v for e in source.identity.ids if (v := first_value(e, record)) is not None), None)
+            try:
+                ids.add(json.dumps(record if rid is None else rid, sort_keys=True, default=str))
+            except RecursionError:  # a record too deep to compare counts as new
+                ids.add(f"#{len(seen) + len(ids)}")
+        if not ids - seen:
+            raise SourceError(
+                source.name,
+                f"the page at {page} from {url} has no new records (all {len(ids)} ids seen on earlier pages): "
+                f"stopped paging after {len(docs)} pages",
+                url,
+            )
+        seen |= ids
 
     def companions(self, source: Source) -> dict[str, Any]:
         """The extra documents a catalog declares (fetched once, like the catalog)."""
         out = {}
         for name, spec in source.companions.items():
-            companion = replace(source, url=spec["url"], format=spec.get("format", "json"), params={}, pagination=None)
+            companion = replace(
+                source, url=spec["url"], format=spec.get("format", "json"), params={}, pagination=None, records=None
+            )
             out[name] = self.get(companion, spec["url"], {}).body
         return out
 
@@ -277,7 +312,7 @@ class Fetcher:
         if cached is not None and (
             self.offline or not ((cached.is_expired and not source.frozen_since) or self.refresh)
         ):
-            return self._document(source, cached, key)
+            return self._document(source, cached, key, from_cache=True)
         full_url = requests.Request("GET", url, params=params).prepare().url
         outcome, at, message = self.known.get(full_url, ("", 0.0, ""))
         if outcome == "not_found" and (self.offline or (time.time() - at < self.ttl and not self.refresh)):
@@ -289,26 +324,44 @@ class Fetcher:
                 raise SourceError(source.name, f"{message} (fetch of {when})", full_url)
             raise CacheMiss(source.name, full_url)
         response = self._send(source, url, params, full_url)
-        if response.url != full_url:  # redirected: the original URL must find it offline too
-            self.session.cache.save_response(response, cache_key=key, expires=cached_expiry(self.ttl))
         try:
-            return self._document(source, response, key)
+            doc = self._document(source, response, key, from_cache=False)
         except SourceError as exc:
             self._record(source, full_url, response.status_code, "failed", exc.detail)
             raise
+        self._save(response, key)  # under the original URL's key: offline finds a redirected answer too
+        return doc
 
-    def _document(self, source: Source, response: Any, key: str) -> Document:
+    def _document(self, source: Source, response: Any, key: str, from_cache: bool) -> Document:
         try:
             body = parse_body(source, response.url, response.content, response.headers.get("Content-Type", ""))
+            check_shape(source, response.url, body)
         except SourceError:
-            if not self.offline:  # offline, the transform's transaction holds the store: leave it be
-                self.session.cache.delete(key)  # a 200 that does not parse is never kept
+            if from_cache and not self.offline:  # offline, the transform's transaction holds the store
+                self.session.cache.delete(key)  # a cached body that does not parse is not kept
             raise
         created = getattr(response, "created_at", None) or datetime.now(timezone.utc)
         if created.tzinfo is None:
             created = created.replace(tzinfo=timezone.utc)
         context = {k: first_value(expr, body) for k, expr in source.context.items()}
         return Document(source.name, response.url, body, created.isoformat(timespec="seconds"), context)
+
+    def _save(self, response: requests.Response, key: str) -> None:
+        """Cache a copy that carries no request headers, and no known key in its headers or body
+        (a server may echo the key back)."""
+        headers = {
+            k: redact(v, self.secrets) for k, v in response.headers.items() if k.lower() not in self._auth_headers
+        }
+        clean = requests.Response()
+        clean.status_code, clean.url, clean.reason = response.status_code, response.url, response.reason
+        clean.encoding, clean.elapsed = response.encoding, response.elapsed
+        clean.headers = CaseInsensitiveDict(headers)
+        clean._content = response.content  # noqa: SLF001 - already redacted when read
+        clean.raw = urllib3.HTTPResponse(
+            body=b"", headers=headers, status=response.status_code, request_url=response.url, preload_content=False
+        )
+        clean.request = requests.Request("GET", response.url).prepare()
+        self.session.cache.save_response(clean, cache_key=key, expires=cached_expiry(self.ttl))
 
     def _headers(self, source: Source) -> dict[str, str]:
         auth = source.auth or {}
@@ -327,21 +380,71 @@ class Fetcher:
         with self._lock:
             self.outcomes.append(row)
 
-    def _follow(self, source: Source, url: str, params: dict[str, Any]) -> requests.Response:
-        """GET, following redirects by hand: requests-cache would pickle each hop's request with its
-        auth headers, and requests keeps custom key headers across hosts. The key goes to the
-        source's own host only; the final response is the one cached."""
-        host = urlsplit(url).netloc
+    def _follow(self, source: Source, url: str, params: dict[str, Any], watch: Watch) -> requests.Response:
+        """GET, following redirects by hand: requests keeps custom key headers across hosts. The
+        key goes to the source's own host only, and never over plain http once https was used:
+        a hop from https to http is refused. The response is returned unread (streaming)."""
+        origin, asked = urlsplit(url), requests.Request("GET", url, params=params).prepare().url
         response = None
         for _ in range(MAX_REDIRECTS + 1):
-            headers = self._headers(source) if urlsplit(url).netloc == host else {}
-            response = self.session.get(
-                url, params=params, headers=headers, timeout=self.timeout, force_refresh=True, allow_redirects=False
+            here = urlsplit(url)
+            own = here.netloc == origin.netloc and (here.scheme == "https" or origin.scheme == "http")
+            wait = max(min(self.timeout, watch.remaining()), 0.01)
+            response = self.http.get(
+                url,
+                params=params,
+                headers=self._headers(source) if own else {},
+                timeout=wait,
+                allow_redirects=False,
+                stream=True,
             )
             location = response.headers.get("Location")
             if response.status_code not in REDIRECTS or not location:
                 return response
-            url, params = urljoin(response.url, location), {}
+            response.close()
+            target = urljoin(response.url, location)
+            if here.scheme == "https" and urlsplit(target).scheme != "https":
+                msg = f"{response.url} redirected to plain http ({target}): refused, a request may not drop https"
+                self._record(source, asked, response.status_code, "failed", msg)
+                raise SourceError(source.name, msg, asked)
+            url, params = target, {}
+        return response
+
+    def _fetch_once(self, source: Source, url: str, params: dict[str, Any], full_url: str) -> requests.Response:
+        """One attempt, within the source's deadline and body limit; the body is read and redacted."""
+        deadline = source.deadline or self.deadline
+        limit = source.max_body or self.max_body
+        with self.watchdog.watch(deadline) as watch:
+            try:
+                response = self._follow(source, url, params, watch)
+                body = read_body(response, limit, watch)
+            except BodyTooLarge:
+                msg = (
+                    f"the body from {full_url} is larger than the {size_text(limit)} limit (counted decompressed); "
+                    f"nothing kept; if it is genuine, raise sources.{source.name}.max_body"
+                )
+                self._record(source, full_url, None, "failed", msg)
+                raise SourceError(source.name, msg, full_url) from None
+            except (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
+                if watch.fired == "cancelled" or self.cancelled.is_set():
+                    raise Cancelled() from None
+                if watch.fired == "deadline" or watch.remaining() <= 0:
+                    msg = (
+                        f"no complete answer within {deadline:g} s from {full_url} (the server sends too slowly); "
+                        f"try later, or raise sources.{source.name}.deadline"
+                    )
+                    self._record(source, full_url, None, "failed", msg)
+                    raise SourceError(source.name, msg, full_url) from None
+                if isinstance(
+                    exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+                ):
+                    raise
+                msg = f"{type(exc).__name__} on {full_url}"  # the type only: an exception's text may hold a header
+                self._record(source, full_url, None, "failed", msg)
+                raise SourceError(source.name, msg, full_url) from None
+        for secret in self.secrets:  # a server may echo the key: it never goes further than here
+            body = body.replace(secret.encode(), b"***")
+        response._content = body  # noqa: SLF001
         return response
 
     def _send(self, source: Source, url: str, params: dict[str, Any], full_url: str) -> requests.Response:
@@ -355,7 +458,7 @@ class Fetcher:
             try:
                 with self._lock:
                     self.sent += 1
-                response = self._follow(source, url, params)
+                response = self._fetch_once(source, url, params, full_url)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 last = f"{type(exc).__name__} on {full_url}"
             else:
@@ -367,7 +470,7 @@ class Fetcher:
                     self._record(source, full_url, status, "not_found")
                     raise NotInSource(f"not in {source.name} (HTTP {status} for {full_url})")
                 # the server's text may echo the key: redacted here, before the cut (the URL carries no key)
-                detail = redact(_error_detail(response), self.secrets)[:200]
+                detail = redact(error_detail(response), self.secrets)[:200]
                 hint = source.hints.get(status, "")
                 last = (
                     f"HTTP {status} from {full_url}" + (f": {detail}" if detail else "") + (f"; {hint}" if hint else "")
@@ -375,11 +478,10 @@ class Fetcher:
                 if status not in RETRY_STATUSES:
                     self._record(source, full_url, status, "failed", last)
                     raise SourceError(source.name, last, full_url)
-                told = _retry_after(response, time.time())
+                told = retry_after(response, time.time())
                 if told is not None:
                     if told > self.max_wait:
-                        when = datetime.fromtimestamp(time.time() + told, timezone.utc).isoformat(timespec="minutes")
-                        msg = f"{last}; asked to wait {told:.0f} s, more than the {self.max_wait:.0f} s ceiling: come back after {when}"
+                        msg = f"{last}; {beyond_ceiling(told, self.max_wait)}"
                         self._record(source, full_url, status, "failed", msg)
                         raise SourceStopped(source.name, msg, full_url)
                     wait = told

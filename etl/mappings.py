@@ -75,6 +75,8 @@ class Source:
     #: (group path, by path): of several entries with the same group value, the one with the highest `by`
     best_row: tuple[Any, Any] | None = None
     derivative: tuple[Any, re.Pattern[str]] | None = None  # (path, regex): the document is another model's
+    deadline: float | None = None  # seconds a request may take in all; None: settings.DEFAULT_DEADLINE
+    max_body: int | None = None  # bytes, decompressed; None: settings.DEFAULT_MAX_BODY_BYTES
 
     def is_derivative(self, entry: Any) -> str | None:
         """The value that marks ``entry`` as a derivative repo, if any (any match of the path)."""

@@ -53,3 +53,18 @@ def mappings_dir() -> Path:
 
 def schemas_dir() -> Path:
     return _data_dir("schemas")
+
+
+#: Seconds one request may take in all (connect, headers, body, redirects): a trickling server
+#: is cut there. A source's ``deadline`` overrides it.
+DEFAULT_DEADLINE = 120.0
+#: The largest body accepted, counted after decompression; a source's ``max_body`` overrides it.
+DEFAULT_MAX_BODY_BYTES = 64 * 2**20
+#: Seconds added to each rolling rate-limit window, so network jitter cannot squeeze ``rate + 1``
+#: arrivals into one second at the server.
+DEFAULT_RATE_MARGIN = 0.1
+#: A Retry-After or reset further away than this is absurd: treated as beyond the ceiling.
+ABSURD_WAIT_SECONDS = 10 * 365 * 86400.0
+#: Seconds a request in flight may still finish after Ctrl-C/SIGTERM (so its answer is cached)
+#: before its connection is cut.
+CANCEL_GRACE = 0.5

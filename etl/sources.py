@@ -99,17 +99,16 @@ def _key(source: Source, config: PipelineConfig, environ: Mapping[str, str]) -> 
     if not value or not value.strip():
         return None
     value = value.strip()
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        where = auth.get("config_key") or " or ".join(source.key_envs)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):  # never echoed: the message names where it came from
+        where = " or ".join(source.key_envs) + (f" (or {setting})" if setting else "")
         raise UsageError(
-            f"{source.name}: the key (from {where}) contains a control character; re-create it without line breaks"
+            f"the key for {source.name} (set via {where}) contains a control character; re-create it without line breaks"
         )
     return value
 
 
 def _overridden(source: Source, override: dict[str, Any]) -> Source:
-    if "url" in override:
-        source = replace(source, url=override["url"])
+    source = replace(source, **{k: override[k] for k in ("url", "deadline", "max_body") if k in override})
     if "companions" in override:
         merged = {k: {**v, "url": override["companions"].get(k, v["url"])} for k, v in source.companions.items()}
         source = replace(source, companions=merged)

@@ -167,7 +167,7 @@ def test_invalid_sources_file(bad_mappings):
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
-        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, derivative, description, enabled, format, frozen_since, hints, identity, key_field, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, url, where",
+        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, deadline, derivative, description, enabled, format, frozen_since, hints, identity, key_field, max_body, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, url, where",
         f"error: {m}/sources.yaml: sources.x.scope: 'catalogue' is not allowed: did you mean 'catalog'? valid: catalog, per_model",
     ]
 

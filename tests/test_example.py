@@ -157,10 +157,11 @@ def test_online_then_offline_write_byte_identical_files(workdir):
     cache alone: the files must not differ by a byte."""
     data = yaml.safe_load((EXAMPLES / "config.yaml").read_text())
     data["template_path"] = "templates/template.json"
+    (workdir / "values.yaml").write_text((EXAMPLES / "values.yaml").read_text())
     with ReplayServer([p.name for p in ALL_CASSETTES]) as server:
         data |= {"cache_path": "s.sqlite", "output_dir": "online", "sources": server.sources()}
         (workdir / "c.yaml").write_text(yaml.safe_dump(data))
-        online = cli("run", "-c", "c.yaml", "--aa-key", "k")
+        online = cli("run", "-c", "c.yaml", "--aa-key", "aa-test-key-0123456789")
     assert online.exit_code == 0, online.output
     offline = cli("run", "-c", "c.yaml", "--offline", "-o", "offline")
     assert offline.exit_code == 0, offline.output

@@ -63,6 +63,9 @@ def test_fifty_models_one_request_per_page_and_per_model_then_none_within_ttl(wo
 
 
 def test_each_source_keeps_its_rate_while_sources_run_in_parallel(workdir):
+    """What the limiter promises, by the server's clock: never ``rate + 1`` arrivals inside one
+    second (its window has a margin for jitter); it still sends at about the rate; and the two
+    sources overlap in time rather than taking turns."""
     rate, n = 10, 30
     models = [ModelInfo(f"Synthetic {i}", hf_id=f"org/model-{i}") for i in range(n)]
     with __import__("replay").ReplayServer([]) as server:
@@ -77,12 +80,11 @@ def test_each_source_keeps_its_rate_while_sources_run_in_parallel(workdir):
     }
     for times in arrivals.values():
         assert len(times) == n
-        # never more than `rate` requests in any one-second window (10 ms slack for loopback jitter)
         windows = [times[i + rate] - times[i] for i in range(n - rate)]
-        assert min(windows) > 1 - 0.01, min(windows)
-    both = sorted(arrivals["huggingface"] + arrivals["huggingface_config"])
-    # in parallel: the two sources together take about as long as one (n / rate), not twice that
-    assert both[-1] - both[0] < 1.5 * (n - 1) / rate
+        assert min(windows) > 1.0, min(windows)  # a strict server window would accept every one
+        assert times[-1] - times[0] >= (n - rate) / rate  # limited: not faster than the rate allows
+    hf, cfg = arrivals["huggingface"], arrivals["huggingface_config"]
+    assert max(hf[0], cfg[0]) < min(hf[-1], cfg[-1])  # in parallel: each started before the other ended
 
 
 def test_not_found_answers_are_remembered_for_the_ttl(workdir):

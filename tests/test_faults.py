@@ -15,7 +15,7 @@ from helpers import cli
 from replay import CORE, ReplayServer
 
 from etl.errors import SourceError
-from etl.fetch import Fetcher, NotInSource
+from etl.fetch import Fetcher, FetchSettings, NotInSource
 from etl.mappings import load_mappings
 
 JSON = {"Content-Type": "application/json"}
@@ -35,7 +35,7 @@ def make(tmp_path):
 
     def build(server, name="openrouter", path="/api/v1/models", retries=3, timeout=2.0, max_wait=60.0, key=None):
         waits: list[float] = []
-        fetcher = Fetcher(
+        opts = FetchSettings(
             tmp_path / "s.sqlite",
             keys={name: key} if key else {},
             rate_limits={name: None},
@@ -43,9 +43,9 @@ def make(tmp_path):
             max_retries=retries,
             backoff=1.0,
             max_wait=max_wait,
-            sleep=waits.append,
-            auth_headers=["x-api-key", "Authorization"],
+            auth_headers=("x-api-key", "Authorization"),
         )
+        fetcher = Fetcher(opts, sleep=waits.append)
         from dataclasses import replace
 
         source = replace(sources[name], url=server.url + path, pagination=None, params={})
