@@ -84,6 +84,7 @@ class PipelineConfig:
     consumer_schema: str = settings.DEFAULT_CONSUMER_SCHEMA
     output_name: str = settings.DEFAULT_OUTPUT_NAME
     in_place: bool = False
+    allow_removals: bool = False
     # not config-file keys: set by flags or the API
     offline: bool = False
     refresh: bool = False

@@ -188,6 +188,10 @@ class FetchSettings:
     offline: bool = False
 
 
+#: below this many cached records only a drop to zero counts as a shrink (small catalogs vary)
+SHRINK_MIN_RECORDS = 10
+
+
 class Fetcher:
     """Gets a source's documents for a run (``offline=False``) or from the cache alone."""
 
@@ -326,11 +330,31 @@ class Fetcher:
         response = self._send(source, url, params, full_url)
         try:
             doc = self._document(source, response, key, from_cache=False)
+            self._check_shrink(source, doc, cached, key)
         except SourceError as exc:
             self._record(source, full_url, response.status_code, "failed", exc.detail)
             raise
         self._save(response, key)  # under the original URL's key: offline finds a redirected answer too
         return doc
+
+    def _check_shrink(self, source: Source, doc: Document, cached: Any, key: str) -> None:
+        """A catalog page that comes back with far fewer records than the copy in the cache is a
+        failure, and the cached copy stays in use: one bad answer must not erase filled values."""
+        if source.scope != "catalog" or cached is None:
+            return
+        try:
+            before = len(self._document(source, cached, key, from_cache=True).records(source))
+        except SourceError:
+            return
+        now = len(doc.records(source))
+        limit = source.shrink_limit if source.shrink_limit is not None else settings.DEFAULT_SHRINK_LIMIT
+        if before and (now == 0 or (before >= SHRINK_MIN_RECORDS and now < before * (1 - limit))):
+            raise SourceError(
+                source.name,
+                f"{doc.url} answered {now} record(s) where the cached copy has {before} (more than {limit:.0%} "
+                f"fewer): kept the cached copy; if the catalog really shrank, raise sources.{source.name}.shrink_limit",
+                doc.url,
+            )
 
     def _document(self, source: Source, response: Any, key: str, from_cache: bool) -> Document:
         try:

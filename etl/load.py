@@ -29,6 +29,7 @@ from .validation import schema_problems
 from .values import MANUAL_SOURCE
 
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
+KEPT = " (kept from the load of "  # how a kept value's source reads in the loads table and `etl diff`
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: files get the mode the user's umask gives, not mkstemp's 0600
 
@@ -149,14 +150,16 @@ class Loader:
             chunk = models[start : start + CHUNK]
             names = [m.name for m in chunk]
             staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)
+            last = self.store.last_loaded(names)
             load_rows: list[dict[str, Any]] = []
             for model in chunk:
                 rows = staged.get(model.name, [])
-                result, data = self._model(model, rows, matches.get(model.name), shared)
+                result, data = self._model(model, rows, matches.get(model.name), shared, last.get(model.name, {}))
                 results.append(result)
                 progress.advance("load")
                 if result.status == ModelStatus.WRITTEN:
-                    load_rows += self._loaded_values(model.name, data, {(r["section"], r["field"]): r for r in rows})
+                    by_field = {f"{r['section']}.{r['field']}": r for r in rows}
+                    load_rows += self._loaded_values(model.name, data, by_field, last.get(model.name, {}), result)
                     used |= {r["source"] for r in rows}
             self.store.record_load(load_rows)
         if used - {MANUAL_SOURCE}:
@@ -167,7 +170,7 @@ class Loader:
         return results
 
     def _model(
-        self, model: ModelInfo, rows: list[dict], matches: list[dict] | None, shared: dict | None
+        self, model: ModelInfo, rows: list[dict], matches: list[dict] | None, shared: dict | None, last: dict
     ) -> tuple[ModelResult, dict[str, Any]]:
         result = ModelResult(model.name, ModelStatus.FAILED, conflicts=[_name(r) for r in rows if r["conflict"]])
         data: dict[str, Any] = {}
@@ -181,6 +184,7 @@ class Loader:
             template = self.load_template(model.template) if model.template else shared
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
             data, result.filled, result.fillable = self.fill(template, model, chosen)
+            self._keep_lost(template, data, chosen, last, result)
             where = str(model.template or self.config.template_path)
             problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
             if problems:
@@ -195,20 +199,42 @@ class Loader:
                 raise
         return result, data
 
-    def _loaded_values(self, model: str, data: dict[str, Any], rows: dict[tuple[str, str], dict]) -> list[dict]:
-        """What was written for one model, field by field, for ``etl diff``."""
+    def _keep_lost(self, template: dict, data: dict, chosen: Chosen, last: dict, result: ModelResult) -> None:
+        """A value the last load wrote that nothing gives now (a source dropped the model, a refresh
+        came back smaller) is kept, unless allow_removals: one bad refresh never erases data. A
+        field blanked on purpose (a hand-entered null) is not a loss."""
+        for sec, fld in self.fillable_fields:
+            name = f"{sec}.{fld}"
+            if name not in last or (sec, fld) in chosen or data.get(sec, {}).get(fld) is not None:
+                continue
+            if (template.get(sec) or {}).get(fld) is not None and not self.config.overwrite:
+                continue
+            if self.config.allow_removals:
+                result.removed.append(name)
+            else:
+                data.setdefault(sec, {})[fld] = last[name]["value"]
+                result.kept.append(name)
+
+    def _loaded_values(
+        self, model: str, data: dict[str, Any], rows: dict[str, dict], last: dict, result: ModelResult
+    ) -> list[dict[str, Any]]:
+        """What was written for one model, field by field, for ``etl diff`` and the next load."""
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        return [
-            {
-                "model": model,
-                "field": f"{sec}.{fld}",
-                "value": value,
-                "source": rows[(sec, fld)]["source"] if (sec, fld) in rows else "template",
-                "at": stamp,
-            }
-            for sec, fld in self.fillable_fields
-            if (value := data.get(sec, {}).get(fld)) is not None
-        ]
+        out = []
+        for sec, fld in self.fillable_fields:
+            name = f"{sec}.{fld}"
+            value = data.get(sec, {}).get(fld)
+            if name in result.kept:
+                origin = last[name]["source"].split(KEPT)[0]
+                source = f"{origin}{KEPT}{last[name]['at']})"
+                out.append({"model": model, "field": name, "value": value, "source": source, "at": last[name]["at"]})
+            elif name in result.removed:
+                source = "removed: no source gives it now (--allow-removals)"
+                out.append({"model": model, "field": name, "value": None, "source": source, "at": stamp})
+            elif value is not None:
+                source = rows[name]["source"] if name in rows else "template"
+                out.append({"model": model, "field": name, "value": value, "source": source, "at": stamp})
+        return out
 
 
 def _name(row: dict[str, Any]) -> str:

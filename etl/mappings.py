@@ -77,6 +77,7 @@ class Source:
     derivative: tuple[Any, re.Pattern[str]] | None = None  # (path, regex): the document is another model's
     deadline: float | None = None  # seconds a request may take in all; None: settings.DEFAULT_DEADLINE
     max_body: int | None = None  # bytes, decompressed; None: settings.DEFAULT_MAX_BODY_BYTES
+    shrink_limit: float | None = None  # share of records a refresh may lose; None: settings.DEFAULT_SHRINK_LIMIT
 
     def is_derivative(self, entry: Any) -> str | None:
         """The value that marks ``entry`` as a derivative repo, if any (any match of the path)."""

@@ -96,6 +96,14 @@ COMMON: dict[str, tuple[Any, Any]] = {
             rich_help_panel=_P,
         ),
     ),
+    "allow_removals": (
+        bool,
+        typer.Option(
+            "--allow-removals",
+            help="Drop values no source gives any more (default: keep what the last load wrote, and say so).",
+            rich_help_panel=_P,
+        ),
+    ),
     "require_scoreable": (
         bool,
         typer.Option(

@@ -88,6 +88,8 @@ class ModelResult:
     failures: list[Failure] = field(default_factory=list)  # why each failed source failed
     conflicts: list[str] = field(default_factory=list)  # fields whose sources disagree (first wins)
     verdict: Verdict | None = None  # what the consumer will do with the written file
+    kept: list[str] = field(default_factory=list)  # fields no source gives now, kept from the last load
+    removed: list[str] = field(default_factory=list)  # fields dropped with allow_removals
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +104,8 @@ class ModelResult:
             },
             "error": self.error,
             "verdict": None if self.verdict is None else self.verdict.as_dict(),
+            "kept": self.kept,
+            "removed": self.removed,
         }
 
 

@@ -68,3 +68,6 @@ ABSURD_WAIT_SECONDS = 10 * 365 * 86400.0
 #: Seconds a request in flight may still finish after Ctrl-C/SIGTERM (so its answer is cached)
 #: before its connection is cut.
 CANCEL_GRACE = 0.5
+#: Share of a catalog page's records a refresh may lose before it counts as a failure (and the
+#: cached copy stays in use); per source: shrink_limit in YAML or sources.<name>.shrink_limit.
+DEFAULT_SHRINK_LIMIT = 0.5

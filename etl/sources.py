@@ -108,7 +108,9 @@ def _key(source: Source, config: PipelineConfig, environ: Mapping[str, str]) -> 
 
 
 def _overridden(source: Source, override: dict[str, Any]) -> Source:
-    source = replace(source, **{k: override[k] for k in ("url", "deadline", "max_body") if k in override})
+    source = replace(
+        source, **{k: override[k] for k in ("url", "deadline", "max_body", "shrink_limit") if k in override}
+    )
     if "companions" in override:
         merged = {k: {**v, "url": override["companions"].get(k, v["url"])} for k, v in source.companions.items()}
         source = replace(source, companions=merged)

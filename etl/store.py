@@ -174,8 +174,16 @@ class Store:
                 [(r["model"], r["field"], encode(r["value"]), r["source"], r["at"]) for r in rows],
             )
 
+    def last_loaded(self, models: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+        """What the last load wrote per model and field (non-null values), with its source."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in self._rows_for(LOADS, models, " AND generation = 'current' AND value != 'null'"):
+            out.setdefault(row["model"], {})[row["field"]] = {**row, "value": json.loads(row["value"])}
+        return out
+
     def load_changes(self) -> list[dict[str, Any]]:
-        """Per model and field, what the last load changed relative to the one before."""
+        """Per model and field, what the last load changed relative to the one before (a removal
+        is a null written where a value was, with why as its source)."""
         rows = self.db.execute(
             f"""SELECT c.model, c.field, p.value AS old, c.value AS new, c.source FROM {LOADS} c
                 LEFT JOIN {LOADS} p ON p.generation = 'previous' AND p.model = c.model AND p.field = c.field

@@ -149,7 +149,13 @@ def recap(results: list[ModelResult], failures: list[Failure]) -> None:
     written = sum(r.status == ModelStatus.WRITTEN for r in results)
     failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
     scoreable = sum(bool(r.verdict and r.verdict.scoreable) for r in results)
-    typer.echo(f"{written}/{len(results)} written; {failed_sources} source failure(s); {scoreable}/{written} scoreable")
+    kept, removed = sum(len(r.kept) for r in results), sum(len(r.removed) for r in results)
+    losses = (f"; {kept} value(s) kept from the last load" if kept else "") + (
+        f"; {removed} removed" if removed else ""
+    )
+    typer.echo(
+        f"{written}/{len(results)} written; {failed_sources} source failure(s); {scoreable}/{written} scoreable{losses}"
+    )
     for failure in failures:
         typer.echo(f"source failure: {failure}", err=True)
 
@@ -170,6 +176,12 @@ def _model_lines(r: ModelResult) -> None:
             typer.echo(f"        {reason}")
     if r.conflicts:
         typer.echo(f"      conflicts (first source kept; `etl explain` shows both): {', '.join(r.conflicts)}")
+    if r.kept:
+        typer.echo(
+            f"      kept from the last load (no source gives them now; --allow-removals drops them): {', '.join(r.kept)}"
+        )
+    if r.removed:
+        typer.echo(f"      removed (--allow-removals; `etl diff` lists them): {', '.join(r.removed)}")
     for line in (r.error or "").splitlines():
         typer.echo(f"      error: {line}")
 

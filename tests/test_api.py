@@ -34,7 +34,9 @@ def test_process_batch_returns_the_seed_shape(example_config):
     rows = LLMBenchmarkPipeline(config).process_batch(
         [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}, "Acme Internal 7B"]
     )
-    assert [set(r) for r in rows] == [{"model", "status", "output", "coverage", "error", "verdict"}] * 2
+    assert [set(r) for r in rows] == [
+        {"model", "status", "output", "coverage", "error", "verdict", "kept", "removed"}
+    ] * 2
     assert rows[0]["coverage"]["sources"]["ambiguous"] == ["artificial_analysis"]
     assert rows[1]["coverage"]["filled"] == 0
 
@@ -43,7 +45,7 @@ def test_config_dicts_are_validated():
     with pytest.raises(UsageError) as err:
         Pipeline({"timeout": "soon", "modelz": []})
     assert err.value.problems == [
-        "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: artificial_analysis_key, "
+        "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: allow_removals, artificial_analysis_key, "
         "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
         "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",

@@ -23,7 +23,7 @@ def test_config_unknown_key_names_the_nearest_and_every_problem_is_reported(work
     result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 2
     assert errors(result) == [
-        "error: c.yaml: (top level): unknown key 'modles': did you mean 'models'? valid: artificial_analysis_key, "
+        "error: c.yaml: (top level): unknown key 'modles': did you mean 'models'? valid: allow_removals, artificial_analysis_key, "
         "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
         "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",
@@ -167,7 +167,7 @@ def test_invalid_sources_file(bad_mappings):
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
-        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, deadline, derivative, description, enabled, format, frozen_since, hints, identity, key_field, max_body, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, url, where",
+        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, deadline, derivative, description, enabled, format, frozen_since, hints, identity, key_field, max_body, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, shrink_limit, url, where",
         f"error: {m}/sources.yaml: sources.x.scope: 'catalogue' is not allowed: did you mean 'catalog'? valid: catalog, per_model",
     ]
 
