@@ -11,6 +11,7 @@ the same keys from the same cached catalogs, so an offline re-run needs no reque
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -53,11 +54,15 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
         return Match("failed", note=str(exc), url=exc.url)
     except NotInSource as exc:
         return Match("failed", note=str(exc))
-    entries, owner = [], []
+    entries, owner, seen = [], [], set()
     for d, doc in enumerate(docs):
-        records = doc.records(source)
-        entries += records
-        owner += [d] * len(records)
+        for record in doc.records(source):
+            twin = _fingerprint(record)
+            if twin in seen:  # the same record twice (a page served again): one entry, not an ambiguity
+                continue
+            seen.add(twin)
+            entries.append(record)
+            owner.append(d)
     try:
         companions = fetcher.companions(source)
     except CacheMiss as miss:
@@ -69,6 +74,13 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
     for doc in docs:
         doc.companions = companions
     return Catalog(CatalogIndex(source, entries), docs, owner)
+
+
+def _fingerprint(record: Any) -> str:
+    try:
+        return json.dumps(record, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return repr(id(record))
 
 
 def load_catalogs(sources: Sources, fetcher: Fetcher, misses: list[str]) -> dict[str, Catalog | Match]:

@@ -93,3 +93,12 @@ def test_allow_removals_drops_them_and_diff_lists_each_removal(workdir):
         "GLM-4.6: model_specs.output_price: 2 -> null (removed: no source gives it now (--allow-removals))",
         "2 change(s) since the previous load",
     ]
+
+
+def test_the_same_record_served_twice_is_one_entry_not_an_ambiguity(workdir):
+    catalog = _catalog()
+    glm = [e for e in catalog["data"] if e["id"] == "z-ai/glm-4.6"]
+    with ReplayServer() as server:
+        server.route("/api/v1/models", body={**catalog, "data": catalog["data"] + glm})
+        result = _first_run(workdir, server)
+    assert result["input_price"] == 0.5
