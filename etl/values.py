@@ -180,10 +180,19 @@ def _unit_problem(fname: str, value: Any, unit: str) -> str | None:
             f"{value} looks like billions, but param_count_unit is count; write the raw count ({count}) "
             "or set `param_count_unit: billions` in the config"
         )
-    if unit == "billions" and value > RAW_COUNT_THRESHOLD:
-        billions = round(value / PARAM_COUNT_UNITS["billions"], 2)
-        return f"{value} looks like a raw count, but param_count_unit is billions; write {billions}"
-    return None
+    return None  # a raw count in billions mode is unambiguous: converted (see _in_unit)
+
+
+def _in_unit(fname: str, value: Any, unit: str) -> Any:
+    """A raw parameter count, written where the config counts in billions, in billions (the values
+    file then works in both units, like the sources do)."""
+    if fname == "param_count" and unit == "billions" and _plain_number(value) and value > RAW_COUNT_THRESHOLD:
+        return round(value / PARAM_COUNT_UNITS["billions"], 2)
+    return value
+
+
+def _plain_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _entry_problems(
@@ -247,7 +256,14 @@ def load_values(
             line = lines.get((model, key))
             values.append(
                 ManualValue(
-                    model, section, fname, entry.get("value"), entry["source"], entry.get("note"), str(path), line
+                    model,
+                    section,
+                    fname,
+                    _in_unit(fname, entry.get("value"), param_count_unit),
+                    entry["source"],
+                    entry.get("note"),
+                    str(path),
+                    line,
                 )
             )
     if problems:

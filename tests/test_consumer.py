@@ -366,14 +366,9 @@ def test_values_file_structure_problems(tmp_path):
     ]
 
 
-def test_billions_unit_checks_manual_param_counts_the_other_way(tmp_path):
+def test_billions_unit_reads_a_raw_count_in_billions(tmp_path):
     path = _values(tmp_path, "models:\n  DeepSeek V3:\n    model_specs.param_count: {value: 684531386000, source: x}\n")
-    with pytest.raises(UsageError) as exc:
-        load_values(path, MODELS, param_count_unit="billions")
-    assert exc.value.problems == [
-        f"{path}: models.DeepSeek V3.model_specs.param_count (line 3): 684531386000 looks like a raw count, "
-        "but param_count_unit is billions; write 684.53"
-    ]
+    assert load_values(path, MODELS, param_count_unit="billions").values[0].value == 684.53
     assert load_values(path, MODELS).values[0].value == 684531386000
 
 
@@ -441,7 +436,10 @@ def test_the_bundled_values_file_is_valid_for_the_example():
     config = yaml.safe_load((ROOT / "examples" / "config.yaml").read_text())
     names = [m if isinstance(m, str) else m["name"] for m in config["models"]]
     loaded = load_values(ROOT / "examples" / "values.yaml", names)
-    assert [(v.model, v.field, v.value) for v in loaded.values] == [("Claude 3.5 Haiku", "context_window", 200000)]
+    assert [(v.model, v.field, v.value) for v in loaded.values] == [
+        ("Claude 3.5 Haiku", "context_window", 200000),
+        ("gpt-oss-120b", "param_count", 117000000000),
+    ]
     assert all(v.source.startswith("https://") for v in loaded.values)
 
 

@@ -90,7 +90,7 @@ def test_conflicts_are_reported_in_the_recap_and_by_explain(example_config):
     assert result.exit_code == 0, result.output
     # DeepSeek V3: Hugging Face safetensors 684,531,386,000 parameters, BigCodeBench 671 (billions)
     assert (
-        "conflicts (first source kept; `etl explain` shows both): dev_benchmarks.Aider Polyglot, "
+        "conflicts (first source kept; `etl explain` shows both): "
         "model_specs.input_price, model_specs.output_price, model_specs.param_count" in result.output
     )
     explained = cli("explain", "-c", str(example_config), "DeepSeek V3", "param_count").output

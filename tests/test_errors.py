@@ -89,7 +89,7 @@ def test_wrong_value_types_in_a_template_make_that_model_invalid_not_the_batch(e
     assert result.exit_code == 1
     assert "error: GLM-4.6 (from " in result.output
     assert "dev_benchmarks.MMLU: expected ['number', 'null'], got str 'high'" in result.output
-    assert "0/8 written" in result.output
+    assert "0/10 written" in result.output
 
 
 def test_non_utf8_config(workdir):

@@ -24,6 +24,8 @@ EXPECTED_FILES = {
     "DeepSeek V3",
     "GRM-2.6-Opus",
     "Acme Internal 7B",
+    "Qwen3-32B",
+    "gpt-oss-120b",
 }
 
 
@@ -36,7 +38,7 @@ def test_offline_example_writes_one_schema_valid_file_per_model(example_config, 
     schema = json.loads((schemas_dir() / "model.schema.json").read_text())
     for path in out.glob("*_filled.json"):
         jsonschema.validate(json.loads(path.read_text()), schema)
-    assert "8/8 written; 0 source failure(s)" in result.output
+    assert "10/10 written; 0 source failure(s)" in result.output
 
 
 def test_example_values_come_from_the_recorded_payloads(example_config, workdir):
@@ -166,5 +168,5 @@ def test_online_then_offline_write_byte_identical_files(workdir):
     offline = cli("run", "-c", "c.yaml", "--offline", "-o", "offline")
     assert offline.exit_code == 0, offline.output
     first = {p.name: p.read_bytes() for p in (workdir / "online").iterdir()}
-    assert len(first) == 9  # eight models and ATTRIBUTION.md
+    assert len(first) == 11  # ten models and ATTRIBUTION.md
     assert first == {p.name: p.read_bytes() for p in (workdir / "offline").iterdir()}

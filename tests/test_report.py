@@ -47,7 +47,7 @@ def test_coverage_json_and_csv_say_why_cells_are_empty(example_config):
         {"id": "glm-4-6-reasoning", "name": "GLM-4.6 (Reasoning)"},
     ]
     rows = list(csv.DictReader(io.StringIO(_ok("coverage", "-c", example_config, "--offline", "-f", "csv"))))
-    assert len(rows) == 8 * 56
+    assert len(rows) == 10 * 56
     deepseek = {r["field"]: r for r in rows if r["model"] == "DeepSeek V3"}
     assert deepseek["param_count"]["status"] == "conflict" and deepseek["param_count"]["value"] == "684531386000"
 
@@ -64,7 +64,7 @@ def test_coverage_table_lists_the_pins_to_write(example_config):
 def test_pins_written_edited_read_and_kept(example_config, workdir):
     pins = workdir / "pins.yaml"
     out = _ok("match", "-c", example_config, "--offline", "--write-pins", pins)
-    assert f"{pins}: 1 decision(s) to make" in out
+    assert f"{pins}: 3 decision(s) to make" in out
     text = pins.read_text()
     assert (
         "  artificial_analysis: null  # ambiguous: glm-4-6 = GLM-4.6 (Non-reasoning); glm-4-6-reasoning = GLM-4.6 (Reasoning)"
@@ -176,7 +176,7 @@ def test_html_report_renders_in_headless_chromium(example_config, workdir):
         f"--user-data-dir={workdir / 'chrome-profile'}",
     ]
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count('class="c"') == 8 * 56  # every model x field cell rendered
+    assert dom.count('class="c"') == 10 * 56  # every model x field cell rendered
     assert dom.count('data-status="ambiguous"') == 1
     assert 'data-filled="18" data-published="26"' in dom  # Qwen2.5 72B Instruct's count
     assert 'title="entity_benchmarks.artificial_analysis: ambiguous: artificial_analysis"' in dom

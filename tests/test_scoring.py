@@ -43,8 +43,10 @@ def test_the_demo_verdicts_agree_with_the_consumer_both_ways(example_config, wor
         "GLM-4.6 Reasoning",
         "Llama 3.1 70B Instruct",
         "Qwen2.5 72B Instruct",
+        "Qwen3-32B",
+        "gpt-oss-120b",
     ]
-    assert "5/8 scoreable" in result.output
+    assert "7/10 scoreable" in result.output
     assert cli("run", "-c", str(example_config), "--offline", "--require-scoreable").exit_code == 1
 
 
@@ -69,7 +71,8 @@ def test_todo_lists_the_blockers_and_filling_them_makes_the_model_scoreable(exam
     claude = skeleton["models"]["Claude 3.5 Haiku"]
     assert claude["model_specs.context_window"]["value"] == 200000  # the decision already there is kept
     assert {k for k, v in claude.items() if v is None} == {"model_specs.param_count", "model_specs.architecture"}
-    assert set(skeleton["models"]) == {"Claude 3.5 Haiku", "GRM-2.6-Opus", "Acme Internal 7B"}
+    assert set(skeleton["models"]) == {"Claude 3.5 Haiku", "GRM-2.6-Opus", "Acme Internal 7B", "gpt-oss-120b"}
+    assert skeleton["models"]["gpt-oss-120b"]["model_specs.param_count"]["value"] == 117000000000  # kept
     assert "# tried: huggingface: unmatched" in (workdir / "values.yaml").read_text()
     claude["model_specs.param_count"] = {"value": 20000000000, "source": "test: an estimate to exercise the path"}
     claude["model_specs.architecture"] = {"value": "dense", "source": "test citation", "note": "assumed"}
