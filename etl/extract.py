@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from .catalogs import load_catalogs, with_keys
@@ -110,9 +111,10 @@ class Extractor:
                 while thread.is_alive():
                     thread.join(0.2)  # short slices: Ctrl-C reaches the main thread at once
         except BaseException:
-            fetcher.cancelled.set()  # no worker sends again
+            fetcher.cancelled.set()  # no worker sends again; one in flight gets CANCEL_GRACE to finish
+            end = time.monotonic() + INTERRUPT_GRACE_SECONDS
             for thread in threads:
-                thread.join(INTERRUPT_GRACE_SECONDS / max(len(threads), 1))
+                thread.join(max(end - time.monotonic(), 0))
             raise
         if errors:
             raise errors[0]

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import pytest
 import yaml
@@ -59,4 +60,8 @@ def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(wo
         assert rerun.returncode == 0, rerun.stderr
         assert len(list((workdir / "out").glob("*_filled.json"))) == 30
         assert len(server.log) - first < cold  # resumed: what was cached is not fetched again
-        assert len(server.log) == cold  # and over both runs, every response was fetched exactly once
+        # over both runs every response was fetched once, but for at most one request per per-model
+        # worker that was on the wire when the signal came (the grace may not cover it on a busy machine)
+        twice = [path for path, n in Counter(r["path"] for r in server.log).items() if n > 1]
+        assert len(twice) <= 2 and all(p.startswith(("/api/models/", "/org/")) for p in twice), twice
+        assert len(server.log) == cold + len(twice)
