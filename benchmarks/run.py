@@ -40,8 +40,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "templates" / "template.json"
-#: shipped sources this harness does not serve: switched off, so nothing leaves 127.0.0.1
-LEADERBOARDS = ["artificial_analysis_pro", "livebench", "bigcodebench", "evalplus", "open_llm", "ugi", "open_vlm"]
+
+
+#: every shipped source this harness does not serve is switched off, so nothing leaves 127.0.0.1
+#: (derived from the mappings: a source added later is off here too)
+def unserved(served: set[str]) -> list[str]:
+    from etl.mappings import load_mappings
+
+    return sorted(set(load_mappings().sources) - served)
 
 
 def synthetic(n: int) -> dict:
@@ -237,7 +243,7 @@ def bench(n: int, rate: float) -> dict:
                 "max_retries": 0,
                 "sources": {
                     **{s: {"url": server.url + u, "rate_limit": rates[s]} for s, u in urls.items()},
-                    **{s: {"enabled": False} for s in LEADERBOARDS},  # not served here: they never reach out
+                    **{s: {"enabled": False} for s in unserved(set(urls))},  # not served here: never reach out
                 },
             }
             (work / f"{name}.yaml").write_text(yaml.safe_dump(cfg))

@@ -102,3 +102,20 @@ def test_the_same_record_served_twice_is_one_entry_not_an_ambiguity(workdir):
         server.route("/api/v1/models", body={**catalog, "data": catalog["data"] + glm})
         result = _first_run(workdir, server)
     assert result["input_price"] == 0.5
+
+
+@pytest.mark.parametrize("bad", ["12.5", {"usd": 3}, -2, 1e309])
+def test_a_wrong_typed_value_is_refused_with_its_source_and_the_next_candidate_fills(workdir, monkeypatch, bad):
+    monkeypatch.setenv("ARTIFICIAL_ANALYSIS_API_KEY", "aa-test-key-0123456789")
+    entry = {"id": "x", "slug": "glm-4-6", "name": "GLM-4.6", "pricing": {"price_1m_input_tokens": bad}}
+    page = {"pagination": {"page": 1, "has_more": False}, "data": [entry]}
+    with ReplayServer(["openrouter_models.yaml"]) as server:
+        server.route("/api/v2/language/models/free?page=1", body=page)
+        data = config_dict(server, ["openrouter", "artificial_analysis"], models=[MODEL])
+        (workdir / "c.yaml").write_text(yaml.safe_dump(data))
+        result = cli("run", "-c", "c.yaml")
+    assert result.exit_code == 0, result.output
+    assert _filled(workdir)["input_price"] == 0.5  # OpenRouter's valid value, not a blocked file
+    explained = cli("explain", "-c", "c.yaml", "--offline", "GLM-4.6", "input_price").output
+    assert "[REJECTED: " in explained and "source:     artificial_analysis" in explained
+    assert "model_specs.input_price = 0.5  [chosen]" in explained
