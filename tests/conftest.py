@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 from helpers import import_into
 from replay import CASSETTES, ReplayServer
+
+from etl.fetch import Fetcher, FetchSettings
+from etl.mappings import load_mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: lines tests want shown at the end of the run (the reference set's coverage)
@@ -85,3 +89,36 @@ def example_config(workdir, warm_store):
 def replay():
     with ReplayServer() as server:
         yield server
+
+
+@pytest.fixture
+def server():
+    with ReplayServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def make(tmp_path):
+    """``make(server, name, path, retries, key, sleep, **FetchSettings)`` -> (fetcher, source, waits):
+    a Fetcher for one shipped source pointed at ``server``; the waits it would sleep are recorded."""
+    sources = load_mappings().sources
+    made: list[Fetcher] = []
+
+    def build(server, name="openrouter", path="/api/v1/models", retries=0, key=None, **kwargs):
+        waits: list[float] = []
+        sleep = kwargs.pop("sleep", waits.append)
+        opts = FetchSettings(
+            tmp_path / "s.sqlite",
+            keys={name: key} if key else {},
+            rate_limits={name: None},
+            max_retries=retries,
+            auth_headers=("x-api-key", "Authorization"),
+            **{"timeout": 5.0, "max_wait": 60.0, **kwargs},
+        )
+        fetcher = Fetcher(opts, sleep=sleep)
+        made.append(fetcher)
+        return fetcher, replace(sources[name], url=server.url + path, pagination=None, params={}), waits
+
+    yield build
+    for fetcher in made:
+        fetcher.close()

@@ -6,6 +6,7 @@ are asserted exactly (jitter is bounded: factor * 2**attempt * [1, 1.25]).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from email.utils import formatdate
@@ -15,8 +16,7 @@ from helpers import cli
 from replay import CORE, ReplayServer
 
 from etl.errors import SourceError
-from etl.fetch import Fetcher, FetchSettings, NotInSource
-from etl.mappings import load_mappings
+from etl.fetch import NotInSource
 
 JSON = {"Content-Type": "application/json"}
 OK_BODY = json.dumps({"data": [{"id": "a/b", "name": "B"}]}).encode()
@@ -24,34 +24,9 @@ OK = (200, JSON, OK_BODY)
 
 
 @pytest.fixture
-def server():
-    with ReplayServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def make(tmp_path):
-    sources = load_mappings().sources
-
-    def build(server, name="openrouter", path="/api/v1/models", retries=3, timeout=2.0, max_wait=60.0, key=None):
-        waits: list[float] = []
-        opts = FetchSettings(
-            tmp_path / "s.sqlite",
-            keys={name: key} if key else {},
-            rate_limits={name: None},
-            timeout=timeout,
-            max_retries=retries,
-            backoff=1.0,
-            max_wait=max_wait,
-            auth_headers=("x-api-key", "Authorization"),
-        )
-        fetcher = Fetcher(opts, sleep=waits.append)
-        from dataclasses import replace
-
-        source = replace(sources[name], url=server.url + path, pagination=None, params={})
-        return fetcher, source, waits
-
-    return build
+def make(make):
+    """The shared fixture with this module's defaults: three retries, 2 s per read."""
+    return functools.partial(make, retries=3, timeout=2.0)
 
 
 def test_429_with_retry_after_seconds_is_honoured(server, make):

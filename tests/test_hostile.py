@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 from etl import ModelInfo, Pipeline, PipelineConfig, settings
 from etl.cli import app
 from etl.errors import SourceError, SourceStopped, UsageError
-from etl.fetch import Cancelled, Fetcher, FetchSettings, RateLimiter
+from etl.fetch import Cancelled, RateLimiter
 from etl.mappings import load_mappings
 
 JSON = {"Content-Type": "application/json"}
@@ -37,40 +37,6 @@ OK_BODY = json.dumps({"data": [{"id": "a/b", "name": "B"}]}).encode()
 SENTINEL = "sk-sentinel-hostile-7c1d9e2f"
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
 TESTS = Path(__file__).resolve().parent
-
-
-@pytest.fixture
-def server():
-    with ReplayServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def make(tmp_path):
-    sources = load_mappings().sources
-    made: list[Fetcher] = []
-
-    def build(server, name="openrouter", path="/api/v1/models", retries=0, key=None, **kwargs):
-        waits: list[float] = []
-        sleep = kwargs.pop("sleep", waits.append)
-        opts = FetchSettings(
-            tmp_path / "s.sqlite",
-            keys={name: key} if key else {},
-            rate_limits={name: None},
-            timeout=5.0,
-            max_retries=retries,
-            max_wait=60.0,
-            auth_headers=("x-api-key", "Authorization"),
-            **kwargs,
-        )
-        fetcher = Fetcher(opts, sleep=sleep)
-        made.append(fetcher)
-        source = replace(sources[name], url=server.url + path, pagination=None, params={})
-        return fetcher, source, waits
-
-    yield build
-    for fetcher in made:
-        fetcher.close()
 
 
 def _trickle(data: bytes, fast: int = 0):
