@@ -354,6 +354,21 @@ def _real_huggingface(data: Path) -> tuple[list[dict], list[dict]]:
     return infos, configs
 
 
+def _eval_result_infos(data: Path) -> list[dict]:
+    """Constructed model_info of the repos whose .eval_results files are recorded: `siblings` only."""
+    out = []
+    for model, repo in EVAL_RESULT_REPOS.items():
+        files = sorted(
+            p.stem.split("__", 1)[1] for p in (data / "huggingface" / "eval_results").glob(f"{model}__*.yaml")
+        )
+        entry = {
+            "id": repo,
+            "siblings": [{"rfilename": f".eval_results/{name}.yaml"} for name in files] + [{"rfilename": "README.md"}],
+        }
+        out.append(interaction(f"https://huggingface.co/api/models/{repo}", entry, recorded=EVAL_RESULTS_DATE))
+    return out
+
+
 def huggingface(data: Path) -> None:
     inter = []
     real = json.loads((data / "huggingface/model_info__OrionLLM__GRM-2.6-Opus__2026-07-05.json").read_text())
@@ -384,7 +399,7 @@ def huggingface(data: Path) -> None:
         inter.append(interaction(f"https://huggingface.co/api/models/{repo}", entry))
         configs.append(interaction(f"https://huggingface.co/{repo}/resolve/main/config.json", c["config"]))
     real_infos, real_configs = _real_huggingface(data)
-    inter += real_infos
+    inter += real_infos + _eval_result_infos(data)
     # the same repo's real config.json replaces the constructed one (same case: n_routed_experts)
     configs = [c for c in configs if "deepseek-ai/DeepSeek-V3/" not in c["request"]["uri"]] + real_configs
     missing = {"error": "Entry not found"}
@@ -408,6 +423,10 @@ def huggingface(data: Path) -> None:
             "not recorded; no real model_info of these repos exists here (Qwen2.5-72B-Instruct carries the only model-index).",
             "Date: GRM 2026-07-05; model_info_2025-09 files 2025-09-21 (first day of 2025-09-21..23); CONSTRUCTED ones 2026-07-05",
             "(the date of the real GRM file, so hf_score is computed on a fixed day).",
+            f"{', '.join(EVAL_RESULT_REPOS.values())}: CONSTRUCTED, only `id` and the `siblings` that list their recorded",
+            ".eval_results files (hf_eval_results.yaml); no real model_info of them is recorded, and nothing else is",
+            "invented (no downloads, likes or safetensors: no hf_score or parameter count from them). Date 2026-07-31, as",
+            "their eval files.",
         ],
         inter,
         recorded="2026-07-05",
@@ -765,6 +784,7 @@ def swe_bench_and_llm_stats(b: Path) -> None:
 
 
 #: recorded .eval_results files: shared/data/huggingface/eval_results/<model>__<name>.yaml -> repo id
+EVAL_RESULTS_DATE = "2026-07-31"  # README: 2026-06..07, no day; the end of it (one row is dated 2026-07-18)
 EVAL_RESULT_REPOS = {
     "gemma-4-12B-it": "google/gemma-4-12B-it",
     "Ternary-Bonsai-27B-gguf": "prism-ml/Ternary-Bonsai-27B-gguf",
@@ -789,7 +809,7 @@ def hf_eval_results(data: Path) -> None:
             "Date: 2026-07-31, the end of README's 2026-06..07 (no day is recorded; one row is dated 2026-07-18).",
         ],
         inter,
-        recorded="2026-07-31",
+        recorded=EVAL_RESULTS_DATE,
     )
 
 
