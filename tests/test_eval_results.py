@@ -197,3 +197,24 @@ def test_other_variants_of_a_mapped_benchmark_fill_nothing():
     plain = {"dataset": {"id": "Idavidrein/gpqa", "task_id": "diamond"}, "value": 0.5, "notes": "No tools"}
     gpqa_cand = next(c for c in cands if c.field == "GPQA diamond")
     assert evaluate(gpqa_cand, [*decoys, plain])[1] == 50.0  # a fraction, read as percent
+
+
+def test_a_discovered_key_fetches_the_listed_files_after_its_model_info(workdir):
+    """No hf_id: OpenRouter's hugging_face_id names the repo (phase two fetches its model_info),
+    then its two listed eval files (phase three); a warm re-run sends nothing."""
+    two = {n: FILES[GEMMA][n] for n in (".eval_results/gpqa.yaml", ".eval_results/mmlu_pro.yaml")}
+    catalog = {"data": [{"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/two-evals"}]}
+    with ReplayServer() as server:
+        server.route("/api/v1/models", body=catalog)
+        _serve_repo(server, "acme/two-evals", two, ["README.md"])
+        config = config_for(workdir, server, [ModelInfo("Foo 1")], only=[*ONLY, "openrouter"])
+        Pipeline(config).run()
+        cold = [r["path"] for r in server.log]
+        pipeline = Pipeline(config)
+        pipeline.run()
+        assert len(server.log) == len(cold)
+    assert cold[:2] == ["/api/v1/models", "/api/models/acme/two-evals"]
+    assert sorted(cold[2:]) == [f"/acme/two-evals/resolve/main/{n}" for n in sorted(two)]
+    gpqa = pipeline.store.staged("Foo 1", "GPQA diamond")[0]
+    assert (gpqa["source"], gpqa["value"]) == ("hf_eval_results", 78.8)
+    assert gpqa["context"]["hf_id_from"] == "hf_id acme/two-evals from openrouter entry acme/foo-1 (hugging_face_id)"
