@@ -8,6 +8,11 @@ entries; LMArena rows are the real CSV export reshaped into datasets-server page
 entries other than OrionLLM/GRM-2.6-Opus and all config.json bodies are built from the documented
 shapes with illustrative numbers; the AA Pro page is built from SOURCES.md). No key is in any of
 them: requests carry no auth header.
+
+Every response gets a ``Date`` header: the recording date of the file its body comes from (the
+date in the file's name, or in shared/data/README.md's table; a month alone is its first day, a
+range its first day unless said). ``etl cache import`` makes it the fetch time, so provenance and
+the fetch-time-dependent ``hf_score`` are the same on every day the example is run.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from datetime import date, datetime, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 from vcr.serializers import yamlserializer
@@ -23,13 +30,28 @@ ROOT = Path(__file__).resolve().parent
 JSON_HEADERS = {"Content-Type": ["application/json; charset=utf-8"]}
 
 
-def interaction(uri: str, body: object | str, status: int = 200, headers: dict | None = None) -> dict:
+#: what every cassette's header says about its Date headers
+DATE_NOTE = "Each response's Date header is the recording date of its body's source file, set by build_cassettes.py."
+
+
+def http_date(day: str) -> str:
+    """'2026-06-27' -> 'Sat, 27 Jun 2026 00:00:00 GMT' (midnight UTC of the recording day)."""
+    return format_datetime(datetime.combine(date.fromisoformat(day), datetime.min.time(), timezone.utc), usegmt=True)
+
+
+def interaction(
+    uri: str, body: object | str, status: int = 200, headers: dict | None = None, recorded: str | None = None
+) -> dict:
+    """One recorded GET; ``recorded`` (YYYY-MM-DD) overrides the cassette's date for this response."""
     text = body if isinstance(body, (str, bytes)) else json.dumps(body, ensure_ascii=False)
+    headers = dict(headers or JSON_HEADERS)
+    if recorded:
+        headers["Date"] = [http_date(recorded)]
     return {
         "request": {"body": None, "headers": {"Accept": ["*/*"]}, "method": "GET", "uri": uri},
         "response": {
             "body": {"string": text},
-            "headers": headers or JSON_HEADERS,
+            "headers": headers,
             "status": {
                 "code": status,
                 "message": {200: "OK", 404: "Not Found", 307: "Temporary Redirect"}.get(status, ""),
@@ -38,8 +60,11 @@ def interaction(uri: str, body: object | str, status: int = 200, headers: dict |
     }
 
 
-def write(name: str, notes: list[str], interactions: list[dict]) -> None:
-    header = "".join(f"# {line}\n" for line in notes)
+def write(name: str, notes: list[str], interactions: list[dict], recorded: str) -> None:
+    """Write a cassette; responses without their own Date get ``recorded`` (YYYY-MM-DD)."""
+    for inter in interactions:
+        inter["response"]["headers"].setdefault("Date", [http_date(recorded)])
+    header = "".join(f"# {line}\n" for line in [*notes, DATE_NOTE])
     text = yamlserializer.serialize({"interactions": interactions, "version": 1})
     (ROOT / name).write_text(header + text, encoding="utf-8")
     print(f"wrote cassettes/{name}: {len(interactions)} interaction(s)")
@@ -82,7 +107,7 @@ def aa_free(data: Path) -> None:
         )
     pages = [rest[:200], rest[200:]]
     base = "https://artificialanalysis.ai/api/v2/language/models/free?page="
-    inter = [interaction(base + "1", page1)]
+    inter = [interaction(base + "1", page1, recorded="2026-06-27")]
     for n, chunk in enumerate(pages, start=2):
         body = {
             "tier": "free",
@@ -99,8 +124,10 @@ def aa_free(data: Path) -> None:
             "pages 2-3: CONSTRUCTED: the 262 real entries of shared/data/artificial_analysis/legacy_data_llms_models.2026-02-27.json",
             "(2026-02-27) that page 1 lacks, reshaped into the free-tier entry shape; their index values are the legacy route's",
             "(index version unknown, so intelligence_index_version is null). Response headers are not recorded (constructed).",
+            "Date: page 1 2026-06-27; pages 2-3 2026-02-27 (the legacy file's date).",
         ],
         inter,
+        recorded="2026-02-27",
     )
 
 
@@ -110,9 +137,10 @@ def openrouter(data: Path) -> None:
         "openrouter_models.yaml",
         [
             "GET https://openrouter.ai/api/v1/models: REAL body, unchanged: shared/data/boards/openrouter_api_v1_models.2026-08.json (2026-08).",
-            "Response headers are not recorded (constructed).",
+            "Response headers are not recorded (constructed). Date: 2026-08-01 (the file gives the month only).",
         ],
         [interaction("https://openrouter.ai/api/v1/models", body)],
+        recorded="2026-08-01",
     )
 
 
@@ -174,6 +202,7 @@ def lmarena(data: Path) -> None:
             "mapped model->model_name, arena_score->rating, votes->vote_count, 95_pct_ci->rating_lower/upper, category 'overall'.",
         ],
         inter,
+        recorded="2025-08-04",
     )
 
 
@@ -298,6 +327,8 @@ HF_CONFIG_NOTES = [
     "Qwen3-32B, Qwen2.5-7B-Instruct and R1-Distill-Qwen-32B; recorded 2025-09-21..23 and 2025-11-04).",
     "CONSTRUCTED (no real file of these repos): Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6 (shapes from",
     "SOURCES.md). The 404 mirrors Hugging Face's EntryNotFound.",
+    "Date: real files 2025-09-21 (lower-case names, first day of 2025-09-21..23) or 2025-11-04 (<Org>--<Model> names);",
+    "CONSTRUCTED ones and GRM's 404 2026-07-05 (the date of the real GRM model_info).",
 ]
 
 
@@ -306,7 +337,9 @@ def _real_huggingface(data: Path) -> tuple[list[dict], list[dict]]:
     hf = data / "huggingface"
     infos = [
         interaction(
-            f"https://huggingface.co/api/models/{repo}", (hf / "model_info_2025-09" / f"{slug}.json").read_text()
+            f"https://huggingface.co/api/models/{repo}",
+            (hf / "model_info_2025-09" / f"{slug}.json").read_text(),
+            recorded="2025-09-21",
         )
         for slug, repo in REAL_INFOS.items()
     ]
@@ -314,16 +347,32 @@ def _real_huggingface(data: Path) -> tuple[list[dict], list[dict]]:
         interaction(
             f"https://huggingface.co/{repo}/resolve/main/config.json",
             (hf / "config_json" / f"{slug}.config.json").read_text(),
+            recorded="2025-11-04" if "--" in slug else "2025-09-21",  # the two batches of README's table
         )
         for slug, repo in REAL_CONFIGS.items()
     ]
     return infos, configs
 
 
+def _eval_result_infos(data: Path) -> list[dict]:
+    """Constructed model_info of the repos whose .eval_results files are recorded: `siblings` only."""
+    out = []
+    for model, repo in EVAL_RESULT_REPOS.items():
+        files = sorted(
+            p.stem.split("__", 1)[1] for p in (data / "huggingface" / "eval_results").glob(f"{model}__*.yaml")
+        )
+        entry = {
+            "id": repo,
+            "siblings": [{"rfilename": f".eval_results/{name}.yaml"} for name in files] + [{"rfilename": "README.md"}],
+        }
+        out.append(interaction(f"https://huggingface.co/api/models/{repo}", entry, recorded=EVAL_RESULTS_DATE))
+    return out
+
+
 def huggingface(data: Path) -> None:
     inter = []
     real = json.loads((data / "huggingface/model_info__OrionLLM__GRM-2.6-Opus__2026-07-05.json").read_text())
-    inter.append(interaction("https://huggingface.co/api/models/OrionLLM/GRM-2.6-Opus", real))
+    inter.append(interaction("https://huggingface.co/api/models/OrionLLM/GRM-2.6-Opus", real, recorded="2026-07-05"))
     configs = []
     for repo, c in HF_CONSTRUCTED.items():
         author = repo.split("/")[0]
@@ -350,7 +399,7 @@ def huggingface(data: Path) -> None:
         inter.append(interaction(f"https://huggingface.co/api/models/{repo}", entry))
         configs.append(interaction(f"https://huggingface.co/{repo}/resolve/main/config.json", c["config"]))
     real_infos, real_configs = _real_huggingface(data)
-    inter += real_infos
+    inter += real_infos + _eval_result_infos(data)
     # the same repo's real config.json replaces the constructed one (same case: n_routed_experts)
     configs = [c for c in configs if "deepseek-ai/DeepSeek-V3/" not in c["request"]["uri"]] + real_configs
     missing = {"error": "Entry not found"}
@@ -372,10 +421,17 @@ def huggingface(data: Path) -> None:
             "The other repos (Meta-Llama-3.1-70B-Instruct, Qwen2.5-72B-Instruct, GLM-4.6, DeepSeek-V3): CONSTRUCTED from the",
             "shapes in SOURCES.md (default key set, config {}); downloads, likes, dates and safetensors counts are illustrative,",
             "not recorded; no real model_info of these repos exists here (Qwen2.5-72B-Instruct carries the only model-index).",
+            "Date: GRM 2026-07-05; model_info_2025-09 files 2025-09-21 (first day of 2025-09-21..23); CONSTRUCTED ones 2026-07-05",
+            "(the date of the real GRM file, so hf_score is computed on a fixed day).",
+            f"{', '.join(EVAL_RESULT_REPOS.values())}: CONSTRUCTED, only `id` and the `siblings` that list their recorded",
+            ".eval_results files (hf_eval_results.yaml); no real model_info of them is recorded, and nothing else is",
+            "invented (no downloads, likes or safetensors: no hf_score or parameter count from them). Date 2026-07-31, as",
+            "their eval files.",
         ],
         inter,
+        recorded="2026-07-05",
     )
-    write("huggingface_config.yaml", HF_CONFIG_NOTES, configs)
+    write("huggingface_config.yaml", HF_CONFIG_NOTES, configs, recorded="2026-07-05")
 
 
 def aa_pro() -> None:
@@ -440,8 +496,10 @@ def aa_pro() -> None:
             "GET /api/v2/language/models?page=1 (Pro tier): CONSTRUCTED from the shapes in SOURCES.md; no real Pro payload exists here.",
             "Index values and prices copied from the retired route's real entries for the same models; parameters, context windows",
             "and per-benchmark fractions are illustrative. Used by tests only (the Pro source is off by default).",
+            "Date: 2026-02-27, the date of the legacy file its values are copied from.",
         ],
         [interaction("https://artificialanalysis.ai/api/v2/language/models?page=1", body)],
+        recorded="2026-02-27",
     )
 
 
@@ -473,6 +531,7 @@ def boards(data: Path) -> None:
                 (b / "livebench_categories_2026_01_08.json").read_text(),
             ),
         ],
+        recorded="2026-01-08",
     )
     write(
         "bigcodebench.yaml",
@@ -484,6 +543,7 @@ def boards(data: Path) -> None:
                 "https://bigcode-bench.github.io/results.json", (b / "bigcodebench_results.2025-04.json").read_text()
             )
         ],
+        recorded="2025-04-17",
     )
     write(
         "evalplus.yaml",
@@ -491,6 +551,7 @@ def boards(data: Path) -> None:
             "https://evalplus.github.io/results.json: REAL body, unchanged: shared/data/boards/evalplus_results.2024-12.json (2024-12-26)."
         ],
         [interaction("https://evalplus.github.io/results.json", (b / "evalplus_results.2024-12.json").read_text())],
+        recorded="2024-12-26",
     )
     with open(b / "open_llm_leaderboard_v2.2025-03-21.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -540,6 +601,7 @@ def boards(data: Path) -> None:
             )
             for o in range(0, len(out), 100)
         ],
+        recorded="2025-03-21",
     )
     ugi = json.loads((b / "ugi_derived.2025-06.json").read_text())["data"]
     lines = ["author/model_name,UGI 🏆,W/10 👍,NatInt 💡,Ideology"]
@@ -566,6 +628,7 @@ def boards(data: Path) -> None:
                 headers={"Content-Type": ["text/csv; charset=utf-8"]},
             )
         ],
+        recorded="2025-06-23",
     )
     open_vlm()
 
@@ -618,8 +681,10 @@ def open_vlm() -> None:
             "with the REAL dataset keys of its 2025-09-17 copy as SOURCES.md lists them (MathVista, AI2D, MMBench_TEST_EN_V11, ...;",
             'OCRBench\'s `Final Score` 0-1000, MME a sum, "N/A" strings); two models, illustrative scores. InternVL2-8B lacks',
             "MMBench_TEST_CN_V11 and has HallusionBench N/A: no Open VLM average for it.",
+            "Date: 2025-09-17, the date of the real copy whose keys it uses.",
         ],
         [interaction("http://opencompass.openxlab.space/assets/OpenVLM.json", vlm)],
+        recorded="2025-09-17",
     )
 
 
@@ -665,13 +730,14 @@ def new_boards(data: Path) -> None:
             {"Content-Type": ["text/plain; charset=utf-8"]},
         ),
     ]
-    for cassette, url, name, date, headers in singles:
+    for cassette, url, name, day, headers in singles:
         write(
             cassette,
             [
-                f"{url}: REAL body, unchanged: shared/data/boards/{name} ({date}). Response headers are not recorded (constructed)."
+                f"{url}: REAL body, unchanged: shared/data/boards/{name} ({day}). Response headers are not recorded (constructed)."
             ],
             [interaction(url, text(name), headers=headers)],
+            recorded=day,
         )
     swe_bench_and_llm_stats(b)
 
@@ -696,6 +762,7 @@ def swe_bench_and_llm_stats(b: Path) -> None:
                 {"leaderboards": bash_only},
             )
         ],
+        recorded="2025-12-10",
     )
     archive = (b / "llm_stats_llm-leaderboard.24a9ccf7.2025-10-16.tar.gz").read_bytes()
     write(
@@ -712,10 +779,12 @@ def swe_bench_and_llm_stats(b: Path) -> None:
                 headers={"Content-Type": ["application/x-gzip"]},
             )
         ],
+        recorded="2025-10-16",
     )
 
 
 #: recorded .eval_results files: shared/data/huggingface/eval_results/<model>__<name>.yaml -> repo id
+EVAL_RESULTS_DATE = "2026-07-31"  # README: 2026-06..07, no day; the end of it (one row is dated 2026-07-18)
 EVAL_RESULT_REPOS = {
     "gemma-4-12B-it": "google/gemma-4-12B-it",
     "Ternary-Bonsai-27B-gguf": "prism-ml/Ternary-Bonsai-27B-gguf",
@@ -737,8 +806,10 @@ def hf_eval_results(data: Path) -> None:
             "GET https://huggingface.co/{repo}/resolve/main/.eval_results/{name}.yaml: REAL bodies, unchanged:",
             "shared/data/huggingface/eval_results/<model>__<name>.yaml (2026-06..07; clones of the Hub repos' history).",
             "The file names in the repos are taken from the recorded names (<name>); response headers are constructed.",
+            "Date: 2026-07-31, the end of README's 2026-06..07 (no day is recorded; one row is dated 2026-07-18).",
         ],
         inter,
+        recorded=EVAL_RESULTS_DATE,
     )
 
 

@@ -1,7 +1,9 @@
 """Extract: fetch every response the transform will need into the cache, and nothing else.
 
 Each catalog is fetched once (all its pages), each per-model source once per model that has the
-URL's values: its own, or (second phase) a join key a catalog it is matched in publishes. Sources run in parallel, one thread each, each within its own rate limit, so a run
+URL's values: its own, or (second phase) a join key a catalog it is matched in publishes. A source
+``listed_by`` another fetches, last, only the files the other's cached document lists for the
+model (none: no request). Sources run in parallel, one thread each, each within its own rate limit, so a run
 costs the slowest source rather than the sum. The threads are daemons joined in short slices: on
 Ctrl-C or SIGTERM the main thread sets ``cancelled`` (no worker sends again) and returns within a
 second or so, even when a worker is stuck in a slow read.
@@ -17,9 +19,9 @@ from pathlib import Path
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError, SourceStopped
-from .fetch import Cancelled, Fetcher, FetchSettings, NotInSource
+from .fetch import CacheMiss, Cancelled, Fetcher, FetchSettings, NotInSource
 from .mappings import Source
-from .outcomes import ExtractReport, Failure, Progress
+from .outcomes import ExtractReport, Failure, Progress, Reason
 from .sources import Sources, url_for
 from .store import Store
 
@@ -51,23 +53,64 @@ def failure(exc: SourceError) -> Failure:
     return Failure(exc.source, str(exc), exc.url)
 
 
+class NoListing(Exception):
+    """A model's listing document is not there: why (a match note), as which status and reason."""
+
+    def __init__(self, note: str, status: str = "skipped", reason: Reason | None = None):
+        super().__init__(note)
+        self.note, self.status, self.reason = note, status, reason
+
+
+def listed_files(sources: Sources, source: Source, model: ModelInfo, fetcher: Fetcher) -> list[str]:
+    """The files of ``source`` that its ``listed_by`` source's cached document lists for the model;
+    raises NoListing when that document is not there (extract and transform read the same)."""
+    listing = source.listed_by
+    parent = sources.active.get(listing.source) if listing else None
+    if parent is None:
+        raise NoListing(f"{listing.source if listing else '?'} is off, and it lists this source's files")
+    if model.ids.get(parent.name) is False:
+        raise NoListing(f"pinned false in {parent.name}, which lists this source's files", reason=Reason.PINNED_FALSE)
+    url = url_for(parent, model)
+    if url is None:
+        missing = ", ".join(p for p in parent.placeholders if not getattr(model, p, None))
+        raise NoListing(f"model has no {missing}", reason=Reason.NO_JOIN_KEY)
+    try:
+        doc = fetcher.documents(parent, url)[0]
+    except CacheMiss:
+        raise NoListing(
+            f"{parent.name} not fetched, which lists this source's files", reason=Reason.NOT_FETCHED
+        ) from None
+    except NotInSource:
+        raise NoListing(f"not in {parent.name}, which lists this source's files", status="unmatched") from None
+    except SourceError:
+        raise NoListing(f"{parent.name} failed, which lists this source's files", reason=Reason.NOT_FETCHED) from None
+    return listing.files(doc.body)
+
+
 class Extractor:
     def __init__(self, config: PipelineConfig, sources: Sources, store: Store):
         self.config, self.sources, self.store = config, sources, store
 
     def run(self, models: list[ModelInfo], progress: Progress) -> ExtractReport:
-        """Two phases: the catalogs, with the per-model sources of models that have their keys;
-        then the per-model sources of the models whose keys the catalogs published."""
+        """Three phases: the catalogs, with the per-model sources of models that have their keys;
+        the per-model sources of the models whose keys the catalogs published; then the files that
+        the per-model documents list (``listed_by``), for every model with a key."""
         report = ExtractReport()
         fetcher = open_fetcher(self.config, self.sources, self.store, offline=False)
         fetcher.on_wait = lambda name, seconds: progress.note(name, f"waiting {seconds:.0f} s (rate limit)")
+        active = [s for s in self.sources.active.values() if s.listed_by is None]
+        listed = [s for s in self.sources.active.values() if s.listed_by is not None]
         try:
-            self._parallel(list(self.sources.active.values()), models, fetcher, report, progress)
-            discovered = [m for m in self._discover(models) if m.hf_id_from]
-            per_model = [s for s in self.sources.active.values() if s.scope != "catalog"]
+            self._parallel(active, models, fetcher, report, progress)
+            keyed = self._discover(models)
+            discovered = [m for m in keyed if m.hf_id_from]
+            per_model = [s for s in active if s.scope != "catalog"]
             if discovered and per_model:
                 log.info("join keys found in the catalogs for %d model(s)", len(discovered))
                 self._parallel(per_model, discovered, fetcher, report, progress, " (found keys)")
+            if listed:
+                urls = self._listed_urls(listed, keyed)
+                self._parallel(listed, keyed, fetcher, report, progress, urls=urls)
         finally:  # interrupted or not, what was fetched stays fetched
             self.store.record_fetches(list(fetcher.outcomes))
             self.store.record_cache_keys(dict(fetcher.new_keys))
@@ -83,6 +126,26 @@ class Extractor:
         finally:
             reader.close()
 
+    def _listed_urls(self, listed: list[Source], models: list[ModelInfo]) -> dict[str, list[str]]:
+        """The URL of every file each listed source's cached listing documents name."""
+        reader = open_fetcher(self.config, self.sources, self.store, offline=True)
+        out: dict[str, list[str]] = {}
+        try:
+            for source in listed:
+                urls: set[str] = set()
+                for model in models:
+                    if model.ids.get(source.name) is False:
+                        continue
+                    try:
+                        files = listed_files(self.sources, source, model, reader)
+                    except NoListing:
+                        continue
+                    urls |= {u for f in files if (u := url_for(source, model, f))}
+                out[source.name] = sorted(urls)
+        finally:
+            reader.close()
+        return out
+
     def _parallel(
         self,
         sources: list[Source],
@@ -91,13 +154,15 @@ class Extractor:
         report: ExtractReport,
         progress: Progress,
         label: str = "",
+        urls: dict[str, list[str]] | None = None,
     ) -> None:
-        """One daemon thread per source, joined in short slices."""
+        """One daemon thread per source, joined in short slices; ``urls``: a source's URLs, given."""
         errors: list[BaseException] = []
 
         def work(source: Source) -> None:
             try:
-                self._source(source, models, fetcher, report, progress, label)
+                given = (urls or {}).get(source.name)
+                self._source(source, models, fetcher, report, progress, label, given)
             except Cancelled:
                 pass
             except BaseException as exc:  # a bug: re-raised in the main thread
@@ -127,6 +192,7 @@ class Extractor:
         report: ExtractReport,
         progress: Progress,
         label: str = "",
+        given: list[str] | None = None,
     ) -> None:
         task = source.name + label
         skip = self.sources.missing_key(source.name)
@@ -136,7 +202,10 @@ class Extractor:
             progress.done(task, f"skipped, {skip}")
             return
         catalog = source.scope == "catalog"
-        urls = [source.url] if catalog else sorted({u for m in models if (u := url_for(source, m))})
+        if given is not None:
+            urls = given
+        else:
+            urls = [source.url] if catalog else sorted({u for m in models if (u := url_for(source, m))})
         progress.start(task, None if catalog else len(urls))
         for url in urls:
             try:

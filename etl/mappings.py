@@ -16,11 +16,23 @@ import yaml
 
 from .errors import UsageError
 from .files import load_yaml, yaml_problem
+from .listing import FILE_KEY, Listing, listing_problems
 from .paths import KeyPath, compile_path, first_value
 from .settings import mappings_dir
 from .validation import schema_problems, suggest, validator
 
-__all__ = ["Candidate", "Identity", "KeyPath", "Mappings", "Source", "compile_path", "first_value", "load_mappings"]
+__all__ = [
+    "FILE_KEY",
+    "Candidate",
+    "Identity",
+    "Listing",
+    "KeyPath",
+    "Mappings",
+    "Source",
+    "compile_path",
+    "first_value",
+    "load_mappings",
+]
 
 SOURCES_FILE = "sources.yaml"
 #: what a mapping file may hold at its top level
@@ -78,6 +90,8 @@ class Source:
     deadline: float | None = None  # seconds a request may take in all; None: settings.DEFAULT_DEADLINE
     max_body: int | None = None  # bytes, decompressed; None: settings.DEFAULT_MAX_BODY_BYTES
     shrink_limit: float | None = None  # share of records a refresh may lose; None: settings.DEFAULT_SHRINK_LIMIT
+    #: the files of this per-model source are the ones another source's document lists ({file})
+    listed_by: Listing | None = None
 
     def is_derivative(self, entry: Any) -> str | None:
         """The value that marks ``entry`` as a derivative repo, if any (any match of the path)."""
@@ -267,6 +281,15 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         if "best_row" in raw
         else None,
         "frozen_since": str(raw["frozen_since"]) if "frozen_since" in raw else None,  # YAML reads a date
+        "listed_by": Listing(
+            raw["listed_by"]["source"],
+            _compile(raw["listed_by"]["path"], f"{at}.listed_by.path", problems),
+            _regex(raw["listed_by"]["matches"], f"{at}.listed_by.matches", problems)
+            if "matches" in raw["listed_by"]
+            else None,
+        )
+        if "listed_by" in raw
+        else None,
     }
     pagination = dict(raw["pagination"]) if "pagination" in raw else None
     for key in ("has_more", "total"):
@@ -366,6 +389,7 @@ def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], l
     paths = [folder / SOURCES_FILE] + [p for p in sorted(folder.glob("*.y*ml")) if p.name != SOURCES_FILE]
     files: list[tuple[Path, dict[str, Any], bool]] = []
     sources: dict[str, Source] = {}
+    origin: dict[str, Path] = {}
     for path in paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
@@ -386,11 +410,13 @@ def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], l
                 if name in sources:
                     problems.append(f"{path}: sources.{name}: already declared in another file; keep one")
                 sources[name] = _build_source(name, decl, path, problems)
+                origin[name] = path
         rest = {k: v for k, v in raw.items() if k != "sources" and k in FILE_KEYS}
         if rest or "sources" not in raw:
             found = schema_problems("mapping.schema.json", rest, str(path), "section_file")
             problems += found
             files.append((path, rest, not found))
+    listing_problems(sources, origin, problems)
     return sources, files
 
 

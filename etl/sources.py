@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 from . import settings
 from .config import ModelInfo, PipelineConfig
@@ -79,11 +80,16 @@ class Sources:
         return None
 
 
-def url_for(source: Source, model: ModelInfo) -> str | None:
+def url_for(source: Source, model: ModelInfo, file: str | None = None) -> str | None:
     """A per-model URL with the model's values, or None when the model lacks one (``{hf_id}``). A
-    string pin for a per-model source is the key to use (``ids: {huggingface: org/repo}``)."""
+    string pin for a per-model source is the key to use (``ids: {huggingface: org/repo}``).
+    ``{file}`` is a file another source lists (``listed_by``), quoted for a URL path."""
     pin = model.ids.get(source.name)
-    values = {"hf_id": pin if isinstance(pin, str) else model.hf_id, "name": model.name}
+    values = {
+        "hf_id": pin if isinstance(pin, str) else model.hf_id,
+        "name": model.name,
+        "file": quote(file, safe="/") if file else None,
+    }
     if any(not values.get(p) for p in source.placeholders):
         return None
     return source.url.format(**values)

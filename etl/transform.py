@@ -11,15 +11,16 @@ the previous state, and memory stays flat at 10,000 models.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import OfflineCacheMiss, SourceError
-from .extract import open_fetcher
+from .extract import NoListing, listed_files, open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
-from .mappings import Candidate, Mappings, Source
+from .mappings import FILE_KEY, Candidate, Mappings, Source
 from .matching import Match, MatchMethod
 from .outcomes import Progress, Reason
 from .sources import Sources, url_for
@@ -32,6 +33,22 @@ log = logging.getLogger("etl")
 
 #: models matched and staged per batch of inserts (bounds memory at 10,000+ models)
 CHUNK = 1000
+
+
+@dataclass
+class Listed(Document):
+    """The files of a ``listed_by`` source for one model, read as one document: ``body`` is the
+    union of their rows; ``parts`` (file -> its document) gives each value its own URL and time."""
+
+    parts: dict[str, Document] = field(default_factory=dict)
+
+    def part(self, cand: Candidate, entry: Any) -> Document:
+        """The file the candidate's value comes from (its row's FILE_KEY); the first file otherwise."""
+        for match in cand.expr.find(entry) if cand.expr is not None else []:
+            row = getattr(match.context, "value", None) if match.value is not None else None
+            if isinstance(row, dict) and row.get(FILE_KEY) in self.parts:
+                return self.parts[row[FILE_KEY]]
+        return next(iter(self.parts.values()))
 
 
 class Transformer:
@@ -91,6 +108,8 @@ class Transformer:
                 "skipped", method="pin", note="pinned false: not in this source", reason=Reason.PINNED_FALSE
             ), None
         url = url_for(source, model)
+        if source.listed_by is not None:
+            return self._match_listed(source, model, fetcher, misses)
         if url is None and found is not None and "hf_id" in source.placeholders:  # catalogs disagree
             cands = [{"id": repo, "name": found.describe(repo)} for repo in found.keys]
             note = "catalogs publish different hf_id for this model; set hf_id in the config to choose"
@@ -112,13 +131,41 @@ class Transformer:
         records = docs[0].records(source)
         if not records:
             return Match("unmatched", note="empty response"), None
-        if isinstance(pin, str):
-            return Match("matched", records[0], pin, pin, MatchMethod.PIN), docs[0]
-        if model.hf_id_from:  # a join key a catalog published: say where it came from
-            return Match(
-                "matched", records[0], model.hf_id, model.hf_id, MatchMethod.DISCOVERED, note=model.hf_id_from
-            ), docs[0]
-        return Match("matched", records[0], model.hf_id, model.hf_id, "hf_id"), docs[0]
+        return _matched(model, pin, records[0]), docs[0]
+
+    def _match_listed(
+        self, source: Source, model: ModelInfo, fetcher: Fetcher, misses: list[str]
+    ) -> tuple[Match, Document | None]:
+        """The rows of every file the model's listing document names, as one entry (a list)."""
+        try:
+            files = listed_files(self.sources, source, model, fetcher)
+        except NoListing as why:
+            return Match(why.status, note=why.note, reason=why.reason), None
+        if not files:
+            return Match("unmatched", note=f"{source.listed_by.source} lists no file of this source"), None
+        parts: dict[str, Document] = {}
+        rows: list[Any] = []
+        failed: list[SourceError] = []
+        for name in files:
+            try:
+                doc = fetcher.documents(source, url_for(source, model, name))[0]
+            except CacheMiss as miss:
+                misses.append(f"{miss.source} {miss.url}")
+                continue
+            except NotInSource:
+                continue
+            except SourceError as exc:
+                failed.append(exc)
+                continue
+            parts[name] = doc
+            rows += [{**r, FILE_KEY: name} if isinstance(r, dict) else r for r in doc.records(source)]
+        if not parts:
+            if failed:
+                return Match("failed", note=str(failed[0]), url=failed[0].url), None
+            return Match("unmatched", note=f"none of the {len(files)} listed file(s) could be read"), None
+        first = next(iter(parts.values()))
+        listed = Listed(source.name, first.url, rows, first.fetched_at, {}, {}, parts)
+        return _matched(model, model.ids.get(source.name), rows), listed
 
     def _stage(self, model: ModelInfo, found: dict[str, tuple[Match, Document | None]]) -> list[dict[str, Any]]:
         """Every value each field's candidates yield for the model, hand-entered ones in their
@@ -149,6 +196,8 @@ class Transformer:
         match, doc = found.get(cand.source, (None, None))
         if match is None or match.status != "matched" or doc is None:
             return None
+        if isinstance(doc, Listed):  # the file this value comes from: its URL and fetch time
+            doc = doc.part(cand, match.entry)
         ctx = Context(datetime.fromisoformat(doc.fetched_at), doc.companions, self.config.param_count_unit)
         rejected = None
         try:
@@ -190,6 +239,16 @@ class Transformer:
         for row in rows[1:]:
             if _numeric(row["value"]) and abs(row["value"] - rows[0]["value"]) > tolerance:
                 row["conflict"] = rows[0]["conflict"] = 1
+
+
+def _matched(model: ModelInfo, pin: Any, entry: Any) -> Match:
+    """A per-model document found for the model: by a pin, a discovered key (and where it came
+    from), or its own hf_id."""
+    if isinstance(pin, str):
+        return Match("matched", entry, pin, pin, MatchMethod.PIN)
+    if model.hf_id_from:  # a join key a catalog published: say where it came from
+        return Match("matched", entry, model.hf_id, model.hf_id, MatchMethod.DISCOVERED, note=model.hf_id_from)
+    return Match("matched", entry, model.hf_id, model.hf_id, "hf_id")
 
 
 def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources: dict[str, Source]) -> None:

@@ -148,6 +148,7 @@ class ReplayServer:
             "bfcl": "/data_overall.csv",
             "aider": "/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml",
             "swe_bench": "/SWE-bench/swe-bench.github.io/master/data/leaderboards.json",
+            "hf_eval_results": "/{hf_id}/resolve/main/{file}",
         }
         out = {name: {"url": self.url + path, "rate_limit": rate_limit} for name, path in paths.items()}
         out["livebench"]["companions"] = {"categories": self.url + "/categories_2026_01_08.json"}

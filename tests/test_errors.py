@@ -11,7 +11,7 @@ from etl.settings import mappings_dir
 
 #: the sources of sources.yaml alone (a mappings folder holding only that file)
 SOURCES_YAML_ONLY = "valid: artificial_analysis, artificial_analysis_pro, bigcodebench, evalplus, huggingface, huggingface_config, livebench, lmarena, open_llm, open_vlm, openrouter, ugi"
-VALID_SOURCES = "valid: aider, arena_hard, artificial_analysis, artificial_analysis_pro, bfcl, bigcodebench, evalplus, huggingface, huggingface_config, livebench, llm_stats, lmarena, mt_bench, open_llm, open_vlm, openrouter, swe_bench, ugi, wildbench"
+VALID_SOURCES = "valid: aider, arena_hard, artificial_analysis, artificial_analysis_pro, bfcl, bigcodebench, evalplus, hf_eval_results, huggingface, huggingface_config, livebench, llm_stats, lmarena, mt_bench, open_llm, open_vlm, openrouter, swe_bench, ugi, wildbench"
 
 
 def errors(result) -> list[str]:
@@ -167,7 +167,7 @@ def test_invalid_sources_file(bad_mappings):
     assert result.exit_code == 2
     m = str(bad_mappings)
     assert errors(result) == [
-        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, deadline, derivative, description, enabled, format, frozen_since, hints, identity, key_field, max_body, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, shrink_limit, url, where",
+        f"error: {m}/sources.yaml: sources.x: unknown key 'recrods': did you mean 'records'? valid: archive, attribution, auth, best_row, companions, context, deadline, derivative, description, enabled, format, frozen_since, hints, identity, key_field, listed_by, max_body, not_found, pagination, params, rate_limit, rate_limit_setting, records, scope, shrink_limit, url, where",
         f"error: {m}/sources.yaml: sources.x.scope: 'catalogue' is not allowed: did you mean 'catalog'? valid: catalog, per_model",
     ]
 
@@ -182,7 +182,7 @@ def test_run_with_a_broken_mapping_folder_exits_2(bad_mappings, workdir):
 def test_shipped_mappings_list_every_contract_field():
     result = cli("mappings", "check")
     assert result.exit_code == 0
-    assert result.output.startswith("ok: 19 sources, 56 fields")
+    assert result.output.startswith("ok: 20 sources, 56 fields")
 
 
 def test_nan_in_a_template_is_not_json(workdir):

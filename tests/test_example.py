@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -12,6 +15,7 @@ from conftest import ALL_CASSETTES, EXAMPLES
 from helpers import cli
 from replay import ReplayServer
 
+import etl.transforms
 from etl.cli import app
 from etl.settings import schemas_dir
 
@@ -170,3 +174,33 @@ def test_online_then_offline_write_byte_identical_files(workdir):
     first = {p.name: p.read_bytes() for p in (workdir / "online").iterdir()}
     assert len(first) == 11  # ten models and ATTRIBUTION.md
     assert first == {p.name: p.read_bytes() for p in (workdir / "offline").iterdir()}
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "example"
+
+
+class _Later(datetime):
+    """A clock years ahead: a value that read the clock instead of the recording date would change."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2031, 3, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("clock", ["today", "2031"])
+def test_the_readme_example_writes_the_golden_files_byte_for_byte(workdir, monkeypatch, clock):
+    """`etl cache import cassettes/*.yaml` then `etl run -c examples/config.yaml --offline`: every
+    cassette response carries its recording date, which is the fetch time, so hf_score and every
+    other value are the same on any day (tests/golden/example/ was written once by this command)."""
+    if clock == "2031":
+        monkeypatch.setattr(etl.transforms, "datetime", _Later)
+    shutil.copy(EXAMPLES / "config.yaml", workdir / "config.yaml")
+    shutil.copy(EXAMPLES / "values.yaml", workdir / "values.yaml")
+    imported = cli("cache", "import", *[str(p) for p in ALL_CASSETTES])
+    assert imported.exit_code == 0, imported.output
+    result = cli("run", "-c", "config.yaml", "--offline")
+    assert result.exit_code == 0, result.output
+    written = {p.name: p.read_bytes() for p in (workdir / "filled_models").glob("*.json")}
+    golden = {p.name: p.read_bytes() for p in GOLDEN.glob("*.json")}
+    assert len(golden) == 10
+    assert written == golden

@@ -51,6 +51,27 @@ def _bodies_by_uri(name: str) -> dict:
     }
 
 
+def _eval_results() -> dict:
+    """hf_eval_results: repo -> the rows of all its recorded .eval_results files (YAML bodies)."""
+    requests_, responses = FilesystemPersister.load_cassette(str(CASSETTES / "hf_eval_results.yaml"), yamlserializer)
+    out: dict = {}
+    for q, r in zip(requests_, responses, strict=True):
+        repo = q.uri.split("huggingface.co/")[1].split("/resolve/")[0]
+        out.setdefault(repo, []).extend(yaml.safe_load(r["body"]["string"]))
+    return out
+
+
+def _eval_row(rows, dataset, task=None, percent=False):
+    """The first row of the dataset (and task) that is not a 'With tools' run; a fraction as percent."""
+    for row in rows:
+        if row["dataset"]["id"] == dataset and task in (None, row["dataset"]["task_id"]):
+            if row.get("notes") == "With tools":
+                continue
+            value = float(row["value"])
+            return value * 100 if percent and abs(value) <= 1 else value
+    return None
+
+
 def _raw_body(name: str) -> bytes:
     """The one recorded body of a cassette, as bytes (YAML text, a tar.gz archive)."""
     _, [response] = FilesystemPersister.load_cassette(str(CASSETTES / name), yamlserializer)
@@ -116,16 +137,25 @@ def raw():
         "bfcl": {r["Model"]: r for r in _bodies("bfcl.yaml")[0]},
         "aider": _aider_best(),
         "swe_bench": {r["folder"]: r for r in _bodies("swe_bench.yaml")[0]["leaderboards"][0]["results"]},
+        "hf_eval_results": _eval_results(),
     }
 
 
 def _hf_score(entry, now):
     d, likes = entry["downloads"], entry["likes"]
-    months = (now - datetime.fromisoformat(entry["createdAt"].replace("Z", "+00:00"))).days / 30.437
-    assert months > 12, "the recorded and constructed repos are all older than a year: age part 1.5"
-    return round(
-        min(max(0.2007 * math.log2(d) - 0.6667, 0), 4) + min(max(0.477 * math.log2(likes) - 0.756, 0), 4) + 1.5, 2
+    # the fetch time is the recording date (the cassettes' Date header): some repos were weeks old then
+    months = (now - datetime.fromisoformat(entry["createdAt"].replace("Z", "+00:00"))).total_seconds() / 86400 / 30.437
+    if months < 1:
+        age = months / 2
+    elif months < 3:
+        age = 0.5 + (months - 1) / 2
+    else:
+        age = 1.5 + (min(months, 12) - 3) / 18  # 1.5 at 3 months, 2.0 at 12, then 1.5 beyond a year
+        age = 1.5 if months > 12 else age
+    parts = (0.0 if d < 10 else min(max(0.2007 * math.log2(d) - 0.6667, 0), 4)) + (
+        0.0 if likes < 3 else min(max(0.477 * math.log2(likes) - 0.756, 0), 4)
     )
+    return round(parts + age, 2)
 
 
 def _livebench(row, categories):
@@ -219,6 +249,13 @@ EXPECTED = {
     ("model_specs", "architecture", "bigcodebench"): lambda r, now, d: "moe" if r["moe"] else "dense",
     ("community_score", "lm_sys_arena_score", "lmarena"): lambda r, now, d: round(r["rating"], 2),
     ("community_score", "hf_score", "huggingface"): lambda r, now, d: _hf_score(r, now),
+    ("dev_benchmarks", "GPQA diamond", "hf_eval_results"): lambda r, now, d: _eval_row(
+        r, "Idavidrein/gpqa", "diamond", percent=True
+    ),
+    ("dev_benchmarks", "MMLU Pro", "hf_eval_results"): lambda r, now, d: _eval_row(
+        r, "TIGER-Lab/MMLU-Pro", percent=True
+    ),
+    ("dev_benchmarks", "GSM-8K", "hf_eval_results"): lambda r, now, d: _eval_row(r, "openai/gsm8k"),
     ("entity_benchmarks", "artificial_analysis", "artificial_analysis_pro"): lambda r, now, d: r["evaluations"][
         "artificial_analysis_intelligence_index"
     ],
@@ -568,6 +605,19 @@ REFERENCE = [
         },
     ),
     ("Qwen3-235B-A22B", "Qwen/Qwen3-235B-A22B", {}, {"llm_stats": "qwen3-235b-a22b", "mt_bench": "qwen3-235b-a22b"}),
+    # .eval_results files (real); their model_info is constructed with only the siblings listing them
+    (
+        "gemma-4-12B-it",
+        "google/gemma-4-12B-it",
+        {"huggingface_config": False},
+        {"huggingface": "google/gemma-4-12B-it", "hf_eval_results": "google/gemma-4-12B-it"},
+    ),
+    (
+        "Ternary-Bonsai-27B-gguf",
+        "prism-ml/Ternary-Bonsai-27B-gguf",
+        {"huggingface_config": False},
+        {"huggingface": "prism-ml/Ternary-Bonsai-27B-gguf", "hf_eval_results": "prism-ml/Ternary-Bonsai-27B-gguf"},
+    ),
     (
         "Llama 3.1 8B Instruct",
         "meta-llama/Llama-3.1-8B-Instruct",
