@@ -8,11 +8,15 @@ records what it wrote so ``etl diff`` can tell what changed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -242,16 +246,33 @@ def _name(row: dict[str, Any]) -> str:
 
 
 def write_atomic(target: Path, text: str) -> None:
-    """Write a temp file beside the target, then rename it over the target."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+    """Write a temp file beside the target, then rename it over the target. Ctrl-C and SIGTERM
+    are held for the few microseconds this takes, so an interrupt lands before or after it:
+    the target is old or new, and no temp file is left behind."""
+    with _signals_held():
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
+        try:
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block SIGINT/SIGTERM in this thread (delivered on exit). Only the main thread receives them."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_attribution(out_dir: Path, mappings: Mappings, used: set[str]) -> Path:
