@@ -18,6 +18,7 @@ import typer
 
 from .config import PipelineConfig, models_from_option
 from .pipeline import Pipeline
+from .store import store_errors
 from .terminal import errors_to_exit, setup_logging
 
 
@@ -190,7 +191,8 @@ def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
         with errors_to_exit():
             pipeline = build_pipeline(options)
             try:
-                return fn(pipeline=pipeline, **kwargs)
+                with store_errors(pipeline.config.cache_path):  # sqlite3 mid-run -> one line, exit 1
+                    return fn(pipeline=pipeline, **kwargs)
             finally:
                 pipeline.close()
 
