@@ -191,7 +191,8 @@ def _describe(error: ValidationError) -> str:
             return f"expected {error.validator_value}, got {type(error.instance).__name__} (quote it)"
         return f"expected {error.validator_value}, got {type(error.instance).__name__} {echo(error.instance)}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return _clipped(error).replace("is less than", "is below the").replace("is greater than", "is above the")
+        said = _clipped(error).replace("is less than the", "is below the")
+        return said.replace("is greater than the", "is above the")
     return _clipped(error)
 
 
