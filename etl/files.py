@@ -159,13 +159,15 @@ def read_structured(path: Path) -> Any:
     text = read_text(path)
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text, parse_constant=_reject_constant)
+            data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
             if (depth := nesting_depth(data, MAX_DEPTH)) > MAX_DEPTH:
                 raise UsageError(
                     f"{path}: (top level): nested {depth}+ levels deep (at most {MAX_DEPTH}); flatten the file"
                 )
             return data
         return load_yaml(text) or {}
+    except _DuplicateKey as exc:
+        raise UsageError(f"{path}: {_line_of_second(text, exc.key)}: duplicate key {echo(exc.key)}; keep one") from None
     except RecursionError:  # json's C scanner recurses once per level: ~100k levels end here
         raise UsageError(f"{path}: (top level): nested more than {MAX_DEPTH} levels deep; flatten the file") from None
     except json.JSONDecodeError as exc:
@@ -189,6 +191,28 @@ def nesting_depth(data: Any, bound: int) -> int:
                 return depth
             stack += [(child, depth + 1) for child in (node.values() if isinstance(node, dict) else node)]
     return deepest
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key written twice (json keeps the last one silently)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        raise _DuplicateKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return data
+
+
+def _line_of_second(text: str, key: str) -> str:
+    """Where a duplicate key is written again (its second occurrence), as 'line N'."""
+    quoted = json.dumps(key)
+    first = text.find(quoted)
+    second = text.find(quoted, first + 1) if first >= 0 else -1
+    return f"line {text.count(chr(10), 0, second) + 1}" if second >= 0 else "(top level)"
 
 
 def _reject_constant(name: str) -> Any:

@@ -230,22 +230,27 @@ class Loader:
 
 
 def _check_folder(folder: Path, targets: list[tuple[ModelInfo, Path]], backups: bool) -> list[str]:
-    """One line if the output folder cannot be made or written, else one per name too long."""
+    """One line if the output folder cannot be made or written, else one per name too long.
+    Folders made for the check are removed again: a run that fails later leaves nothing."""
     fix = "choose another --output-dir (or output_dir in the config)"
+    made = [p for p in (folder, *folder.parents) if not p.exists() and not p.is_symlink()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".etl-check.", suffix=".tmp", dir=folder)
         os.close(fd)
         os.unlink(probe)
+        limit = _name_max(folder)
     except (FileExistsError, NotADirectoryError):
         blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         return [f"{folder}: {blocker} is a file, not a folder; {fix}"]
     except OSError as exc:
         return [f"{folder}: cannot write in the output folder ({exc.strerror}); make it writable, or {fix}"]
-    try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):  # not every platform says
-        limit = 255
+    finally:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:
+                break
     problems = []
     for model, target in targets:
         # the longest name a save writes: the temp file beside the target (in place: the backup's)
@@ -259,6 +264,14 @@ def _check_folder(folder: Path, targets: list[tuple[ModelInfo, Path]], backups: 
                 "or more (in UTF-8 an accented or CJK character takes 2-3)"
             )
     return problems
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the folder's filesystem takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):  # not every platform says
+        return 255
 
 
 def remove_stale_temps(folder: Path, stems: list[str]) -> int:

@@ -29,6 +29,7 @@ FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_k
 
 #: what every store fault tells the user to do: the store is a cache, rebuilt by the next run
 FIX = "delete it, or run with --cache-path elsewhere"
+MOVED = "{path}: the store was deleted or replaced during the run; re-run, or run with --cache-path elsewhere"
 
 
 def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
@@ -36,8 +37,12 @@ def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
     name = getattr(exc, "sqlite_errorname", "")
     if name == "SQLITE_FULL" or getattr(exc, "errno", None) == 28:
         return f"{path}: the disk is full; free some space (or run with --cache-path on another disk) and re-run"
-    if name in ("SQLITE_READONLY", "SQLITE_READONLY_DIRECTORY") or isinstance(exc, PermissionError):
+    if name == "SQLITE_READONLY_DBMOVED":
+        return MOVED.format(path=path)
+    if name.startswith("SQLITE_READONLY") or isinstance(exc, PermissionError):
         return f"{path}: the store (or its folder) is read-only; make it writable, or run with --cache-path elsewhere"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"{path}: the store is locked by another process (another etl run?); wait for it, or run with --cache-path elsewhere"
     if name == "SQLITE_CANTOPEN":
         return f"{path}: cannot open the store (is its folder read-only, or is it a folder?); {FIX}"
     if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
@@ -90,10 +95,7 @@ class Store:
     def _still_there(self) -> None:
         """A store deleted or replaced mid-run would take this run's writes with it, silently."""
         if _inode(self.path) != self._inode:
-            raise StoreError(
-                f"{self.path}: the store was deleted or replaced during the run; re-run, or run "
-                "with --cache-path elsewhere"
-            )
+            raise StoreError(MOVED.format(path=self.path))
 
     def _ensure(self) -> None:
         if FETCHES not in self.db.table_names():
@@ -294,6 +296,7 @@ def open_checked(path: Path) -> sqlite_utils.Database:
     db = None
     try:
         db = sqlite_utils.Database(path)
+        db.execute("PRAGMA busy_timeout = 30000")  # another run writing: wait, as every later query does
         found = db.execute("PRAGMA quick_check").fetchall()
         if found != [("ok",)]:
             raise UsageError(f"{path}: the store is damaged ({found[0][0]}); {FIX}")
