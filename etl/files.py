@@ -50,6 +50,7 @@ def _check_nodes(root: Node) -> None:
     """Refuse cycles, nesting beyond MAX_DEPTH and alias expansion beyond MAX_ALIAS_NODES, without
     expanding anything: each node's expanded size is computed once (iteratively: no recursion)."""
     size: dict[int, int] = {}
+    height: dict[int, int] = {}  # levels below a node once aliases are expanded
     on_path: set[int] = set()
     stack: list[tuple[Node, int, bool]] = [(root, 1, False)]
     while stack:
@@ -58,6 +59,9 @@ def _check_nodes(root: Node) -> None:
         if done:
             on_path.discard(key)
             size[key] = 1 + sum(size[id(c)] for c in _children(node))
+            height[key] = 1 + max((height[id(c)] for c in _children(node)), default=0)
+            if height[key] > MAX_DEPTH:  # aliases nested in aliases: deep without being written deep
+                raise _refuse(node, f"nested more than {MAX_DEPTH} levels deep; flatten the file")
             continue
         if key in size:
             continue

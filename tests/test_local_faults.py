@@ -418,6 +418,17 @@ def test_a_yaml_file_nested_beyond_the_bound_is_refused_in_one_line(workdir):
     ]
 
 
+def test_aliases_that_nest_deeper_than_the_bound_are_refused_though_each_is_shallow(workdir):
+    chain = "x0: &x0 " + "[" * 40 + "1" + "]" * 40 + "\n"
+    chain += "".join(f"x{i}: &x{i} " + "[" * 40 + f"*x{i - 1}" + "]" * 40 + "\n" for i in range(1, 30))
+    (workdir / "c.yaml").write_text("models: [a]\n" + chain)
+    result = cli("run", "-c", "c.yaml", "--offline")
+    assert result.exit_code == 2
+    (line,) = errors(result)
+    assert line.startswith("error: c.yaml: line ")
+    assert line.endswith(f": nested more than {MAX_DEPTH} levels deep; flatten the file")
+
+
 def test_nan_and_infinity_in_the_config_are_refused_once_per_place(workdir):
     (workdir / "c.yaml").write_text(
         "models: [a]\ntimeout: .nan\ncache_ttl_hours: .inf\nretry_backoff_factor: -.inf\n"
