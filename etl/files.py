@@ -88,19 +88,16 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _unique_keys(loader: Any, node: MappingNode) -> None:
+def _unique_keys(node: MappingNode) -> None:
     """A key written twice in one mapping is an error (YAML parsers silently keep the last)."""
-    seen: dict[Any, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     for key_node, _ in node.value:
-        if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+        if type(key_node) is not ScalarNode or key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        key = loader.construct_object(key_node)
-        try:
-            first = seen.setdefault(key, key_node.start_mark.line)
-        except TypeError:  # an unhashable key: the constructor reports it
-            continue
-        if first != key_node.start_mark.line:
-            raise _refuse(key_node, f"duplicate key {echo(key)} (first on line {first + 1}); keep one")
+        line = key_node.start_mark.line
+        first = seen.setdefault((key_node.tag, key_node.value), line)
+        if first != line:
+            raise _refuse(key_node, f"duplicate key {echo(key_node.value)} (first on line {first + 1}); keep one")
 
 
 def _make_loader(base: type) -> type:
@@ -114,7 +111,7 @@ def _make_loader(base: type) -> type:
 
         def construct_mapping(self, node: Node, deep: bool = False) -> Any:
             if isinstance(node, MappingNode):
-                _unique_keys(self, node)
+                _unique_keys(node)
             return super().construct_mapping(node, deep=deep)
 
     return Loader
