@@ -161,10 +161,8 @@ def read_structured(path: Path) -> Any:
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
-            if (depth := nesting_depth(data, MAX_DEPTH)) > MAX_DEPTH:
-                raise UsageError(
-                    f"{path}: (top level): nested {depth}+ levels deep (at most {MAX_DEPTH}); flatten the file"
-                )
+            if nesting_depth(data, MAX_DEPTH) > MAX_DEPTH:
+                raise RecursionError  # reported as json's own, below
             return data
         return load_yaml(text) or {}
     except _DuplicateKey as exc:
