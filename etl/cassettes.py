@@ -16,6 +16,7 @@ import io
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -27,7 +28,7 @@ from vcr.serializers import yamlserializer
 from .errors import UsageError
 from .fetch import open_session
 from .sources import Sources
-from .store import Store
+from .store import Store, store_errors
 
 
 def _response(uri: str, method: str, recorded: dict) -> requests.Response:
@@ -70,45 +71,53 @@ def _load(path: Path) -> tuple[list, list]:
 
 def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, sources: Sources) -> dict[str, int]:
     """Save every recorded response of ``paths`` into the store; returns counts per outcome."""
-    session = open_session(store_path, ttl_hours, sources.auth_headers)
-    store = Store(store_path)
+    store = Store(store_path)  # first: a damaged or read-only store is one line, before requests-cache opens it
+    try:
+        with store_errors(store_path):
+            session = open_session(store_path, ttl_hours, sources.auth_headers)
+            try:
+                return _import(paths, store, session, ttl_hours, sources)
+            finally:
+                session.close()
+    finally:
+        store.close()
+
+
+def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sources: Sources) -> dict[str, int]:
+    """Save each recorded 200 into requests-cache's table, each other status into ``fetches``."""
     counts = {"cached": 0, "not_found": 0, "failed": 0, "redirects": 0}
     expires = datetime.now(timezone.utc) + timedelta(hours=ttl_hours)
     fetch_rows = []
-    try:
-        for path in paths:
-            requests_, responses = _load(path)
-            pending: dict[str, requests.Response] = {}
-            for req, rec in zip(requests_, responses, strict=False):
-                response = _response(req.uri, req.method, rec)
-                status = response.status_code
-                if 300 <= status < 400 and response.headers.get("Location"):
-                    pending[requests.compat.urljoin(req.uri, response.headers["Location"])] = response
-                    continue
-                if status == 200:
-                    if req.uri in pending:
-                        response.history = [pending.pop(req.uri)]
-                        counts["redirects"] += 1
-                    cached = CachedResponse.from_response(response, expires=expires)
-                    cached.created_at = recorded_at(response) or cached.created_at
-                    session.cache.save_response(cached, expires=expires)
-                    counts["cached"] += 1
-                    continue
-                source = sources.source_for(req.uri)
-                outcome = "not_found" if source and status in source.not_found else "failed"
-                counts[outcome] += 1
-                fetch_rows.append(
-                    {
-                        "url": response.request.url,
-                        "source": source.name if source else "(cassette)",
-                        "status": status,
-                        "outcome": outcome,
-                        "message": f"HTTP {status} recorded in {path.name}",
-                        "at": (recorded_at(response) or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
-                    }
-                )
-        store.record_fetches(fetch_rows)
-    finally:
-        session.close()
-        store.close()
+    for path in paths:
+        requests_, responses = _load(path)
+        pending: dict[str, requests.Response] = {}
+        for req, rec in zip(requests_, responses, strict=False):
+            response = _response(req.uri, req.method, rec)
+            status = response.status_code
+            if 300 <= status < 400 and response.headers.get("Location"):
+                pending[requests.compat.urljoin(req.uri, response.headers["Location"])] = response
+                continue
+            if status == 200:
+                if req.uri in pending:
+                    response.history = [pending.pop(req.uri)]
+                    counts["redirects"] += 1
+                cached = CachedResponse.from_response(response, expires=expires)
+                cached.created_at = recorded_at(response) or cached.created_at
+                session.cache.save_response(cached, expires=expires)
+                counts["cached"] += 1
+                continue
+            source = sources.source_for(req.uri)
+            outcome = "not_found" if source and status in source.not_found else "failed"
+            counts[outcome] += 1
+            fetch_rows.append(
+                {
+                    "url": response.request.url,
+                    "source": source.name if source else "(cassette)",
+                    "status": status,
+                    "outcome": outcome,
+                    "message": f"HTTP {status} recorded in {path.name}",
+                    "at": (recorded_at(response) or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+                }
+            )
+    store.record_fetches(fetch_rows)
     return counts

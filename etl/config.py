@@ -9,8 +9,10 @@ JSON) or a folder of model files (``input_dir``), merged by name so a folder's f
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -20,12 +22,14 @@ from dotenv import dotenv_values
 
 from . import settings
 from .errors import UsageError
-from .files import read_structured
-from .validation import schema_problems
+from .files import echo, read_structured
+from .validation import place, schema_problems
 
 #: config keys that hold paths (relative to the config file)
 PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file")
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
+#: bidirectional overrides and isolates: they make a name display as another one
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass
@@ -39,18 +43,33 @@ class ModelInfo:
     #: where a discovered hf_id came from (etl/catalogs.py); None when the user gave it
     hf_id_from: str | None = None
 
+    def __post_init__(self) -> None:
+        self.name = nfc(self.name)
+
     @property
     def file_stem(self) -> str:
         """A safe file name: names with separators or '..' were refused when the model was read."""
         return _UNSAFE.sub("_", self.name).strip(" .") or "model"
 
 
+def nfc(name: str) -> str:
+    """One spelling per name: 'é' typed as one code point or as 'e' + accent is one model, one file."""
+    return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
+
+
 def check_model_name(name: str, where: str) -> str | None:
+    """Why a name cannot be a model's (and its file's) name, or None."""
+    bad = next((i for i, c in enumerate(name) if unicodedata.category(c) == "Cc" or c in _BIDI), None)
+    if bad is not None:
+        return (
+            f"{where}: model name {echo(name)} contains a control character (U+{ord(name[bad]):04X} at "
+            f"position {bad + 1}); remove it"
+        )
     if not name.strip():
         return f"{where}: empty model name; give the model a name"
     if "/" in name or "\\" in name or ".." in name:
         return (
-            f"{where}: model name {name!r} contains a path separator or '..'; the name becomes the output "
+            f"{where}: model name {echo(name)} contains a path separator or '..'; the name becomes the output "
             "file name: remove them (put a repo id in hf_id)"
         )
     return None
@@ -108,7 +127,11 @@ class PipelineConfig:
         data = dict(data)
         if isinstance(data.get("models"), list):  # plain names are short for {name: ...}
             data["models"] = [{"name": m} if isinstance(m, str) else m for m in data["models"]]
-        problems = schema_problems("config.schema.json", data, file)
+        problems = non_finite(data, file)  # one line per place: NaN or infinity, not also its bound
+        places = tuple(p[: p.rindex(": ") + 2] for p in problems)
+        problems += [
+            p for p in schema_problems("config.schema.json", data, file) if not places or not p.startswith(places)
+        ]
         for i, model in enumerate(data.get("models") or [] if isinstance(data.get("models"), list) else []):
             if isinstance(model, dict) and isinstance(model.get("name"), str):
                 problem = check_model_name(model["name"], f"{file}: models[{i}].name")
@@ -150,6 +173,13 @@ class PipelineConfig:
             if f.name.endswith("_key") and getattr(config, f.name):
                 config.file_keys[f.name] = getattr(config, f.name)
                 setattr(config, f.name, None)
+        flags = [
+            f"--{k.replace('_', '-')}: {v} is not a finite number; give a number"
+            for k, v in (overrides or {}).items()
+            if isinstance(v, float) and not math.isfinite(v)
+        ]
+        if flags:
+            raise UsageError(flags)
         for key, value in (overrides or {}).items():
             if value is None:
                 continue
@@ -160,6 +190,21 @@ class PipelineConfig:
             else:
                 setattr(config, key, value)
         return config
+
+
+def non_finite(data: Any, file: str) -> list[str]:
+    """NaN and infinities (YAML's ``.nan``, ``.inf``) as problems: JSON Schema's bounds let NaN
+    through (every comparison with it is false), and a timeout of NaN fails deep in a request."""
+    problems, stack = [], [(data, [])]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            problems.append(f"{file}: {place(at)}: {node} is not a finite number; give a number")
+        elif isinstance(node, dict):
+            stack += [(v, [*at, k]) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, [*at, i]) for i, v in enumerate(node)]
+    return sorted(problems)
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -186,19 +231,21 @@ def parse_models(value: Any, file: str, base: Path | None = None) -> list[ModelI
     for i, raw in enumerate(value):
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             continue
-        problem = check_model_name(raw["name"], f"{file}: models[{i}].name")
+        name = nfc(raw["name"])
+        problem = check_model_name(name, f"{file}: models[{i}].name")
         if problem:
             problems.append(problem)
-        elif raw["name"] in seen:
-            problems.append(f"{file}: models[{i}].name: {raw['name']!r} is listed twice; keep one")
-        elif (clash := _stem_clash(raw["name"], stems)) is not None:
+        elif name in seen:
+            form = " (in another Unicode form)" if name != raw["name"] else ""
+            problems.append(f"{file}: models[{i}].name: {echo(name)} is listed twice{form}; keep one")
+        elif (clash := _stem_clash(name, stems)) is not None:
             problems.append(
-                f"{file}: models[{i}].name: {raw['name']!r} would write the same file as {clash!r} "
+                f"{file}: models[{i}].name: {echo(name)} would write the same file as {echo(clash)} "
                 f"({ModelInfo(clash).file_stem}_filled.json); rename one"
             )
-        seen.add(raw["name"])
+        seen.add(name)
         template = _resolve(base or Path.cwd(), raw["template"]) if raw.get("template") else None
-        models.append(ModelInfo(raw["name"], raw.get("hf_id"), dict(raw.get("ids") or {}), template))
+        models.append(ModelInfo(name, raw.get("hf_id"), dict(raw.get("ids") or {}), template))
     if problems:
         raise UsageError(problems)
     return models
@@ -245,7 +292,7 @@ def models_from_folder(folder: Path, known: list[ModelInfo]) -> list[ModelInfo]:
             continue
         specs = data.get("model_specs") if isinstance(data.get("model_specs"), dict) else {}
         name = specs.get("model_name") or data.get("name") or data.get("model_name") or path.stem
-        name = str(name)
+        name = nfc(str(name))
         problem = check_model_name(name, f"{path}: model name")
         if problem:
             problems.append(problem)

@@ -60,3 +60,8 @@ class SourceError(EtlError):
 
 class SourceStopped(SourceError):
     """The source asked for a wait beyond the ceiling: nothing more is sent to it this run."""
+
+
+class StoreError(EtlError):
+    """The SQLite store failed during a run (disk full, deleted, damaged): one line naming the
+    file and the fix (exit 1). Before a run the same faults are a UsageError (exit 2)."""

@@ -16,6 +16,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
 from .errors import EtlError, UsageError
-from .files import read_structured
+from .files import echo, read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
 from .store import Store
@@ -34,6 +35,11 @@ from .values import MANUAL_SOURCE
 
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 KEPT = " (kept from the load of "  # how a kept value's source reads in the loads table and `etl diff`
+ATTRIBUTION_STEM = Path(ATTRIBUTION_FILE).stem
+#: a temp file of write_atomic older than this is a killed run's: every write renames it at once
+STALE_TEMP_SECONDS = 60
+#: what write_atomic's temp file adds to a target's stem: '.', '.', mkstemp's 8 characters, '.tmp'
+_TEMP_EXTRA = len("..") + 8 + len(".tmp")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: files get the mode the user's umask gives, not mkstemp's 0600
 
@@ -105,7 +111,9 @@ class Loader:
         return self.config.output_dir / self.config.output_name.format(name=model.file_stem)
 
     def check_targets(self, models: list[ModelInfo]) -> None:
-        """Before any request: in-place needs model files, and no output may overwrite an input."""
+        """Before any request: in-place needs model files, no output may overwrite an input, and
+        each output folder must be a writable folder holding names of that length. Temp files a
+        killed run left there are removed."""
         if self.config.in_place:
             problems = [
                 f"--in-place: model {m.name!r} has no file of its own (it comes from the config); "
@@ -125,6 +133,16 @@ class Loader:
             ]
         if problems:
             raise UsageError(problems)
+        by_folder: dict[Path, list[tuple[ModelInfo, Path]]] = {}
+        for model in models:
+            target = self.target(model)
+            by_folder.setdefault(target.parent, []).append((model, target))
+        for folder, targets in by_folder.items():
+            problems += _check_folder(folder, targets, backups=self.config.in_place)
+        if problems:
+            raise UsageError(problems)
+        for folder, targets in by_folder.items():
+            remove_stale_temps(folder, [t.stem for _, t in targets] + [t.name for _, t in targets] + [ATTRIBUTION_STEM])
 
     def save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
         """Write the model's file atomically (temp file, then rename); in place, the original is
@@ -239,6 +257,76 @@ class Loader:
                 source = rows[name]["source"] if name in rows else "template"
                 out.append({"model": model, "field": name, "value": value, "source": source, "at": stamp})
         return out
+
+
+def _check_folder(folder: Path, targets: list[tuple[ModelInfo, Path]], backups: bool) -> list[str]:
+    """One line if the output folder cannot be made or written, else one per name too long.
+    Folders made for the check are removed again: a run that fails later leaves nothing."""
+    fix = "choose another --output-dir (or output_dir in the config)"
+    made = [p for p in (folder, *folder.parents) if not p.exists() and not p.is_symlink()]  # deepest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".etl-check.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+        limit = _name_max(folder)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        return [f"{folder}: {blocker} is a file, not a folder; {fix}"]
+    except OSError as exc:
+        return [f"{folder}: cannot write in the output folder ({exc.strerror}); make it writable, or {fix}"]
+    finally:
+        for path in made:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+    problems = []
+    for model, target in targets:
+        # the longest name a save writes: the temp file beside the target (in place: the backup's)
+        longest = target.name if backups else target.stem  # the backup's temp file: '.<name>.XXXXXXXX.tmp'
+        size = len(longest.encode("utf-8", "surrogateescape")) + _TEMP_EXTRA
+        if size > limit:
+            over = size - limit
+            problems.append(
+                f"{folder}: model {echo(model.name, 80)}: its file name is too long for this filesystem "
+                f"(its temp file needs {size} bytes, the limit is {limit}); shorten the name by {over} byte(s) "
+                "or more (in UTF-8 an accented or CJK character takes 2-3)"
+            )
+    return problems
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the folder's filesystem takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):  # not every platform says
+        return 255
+
+
+def remove_stale_temps(folder: Path, stems: list[str]) -> int:
+    """Delete write_atomic's temp files (``.<stem>.XXXXXXXX.tmp``) that a killed run left, if
+    older than STALE_TEMP_SECONDS (a live run renames its own at once); returns how many."""
+    wanted = set(stems)
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(".tmp")) or name[1:-13] not in wanted:
+            continue
+        if name[-13] != "." or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def _name(row: dict[str, Any]) -> str:

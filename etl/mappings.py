@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from .errors import UsageError
-from .files import load_yaml, yaml_problem
+from .files import load_yaml, regex_hazard, yaml_problem
 from .listing import FILE_KEY, Listing, listing_problems
 from .paths import KeyPath, compile_path, first_value
 from .settings import mappings_dir
@@ -250,6 +250,9 @@ def _compile(expression: str, where: str, problems: list[str]) -> Any:
 
 
 def _regex(pattern: str, where: str, problems: list[str]) -> re.Pattern[str] | None:
+    if hazard := regex_hazard(pattern):  # run on every name of a catalog: no exponential backtracking
+        problems.append(f"{where}: {hazard}")
+        return None
     try:
         return re.compile(pattern)
     except re.error as exc:

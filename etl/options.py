@@ -18,6 +18,7 @@ import typer
 
 from .config import PipelineConfig, models_from_option
 from .pipeline import Pipeline
+from .store import store_errors
 from .terminal import errors_to_exit, setup_logging
 
 
@@ -131,24 +132,38 @@ COMMON: dict[str, tuple[Any, Any]] = {
     "max_retries": (
         int | None,
         typer.Option(
-            "--max-retries", min=0, help="Retries on 429, 5xx, time-outs (default: 3).", rich_help_panel="Network"
+            "--max-retries",
+            min=0,
+            max=100,
+            help="Retries on 429, 5xx, time-outs (default: 3).",
+            rich_help_panel="Network",
         ),
     ),
     "rate_limit_aa": (
         float | None,
         typer.Option(
-            "--rate-limit-aa", min=0.0001, help="Requests per second to Artificial Analysis.", rich_help_panel="Network"
+            "--rate-limit-aa",
+            min=0.0001,
+            max=1000,
+            help="Requests per second to Artificial Analysis.",
+            rich_help_panel="Network",
         ),
     ),
     "rate_limit_hf": (
         float | None,
         typer.Option(
-            "--rate-limit-hf", min=0.0001, help="Requests per second to Hugging Face.", rich_help_panel="Network"
+            "--rate-limit-hf",
+            min=0.0001,
+            max=1000,
+            help="Requests per second to Hugging Face.",
+            rich_help_panel="Network",
         ),
     ),
     "timeout": (
         float | None,
-        typer.Option("--timeout", min=0.1, help="Seconds per request (default: 30).", rich_help_panel="Network"),
+        typer.Option(
+            "--timeout", min=0.1, max=3600, help="Seconds per request (default: 30).", rich_help_panel="Network"
+        ),
     ),
     "log_level": (
         LogLevel | None,
@@ -184,7 +199,8 @@ def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
         with errors_to_exit():
             pipeline = build_pipeline(options)
             try:
-                return fn(pipeline=pipeline, **kwargs)
+                with store_errors(pipeline.config.cache_path):  # sqlite3 mid-run -> one line, exit 1
+                    return fn(pipeline=pipeline, **kwargs)
             finally:
                 pipeline.close()
 

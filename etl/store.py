@@ -10,7 +10,10 @@ previous state, never half of each.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,16 +22,80 @@ from typing import Any
 
 import sqlite_utils
 
+from .errors import StoreError, UsageError
+
 FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_keys", "loads"
 
 
+#: what every store fault tells the user to do: the store is a cache, rebuilt by the next run
+FIX = "delete it, or run with --cache-path elsewhere"
+MOVED = "{path}: the store was deleted or replaced during the run; re-run, or run with --cache-path elsewhere"
+
+
+def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
+    """One line for a store fault: the file, what SQLite (or the OS) said, the fix."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL" or getattr(exc, "errno", None) == 28:
+        return f"{path}: the disk is full; free some space (or run with --cache-path on another disk) and re-run"
+    if name == "SQLITE_READONLY_DBMOVED":
+        return MOVED.format(path=path)
+    if name.startswith("SQLITE_READONLY") or isinstance(exc, PermissionError):
+        return f"{path}: the store (or its folder) is read-only; make it writable, or run with --cache-path elsewhere"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"{path}: the store is locked by another process (another etl run?); wait for it, or run with --cache-path elsewhere"
+    if name == "SQLITE_CANTOPEN":
+        return f"{path}: cannot open the store (is its folder read-only, or is it a folder?); {FIX}"
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return f"{path}: not a valid SQLite store ({exc}); {FIX}"
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{path}: the store failed ({detail}); {FIX}"
+
+
+@contextmanager
+def store_errors(path: Path | str) -> Iterator[None]:
+    """sqlite3 errors inside -> one-line StoreError naming the file (requests-cache's own
+    connections to the same file included: wrap a whole command in it)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StoreError(store_problem(Path(path), exc)) from None
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        self._still_there()
+        with store_errors(self.path):
+            return method(self, *args, **kwargs)
+
+    return guarded
+
+
+def _guard_methods(cls: type) -> type:
+    """Every public method of the store raises StoreError, never sqlite3's own exceptions."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name != "close":
+            setattr(cls, name, _guarded(value))
+    return cls
+
+
+@_guard_methods
 class Store:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite_utils.Database(path)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self._ensure()
+        self.db = open_checked(path)
+        try:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self._ensure()
+        except sqlite3.Error as exc:
+            self.db.close()
+            raise UsageError(store_problem(path, exc)) from None
+        self._inode = _inode(path)
+
+    def _still_there(self) -> None:
+        """A store deleted or replaced mid-run would take this run's writes with it, silently."""
+        if _inode(self.path) != self._inode:
+            raise StoreError(MOVED.format(path=self.path))
 
     def _ensure(self) -> None:
         if FETCHES not in self.db.table_names():
@@ -129,11 +196,13 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield write
-        except BaseException:
-            conn.rollback()
-            raise
-        else:
             conn.commit()
+        except sqlite3.Error as exc:
+            _rollback(conn)
+            raise StoreError(store_problem(self.path, exc)) from None
+        except BaseException:
+            _rollback(conn)
+            raise
 
     def matches(self, model: str | None = None) -> list[dict[str, Any]]:
         where, args = ("model = ?", [model]) if model else (None, None)
@@ -215,6 +284,55 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+def open_checked(path: Path) -> sqlite_utils.Database:
+    """Open the store, or say in one line why it cannot be used (a UsageError: before any
+    request). Checked here because requests-cache opens the same file later and would fail with a
+    raw sqlite3 traceback: damaged pages, a folder at the path, a read-only file or folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in path.parents if p.exists() and not p.is_dir())
+        raise UsageError(f"{path}: {blocker} is a file, not a folder; run with --cache-path elsewhere") from None
+    except OSError as exc:
+        raise UsageError(
+            f"{path}: cannot create its folder ({exc.strerror}); run with --cache-path elsewhere"
+        ) from None
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path}: is a folder, not a store file; remove it, or run with --cache-path elsewhere")
+    db = None
+    try:
+        db = sqlite_utils.Database(path)
+        db.execute("PRAGMA busy_timeout = 30000")  # another run writing: wait, as every later query does
+        found = db.execute("PRAGMA quick_check").fetchall()
+        if found != [("ok",)]:
+            raise UsageError(f"{path}: the store is damaged ({found[0][0]}); {FIX}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        db.execute(f"PRAGMA user_version = {int(version)}")  # a committed write: file and folder are writable
+    except (sqlite3.Error, OSError) as exc:
+        if db is not None:
+            db.close()
+        raise UsageError(store_problem(path, exc)) from None
+    except UsageError:
+        db.close()
+        raise
+    return db
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.rollback()
+    except sqlite3.Error:  # the connection is broken too: the transaction is gone either way
+        pass
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .files import MAX_ECHO, echo
 from .settings import schemas_dir
 
 
@@ -162,7 +163,8 @@ def place(parts: Iterable[Any]) -> str:
     """Render a JSON location like ``models[2].name`` (or ``(top level)``)."""
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        part = part if isinstance(part, int) else str(part)[:MAX_ECHO]  # a key can be as long as a value
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or "(top level)"
 
 
@@ -170,25 +172,34 @@ def _describe(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extras = [str(k) for k in error.instance if k not in allowed]
-        return "; ".join(f"unknown key {e!r}: {suggest(e, allowed)}" for e in extras)
+        more = f"; and {len(extras) - 5} more unknown key(s)" if len(extras) > 5 else ""
+        return "; ".join(f"unknown key {echo(e)}: {suggest(e[:MAX_ECHO], allowed)}" for e in extras[:5]) + more
     if error.validator == "required":
         return f"missing key: {error.message.split(' is a required')[0]}"
     if error.validator == "enum":
-        return f"{error.instance!r} is not allowed: {suggest(str(error.instance), map(str, error.validator_value))}"
+        shown = str(error.instance)[:MAX_ECHO]
+        return f"{echo(error.instance)} is not allowed: {suggest(shown, map(str, error.validator_value))}"
     if error.validator == "anyOf" and error.context and all(e.validator == "required" for e in error.context):
         keys = [e.message.split("'")[1] for e in error.context]
         return f"needs one of: {', '.join(keys)}"
     if error.validator == "propertyNames":
-        return f"{error.instance!r} is not allowed as a key here: {error.message}"
+        return f"{echo(error.instance)} is not allowed as a key here: {_clipped(error)}"
     if error.validator == "pattern":
-        return f"{error.instance!r} is not valid: expected {error.schema.get('description', 'pattern ' + error.validator_value)}"
+        return f"{echo(error.instance)} is not valid: expected {error.schema.get('description', 'pattern ' + error.validator_value)}"
     if error.validator == "type":
         if any(str(p).endswith("_key") for p in error.absolute_path):  # never echo a key back
             return f"expected {error.validator_value}, got {type(error.instance).__name__} (quote it)"
-        return f"expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+        return f"expected {error.validator_value}, got {type(error.instance).__name__} {echo(error.instance)}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return error.message.replace("is less than", "is below the").replace("is greater than", "is above the")
-    return error.message
+        said = _clipped(error).replace("is less than the", "is below the")
+        return said.replace("is greater than the", "is above the")
+    return _clipped(error)
+
+
+def _clipped(error: ValidationError) -> str:
+    """jsonschema's message with the echoed value cut to MAX_ECHO characters."""
+    whole = repr(error.instance)
+    return error.message.replace(whole, echo(error.instance)) if len(whole) > MAX_ECHO else error.message
 
 
 def schema_problems(schema_name: str, instance: Any, file: str, definition: str | None = None) -> list[str]:

@@ -24,7 +24,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .errors import UsageError
-from .files import load_yaml
+from .files import load_yaml, yaml_problem
 from .mappings import Mappings, load_mappings
 from .transforms import DEFAULT_PARAM_COUNT_UNIT, PARAM_COUNT_UNITS, RAW_COUNT_THRESHOLD
 from .validation import schema_problems, suggest, validator
@@ -104,9 +104,7 @@ def _read(path: Path) -> tuple[Any, str]:
     try:
         return load_yaml(text) or {}, text
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(unknown place)"
-        raise UsageError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+        raise UsageError(yaml_problem(path, exc)) from None
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
