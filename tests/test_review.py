@@ -193,3 +193,34 @@ def test_in_place_keeps_a_private_file_private(models_dir):
     assert result.exit_code == 0, result.output
     assert path.read_text() != (EXAMPLES / "templates" / "template.json").read_text()  # it was filled
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# ----- data loss in the values file -----------------------------------------------------------------
+
+
+def test_todo_write_keeps_the_users_comments_in_the_values_file(example_config):
+    """cli.todo regenerates the file from its parsed data (values.todo_skeleton): every comment the
+    user wrote is gone, here the example's reasons why Claude's param_count is left out on purpose;
+    no backup is kept. The README tells users to run exactly this on examples/values.yaml."""
+    values = example_config.parent / "values.yaml"
+    reason = "# or the architecture of any Claude model, and no public source found states them."
+    assert reason in values.read_text()
+    result = cli("todo", "-c", str(example_config), "--offline", "--write", str(values))
+    assert result.exit_code == 0, result.output
+    assert reason in values.read_text()
+
+
+def test_a_model_written_twice_in_the_values_file_is_refused_not_half_dropped(example_config):
+    """files.load_yaml keeps the last of two equal keys: the first block's cited value is silently
+    not used, and `etl todo --write` then deletes it from the file."""
+    values = example_config.parent / "values.yaml"
+    values.write_text(
+        "models:\n"
+        "  gpt-oss-120b:\n"
+        "    model_specs.param_count: {value: 117000000000, source: 'https://developers.openai.com'}\n"
+        "  gpt-oss-120b:\n"
+        "    model_specs.input_price: {value: 0.1, source: x}\n"
+    )
+    result = cli("run", "-c", str(example_config), "--offline")
+    assert result.exit_code == 2, result.output
+    assert f"error: {values}: line 4" in result.output
