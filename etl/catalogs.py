@@ -25,11 +25,13 @@ from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
+from .validation import raw_schema
 
 log = logging.getLogger("etl")
 
-#: what a Hugging Face repo id looks like (a URL elsewhere, a bare name: not a join key)
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+#: what a Hugging Face repo id looks like: the config schema's `hf_id` pattern, the one place it is
+#: declared (a URL elsewhere, a bare name, a '..' segment: not a join key)
+REPO_ID = re.compile(raw_schema("config.schema.json")["$defs"]["model"]["properties"]["hf_id"]["pattern"])
 
 
 @dataclass

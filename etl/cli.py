@@ -26,8 +26,9 @@ from .pins import write_pins as write_pins_file
 from .pipeline import Pipeline
 from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
 from .sources import Sources
+from .store import store_errors
 from .terminal import ask_launch, errors_to_exit, progress_for, recap, setup_logging
-from .values import todo_skeleton
+from .values import todo_skeleton, todo_update
 
 app = typer.Typer(
     help=(
@@ -122,6 +123,8 @@ def match(
     """Show how each model was found in each source (from the cache): matched entry and method,
     or the candidates of an ambiguous name and the pin to write. With --write-pins, the open
     decisions go to a file you edit (an id, or false) and name in the config as pins_file."""
+    if write_pins:
+        writable(write_pins)
     models = pipeline.models()
     pipeline.transform(models)
     rows = [r for r in pipeline.store.matches() if r["model"] in {m.name for m in models}]
@@ -202,11 +205,13 @@ def coverage(
     empty cell is empty (ambiguous, failed, no key, not published, unmatched, source off, no source),
     with the pins to write. --format html gives one page to open in a browser."""
     renderers = {Format.TABLE: as_table, Format.JSON: as_json, Format.CSV: as_csv, Format.HTML: as_html}
+    if output:
+        writable(output)
     models = pipeline.models()
     pipeline.transform(models)
     text = renderers[format](_coverage(pipeline, models))
     if output:
-        output.write_text(text, encoding="utf-8")
+        write_atomic(output, text)
         typer.echo(f"{output}: coverage of {len(models)} model(s) written")
     else:
         typer.echo(text, nl=False)
@@ -225,6 +230,8 @@ def todo(
     out-of-range fields, with the sources tried and why each was empty. With --write FILE, a
     values-file skeleton: fill each `value` with its `source` citation and name the file as
     values_file in the config; the next run stages them as the source `manual`."""
+    if write:
+        writable(write)
     models = pipeline.models()
     pipeline.transform(models)
     coverage = _coverage(pipeline, models)
@@ -235,13 +242,23 @@ def todo(
         blocking.update(
             {model.name: [(f, _tried(cells.get(f))) for f in found.blocking]} if not found.scoreable else {}
         )
-    text = todo_skeleton(write, blocking)
+    existing = write.read_text(encoding="utf-8") if write and write.is_file() else None
+    text = (existing is not None and todo_update(existing, blocking)) or todo_skeleton(write, blocking)
     fields = sum(len(v) for v in blocking.values())
     if write:
         write_atomic(write, text)
         typer.echo(f"{write}: {fields} field(s) to fill for {len(blocking)} model(s); then set values_file: {write}")
     else:
         typer.echo(text, nl=False)
+
+
+def writable(path: Path) -> Path:
+    """Refuse, before any work, a report path that cannot be written: one line saying why."""
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path}: the folder {path.parent} does not exist; create it or choose another path")
+    return path
 
 
 def _tried(cell: Any) -> list[str]:
@@ -278,7 +295,7 @@ def launch(
         pipeline = Pipeline(config)
         setup_logging(config.log_level, pipeline.resolved.secrets)
         try:
-            with progress_for(config.log_level) as bar:
+            with progress_for(config.log_level) as bar, store_errors(config.cache_path):
                 results = pipeline.run(pipeline.with_pins(models), progress=bar)
         finally:
             pipeline.close()

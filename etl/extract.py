@@ -38,6 +38,7 @@ def open_fetcher(config: PipelineConfig, sources: Sources, store: Store, offline
         keys=sources.keys,
         rate_limits=dict(sources.rates),
         auth_headers=tuple(sources.auth_headers),
+        key_hosts=sources.key_hosts,
         ttl_hours=config.cache_ttl_hours,
         timeout=config.timeout,
         max_retries=config.max_retries,

@@ -177,6 +177,7 @@ class FetchSettings:
     keys: dict[str, str] = field(default_factory=dict)  # source -> key, already clean (etl/sources.py)
     rate_limits: dict[str, float | None] = field(default_factory=dict)
     auth_headers: tuple[str, ...] = ()  # headers that carry keys: never a cache key part, never stored
+    key_hosts: dict[str, str] = field(default_factory=dict)  # source -> the host its YAML declares
     ttl_hours: float = settings.DEFAULT_TTL_HOURS
     timeout: float = settings.DEFAULT_TIMEOUT
     max_retries: int = settings.DEFAULT_MAX_RETRIES
@@ -188,6 +189,7 @@ class FetchSettings:
     offline: bool = False
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: below this many cached records only a drop to zero counts as a shrink (small catalogs vary)
 SHRINK_MIN_RECORDS = 10
 
@@ -205,7 +207,8 @@ class Fetcher:
     ):
         self.opts = opts
         self.keys = {name: key for name, key in opts.keys.items() if key}
-        self.secrets = list(self.keys.values())
+        # each key as sent and as a JSON string would escape it (a server may echo either)
+        self.secrets = sorted({form for key in self.keys.values() for form in (key, json.dumps(key)[1:-1])})
         self.session = open_session(opts.store_path, opts.ttl_hours, list(opts.auth_headers))
         self.http = plain_session(settings.USER_AGENT)
         self.cancelled = threading.Event()
@@ -374,10 +377,13 @@ class Fetcher:
         """Cache a copy that carries no request headers, and no known key in its headers or body
         (a server may echo the key back)."""
         headers = {
-            k: redact(v, self.secrets) for k, v in response.headers.items() if k.lower() not in self._auth_headers
+            redact(k, self.secrets): redact(v, self.secrets)
+            for k, v in response.headers.items()
+            if k.lower() not in self._auth_headers
         }
         clean = requests.Response()
-        clean.status_code, clean.url, clean.reason = response.status_code, response.url, response.reason
+        clean.status_code, clean.url = response.status_code, response.url
+        clean.reason = redact(response.reason or "", self.secrets)  # a status line can echo a key too
         clean.encoding, clean.elapsed = response.encoding, response.elapsed
         clean.headers = CaseInsensitiveDict(headers)
         clean._content = response.content  # noqa: SLF001 - already redacted when read
@@ -404,6 +410,18 @@ class Fetcher:
         with self._lock:
             self.outcomes.append(row)
 
+    def _may_carry_key(self, source: Source, origin: Any, here: Any) -> bool:
+        """The key goes to the URL the run was asked for, on the host the source declares, over
+        https; a loopback origin (a local mirror, a test server) may use plain http. A config that
+        points a source at another host gets no key sent there."""
+        local = origin.hostname in LOOPBACK
+        declared = self.opts.key_hosts.get(source.name)
+        return (
+            here.netloc == origin.netloc
+            and (local or declared is None or here.netloc == declared)
+            and (local or here.scheme == "https")
+        )
+
     def _follow(self, source: Source, url: str, params: dict[str, Any], watch: Watch) -> requests.Response:
         """GET, following redirects by hand: requests keeps custom key headers across hosts. The
         key goes to the source's own host only, and never over plain http once https was used:
@@ -412,7 +430,7 @@ class Fetcher:
         response = None
         for _ in range(MAX_REDIRECTS + 1):
             here = urlsplit(url)
-            own = here.netloc == origin.netloc and (here.scheme == "https" or origin.scheme == "http")
+            own = self._may_carry_key(source, origin, here)
             wait = max(min(self.timeout, watch.remaining()), 0.01)
             response = self.http.get(
                 url,

@@ -12,11 +12,13 @@ import io
 import json
 import posixpath
 import tarfile
+import zlib
 from fnmatch import fnmatchcase
 from typing import Any
 
 import yaml
 
+from . import settings
 from .errors import SourceError
 from .mappings import Source
 
@@ -52,7 +54,7 @@ def _archive_records(source: Source, url: str, content: bytes) -> list[dict[str,
     spec = source.archive or {}
     pattern, join = spec.get("members", "*.json"), spec.get("join", {})
     try:
-        with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as archive:
+        with tarfile.open(fileobj=io.BytesIO(_gunzip(source, url, content)), mode="r:") as archive:
             files = {m.name: m for m in archive.getmembers() if m.isfile() and m.size <= MAX_MEMBER_BYTES}
             records = []
             for name in sorted(files):
@@ -71,6 +73,32 @@ def _archive_records(source: Source, url: str, content: bytes) -> list[dict[str,
     if not records:
         raise SourceError(source.name, f"no member of the archive from {url} matches {pattern!r}", url)
     return records
+
+
+def _gunzip(source: Source, url: str, content: bytes) -> bytes:
+    """The archive inflated, within the source's body limit: a small archive can inflate to
+    gigabytes (a tar bomb), so the inflated size is counted as it grows and cut at the limit."""
+    limit = source.max_body or settings.DEFAULT_MAX_BODY_BYTES
+    inflate, out, size = zlib.decompressobj(wbits=31), [], 0  # 31: gzip framing
+    try:
+        for start in range(0, len(content), 1 << 16):
+            chunk = content[start : start + (1 << 16)]
+            while chunk:
+                piece = inflate.decompress(chunk, 1 << 20)
+                size += len(piece)
+                if size > limit:
+                    raise SourceError(
+                        source.name,
+                        f"the archive from {url} inflates beyond the {limit:,} bytes limit; nothing kept; "
+                        f"if it is genuine, raise sources.{source.name}.max_body",
+                        url,
+                    )
+                out.append(piece)
+                chunk = inflate.unconsumed_tail
+        out.append(inflate.flush())
+    except zlib.error as exc:
+        raise SourceError(source.name, f"unreadable tar.gz archive from {url} ({exc}; truncated?)", url) from None
+    return b"".join(out)
 
 
 def _member(archive: tarfile.TarFile, info: tarfile.TarInfo, url: str, source: Source) -> Any:

@@ -28,13 +28,20 @@ class Listing:
     matches: re.Pattern[str] | None
 
     def files(self, document: Any) -> list[str]:
-        """The listed file names, in document order, each once."""
+        """The listed file names, in document order, each once. A name with an empty, '.' or '..'
+        segment, or a leading '/', could leave the repo: it is never a file of it."""
         out: list[str] = []
         for match in self.path.find(document) if self.path is not None else []:
             name = match.value
-            if isinstance(name, str) and name not in out and (self.matches is None or self.matches.search(name)):
+            if not isinstance(name, str) or name in out or not _inside(name):
+                continue
+            if self.matches is None or self.matches.search(name):
                 out.append(name)
         return out
+
+
+def _inside(name: str) -> bool:
+    return not name.startswith("/") and all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def listing_problems(sources: dict[str, Source], origin: dict[str, Path], problems: list[str]) -> None:

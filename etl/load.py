@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -152,14 +153,17 @@ class Loader:
         text = json.dumps(data, indent=4, ensure_ascii=False, allow_nan=False) + "\n"
         if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == text:
             return target
+        mode = None
         if self.config.in_place and target == model.template:
             backup = target.with_name(target.name + ".bak")
             if not backup.exists():
                 write_atomic(backup, target.read_text(encoding="utf-8"))
+            # the user's file keeps its mode, and a link stays a link: the file it points to is filled
+            target, mode = target.resolve(), stat.S_IMODE(target.stat().st_mode)
         # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
         # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
-        write_atomic(target, text)
-        return target
+        write_atomic(target, text, mode)
+        return self.target(model)
 
     # ----- the stage ----------------------------------------------------------------------------
     def run(self, models: list[ModelInfo], progress: Progress) -> list[ModelResult]:
@@ -181,7 +185,7 @@ class Loader:
                 progress.advance("load")
                 if result.status == ModelStatus.WRITTEN:
                     by_field = {f"{r['section']}.{r['field']}": r for r in rows}
-                    load_rows += self._loaded_values(model.name, data, by_field, last.get(model.name, {}), result)
+                    load_rows += self._loaded_values(model, data, by_field, last.get(model.name, {}), result)
                     used |= {r["source"] for r in rows}
             self.store.record_load(load_rows)
         if used - {MANUAL_SOURCE}:
@@ -206,7 +210,7 @@ class Loader:
             template = self.load_template(model.template) if model.template else shared
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
             data, result.filled, result.fillable = self.fill(template, model, chosen)
-            self._keep_lost(template, data, chosen, last, result)
+            self._keep_lost(model, template, data, chosen, last, result)
             where = str(model.template or self.config.template_path)
             problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
             if problems:
@@ -221,41 +225,49 @@ class Loader:
                 raise
         return result, data
 
-    def _keep_lost(self, template: dict, data: dict, chosen: Chosen, last: dict, result: ModelResult) -> None:
+    def _keep_lost(
+        self, model: ModelInfo, template: dict, data: dict, chosen: Chosen, last: dict, result: ModelResult
+    ) -> None:
         """A value the last load wrote that nothing gives now (a source dropped the model, a refresh
         came back smaller) is kept, unless allow_removals: one bad refresh never erases data. A
-        field blanked on purpose (a hand-entered null) is not a loss."""
+        field blanked on purpose (a hand-entered null) is not a loss, nor is a hand-entered value
+        the user deleted; and only what was written to this same file counts."""
+        target = str(self.target(model))
         for sec, fld in self.fillable_fields:
             name = f"{sec}.{fld}"
             if name not in last or (sec, fld) in chosen or data.get(sec, {}).get(fld) is not None:
                 continue
             if (template.get(sec) or {}).get(fld) is not None and not self.config.overwrite:
                 continue
-            if self.config.allow_removals:
+            if last[name].get("target") not in (None, target):
+                continue  # written to another file (another config's output): not this file's value
+            if self.config.allow_removals or last[name]["source"].split(KEPT)[0] == MANUAL_SOURCE:
                 result.removed.append(name)
             else:
                 data.setdefault(sec, {})[fld] = last[name]["value"]
                 result.kept.append(name)
 
     def _loaded_values(
-        self, model: str, data: dict[str, Any], rows: dict[str, dict], last: dict, result: ModelResult
+        self, model: ModelInfo, data: dict[str, Any], rows: dict[str, dict], last: dict, result: ModelResult
     ) -> list[dict[str, Any]]:
-        """What was written for one model, field by field, for ``etl diff`` and the next load."""
+        """What was written for one model (and to which file), field by field, for ``etl diff``
+        and the next load."""
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = {"model": model.name, "target": str(self.target(model))}
         out = []
         for sec, fld in self.fillable_fields:
             name = f"{sec}.{fld}"
             value = data.get(sec, {}).get(fld)
             if name in result.kept:
-                origin = last[name]["source"].split(KEPT)[0]
-                source = f"{origin}{KEPT}{last[name]['at']})"
-                out.append({"model": model, "field": name, "value": value, "source": source, "at": last[name]["at"]})
+                source = f"{last[name]['source'].split(KEPT)[0]}{KEPT}{last[name]['at']})"
+                out.append({**row, "field": name, "value": value, "source": source, "at": last[name]["at"]})
             elif name in result.removed:
-                source = "removed: no source gives it now (--allow-removals)"
-                out.append({"model": model, "field": name, "value": None, "source": source, "at": stamp})
+                manual = last[name]["source"].split(KEPT)[0] == MANUAL_SOURCE
+                why = "no longer in the values file" if manual else "no source gives it now (--allow-removals)"
+                out.append({**row, "field": name, "value": None, "source": f"removed: {why}", "at": stamp})
             elif value is not None:
                 source = rows[name]["source"] if name in rows else "template"
-                out.append({"model": model, "field": name, "value": value, "source": source, "at": stamp})
+                out.append({**row, "field": name, "value": value, "source": source, "at": stamp})
         return out
 
 
@@ -333,14 +345,14 @@ def _name(row: dict[str, Any]) -> str:
     return f"{row['section']}.{row['field']}"
 
 
-def write_atomic(target: Path, text: str) -> None:
+def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
     """Write a temp file beside the target, then rename it over the target. Ctrl-C and SIGTERM
     are held for the few microseconds this takes, so an interrupt lands before or after it:
     the target is old or new, and no temp file is left behind."""
     with _signals_held():
         fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
         try:
-            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(tmp, target)

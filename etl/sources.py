@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from . import settings
 from .config import ModelInfo, PipelineConfig
@@ -50,6 +50,11 @@ class Sources:
     def secrets(self) -> list[str]:
         """Every key in use: what logs, errors and stored text must never contain."""
         return sorted(set(self.keys.values()))
+
+    @property
+    def key_hosts(self) -> dict[str, str]:
+        """The host each keyed source declares in its YAML: a key is sent there only (or to loopback)."""
+        return {n: urlsplit(s.url).netloc for n, s in self.declared.items() if s.auth}
 
     @property
     def auth_headers(self) -> list[str]:
@@ -105,10 +110,15 @@ def _key(source: Source, config: PipelineConfig, environ: Mapping[str, str]) -> 
     if not value or not value.strip():
         return None
     value = value.strip()
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):  # never echoed: the message names where it came from
+    if not (value.isascii() and value.isprintable()):  # a header cannot carry it; never echoed
         where = " or ".join(source.key_envs) + (f" (or {setting})" if setting else "")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UsageError(
+                f"the key for {source.name} (set via {where}) contains a control character; re-create it without line breaks"
+            )
         raise UsageError(
-            f"the key for {source.name} (set via {where}) contains a control character; re-create it without line breaks"
+            f"the key for {source.name} (set via {where}) contains a character an HTTP header cannot carry "
+            "(only printable ASCII); copy the key again"
         )
     return value
 

@@ -122,7 +122,7 @@ class Store:
             )
         if LOADS not in self.db.table_names():
             self.db[LOADS].create(
-                {"generation": str, "model": str, "field": str, "value": str, "source": str, "at": str},
+                {"generation": str, "model": str, "field": str, "value": str, "source": str, "at": str, "target": str},
                 pk=("generation", "model", "field"),
             )
         if KEYS not in self.db.table_names():
@@ -156,6 +156,8 @@ class Store:
         for column in ("reason", "nearest"):  # stores made before these were kept
             if column not in self.db[MATCHES].columns_dict:
                 self.db[MATCHES].add_column(column, str)
+        if "target" not in self.db[LOADS].columns_dict:
+            self.db[LOADS].add_column("target", str)
 
     def cache_keys(self) -> dict[str, str]:
         return {r["ident"]: r["key"] for r in self.db[KEYS].rows}
@@ -239,8 +241,9 @@ class Store:
                     chunk,
                 )
             self.db.conn.executemany(
-                f"INSERT INTO {LOADS} (generation, model, field, value, source, at) VALUES ('current', ?, ?, ?, ?, ?)",
-                [(r["model"], r["field"], encode(r["value"]), r["source"], r["at"]) for r in rows],
+                f"INSERT INTO {LOADS} (generation, model, field, value, source, at, target) "
+                "VALUES ('current', ?, ?, ?, ?, ?, ?)",
+                [(r["model"], r["field"], encode(r["value"]), r["source"], r["at"], r.get("target")) for r in rows],
             )
 
     def last_loaded(self, models: list[str]) -> dict[str, dict[str, dict[str, Any]]]:

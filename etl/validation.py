@@ -142,9 +142,15 @@ def fast_validator(schema_name: str) -> Callable[[Any], bool] | None:
 
 
 @cache
+def raw_schema(schema_name: str) -> dict[str, Any]:
+    """A schema of ``schemas/`` as written (with its ``$defs``), read once per process."""
+    return json.loads((schemas_dir() / schema_name).read_text(encoding="utf-8"))  # checked by the tests
+
+
+@cache
 def validator(schema_name: str, definition: str | None = None) -> Draft202012Validator:
     """Compile a schema of ``schemas/`` (or one of its ``$defs``) once per process."""
-    schema = json.loads((schemas_dir() / schema_name).read_text(encoding="utf-8"))  # checked by the tests
+    schema = raw_schema(schema_name)
     defs = schema.get("$defs", {})
     if definition:
         schema = defs[definition]

@@ -14,6 +14,7 @@ of these values: output files are rewritten by every run, this file only by the 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -200,6 +201,8 @@ def _entry_problems(
     value = entry.get("value")
     if value is None:
         return []  # a cited null blanks the field
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where}: {value} is not a finite number; write a number (or null to blank the field)"]
     problem = _value_problem(value, rule)
     if problem is not None:
         return [f"{where}: {problem}; fix the value (schemas/model.schema.json, {section}.{fname})"]
@@ -276,7 +279,9 @@ def _line_of(problem: str) -> int:
 
 
 def _yaml_key(text: str) -> str:
-    return text if _PLAIN_KEY.fullmatch(text) else json.dumps(text, ensure_ascii=False)
+    """The key as YAML reads it back as the same string: 'true', 'null', 'on' are quoted."""
+    plain = _PLAIN_KEY.fullmatch(text) and yaml.safe_load(text) == text
+    return text if plain else json.dumps(text, ensure_ascii=False)
 
 
 def _scalar(value: Any) -> str:
@@ -333,3 +338,45 @@ def todo_skeleton(existing_path: Path | str | None, blocking: dict[str, list[tup
             lines.append(f"    # tried: {said}")
             lines.append(f"    {_yaml_key(fname)}: null")
     return "\n".join(lines) + "\n"
+
+
+def todo_update(text: str, blocking: dict[str, list[tuple[str, list[str]]]]) -> str | None:
+    """The user's own values file with the new open entries inserted where they belong, every
+    line already there (comments included) kept as it is. None when the file's layout does not
+    allow it (``models:`` not the last top-level key): the caller then writes the skeleton."""
+    lines = _key_lines(text)
+    rows = text.splitlines()
+    top = [i for i, row in enumerate(rows) if row[:1] not in ("", " ", "#", "-")]
+    if not top or not rows[top[-1]].startswith("models:"):
+        return None
+    inserts: dict[int, list[str]] = {}
+    tail: list[str] = []
+    for model, fields in blocking.items():
+        new = [(f, tried) for f, tried in fields if (model, f) not in lines]
+        block = [
+            part
+            for fname, tried in new
+            for part in (
+                f"    # tried: {'; '.join(' '.join(t.split()) for t in tried) or 'nothing'}",
+                f"    {_yaml_key(fname)}: null",
+            )
+        ]
+        if not block:
+            continue
+        if (model,) in lines:
+            inserts.setdefault(lines[(model,)], []).extend(block)  # right under the model's key
+        else:
+            tail += [f"  {_yaml_key(model)}:", *block]
+    if not inserts and not tail:
+        return text
+    out: list[str] = []
+    for number, row in enumerate(rows, 1):
+        out.append(row)
+        out += inserts.get(number, [])
+    updated = "\n".join(out + tail) + "\n"
+    try:  # a layout this cannot follow (a flow mapping, odd indents): the caller writes the skeleton
+        models = (load_yaml(updated) or {}).get("models") or {}
+    except (yaml.YAMLError, AttributeError):
+        return None
+    wanted = all(f in (models.get(m) or {}) for m, fields in blocking.items() for f, _ in fields)
+    return updated if wanted else None

@@ -47,10 +47,11 @@ def test_a_key_echoed_in_the_reason_phrase_of_a_200_never_reaches_the_store(serv
 
 
 def test_a_key_that_http_headers_cannot_carry_is_refused_before_anything_opens(tmp_path):
-    """A key pasted with U+2028 (a line separator) passes the control-character check, then the
-    first request dies with UnicodeEncodeError ('latin-1' codec) instead of a one-line error."""
+    """A key with U+2028 (a line separator) or another non-ASCII character inside passes the
+    control-character check, then the first request dies with UnicodeEncodeError ('latin-1' codec)
+    instead of a one-line error. (Around the key, U+2028 is whitespace and is stripped.)"""
     with pytest.raises(UsageError) as err:
-        Pipeline(PipelineConfig(cache_path=tmp_path / "s.sqlite", huggingface_key=f"{SENTINEL}\u2028"))
+        Pipeline(PipelineConfig(cache_path=tmp_path / "s.sqlite", huggingface_key=f"{SENTINEL}\u2028x"))
     assert str(err.value).startswith("the key for huggingface (set via HUGGINGFACE_API_KEY or HF_TOKEN")
     assert SENTINEL not in str(err.value)
     assert not (tmp_path / "s.sqlite").exists()
@@ -224,3 +225,30 @@ def test_a_model_written_twice_in_the_values_file_is_refused_not_half_dropped(ex
     result = cli("run", "-c", str(example_config), "--offline")
     assert result.exit_code == 2, result.output
     assert f"error: {values}: line 4" in result.output
+
+
+def test_a_tar_bomb_is_cut_at_the_body_limit(workdir):
+    """formats._archive_records inflated without a bound: 1 MiB of archive is 1 GiB inflated."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        info = tarfile.TarInfo("repo/data/organizations/o/models/m/model.json")
+        info.size = 50_000_000
+        archive.addfile(info, io.BytesIO(b" " * info.size))
+    bomb = gzip.compress(raw.getvalue(), compresslevel=9)
+    path = "/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2"
+    with ReplayServer() as server:
+        server.route(path, 200, bomb, {"Content-Type": "application/gzip"})
+        sources = server.sources(only=["llm_stats"])
+        sources["llm_stats"]["max_body"] = 10_000_000
+        config = PipelineConfig.from_dict(
+            {"cache_path": str(workdir / "s.sqlite"), "sources": sources, "max_retries": 0}, "t"
+        )
+        report = Pipeline(config).extract([ModelInfo("m")])
+    assert [str(f) for f in report.failures] == [
+        f"llm_stats: the archive from {server.url}{path} inflates beyond the 10,000,000 bytes limit; nothing kept; "
+        "if it is genuine, raise sources.llm_stats.max_body"
+    ]
