@@ -20,7 +20,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -38,10 +37,12 @@ from . import settings
 from .errors import SourceError, SourceStopped
 from .http_body import (
     BodyTooLarge,
+    RateLimiter,
     Watch,
     Watchdog,
     beyond_ceiling,
     check_shape,
+    check_shrink,
     error_detail,
     parse_body,
     plain_session,
@@ -100,42 +101,6 @@ class Document:
         return source.one_row_each(out)
 
 
-class RateLimiter:
-    """At most ``rate`` sends in any rolling second for one source, shared by its threads.
-
-    A sliding window over the actual send times: a send waits until the ``rate``-th send before
-    it is one second plus ``margin`` old. Spacing sends exactly 1/rate apart let network and
-    scheduling jitter put ``rate + 1`` arrivals inside one second at the server; the margin
-    absorbs up to that much jitter. (For a rate below 1, one send per 1/rate seconds.)
-    """
-
-    def __init__(
-        self,
-        rate: float | None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        on_wait: Callable[[float], None] | None = None,
-        margin: float = settings.DEFAULT_RATE_MARGIN,
-    ):
-        self.count = max(1, int(rate)) if rate else 0
-        self.window = self.count / rate + margin if rate else 0.0
-        self._sent: deque[float] = deque(maxlen=self.count or 1)
-        self._lock = threading.Lock()
-        self._clock, self._sleep, self._on_wait = clock, sleep, on_wait
-
-    def wait(self) -> None:
-        if not self.count:
-            return
-        with self._lock:  # held while sleeping: the threads of one source queue in order
-            now = self._clock()
-            due = self._sent[0] + self.window if len(self._sent) == self.count else now
-            if due > now:
-                if due - now >= 2 and self._on_wait:
-                    self._on_wait(due - now)
-                self._sleep(due - now)
-            self._sent.append(max(self._clock(), due))  # the real time, if the sleep overshot
-
-
 def cached_expiry(ttl_seconds: float) -> datetime:
     return datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
 
@@ -190,8 +155,6 @@ class FetchSettings:
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-#: below this many cached records only a drop to zero counts as a shrink (small catalogs vary)
-SHRINK_MIN_RECORDS = 10
 
 
 class Fetcher:
@@ -349,15 +312,7 @@ class Fetcher:
             before = len(self._document(source, cached, key, from_cache=True).records(source))
         except SourceError:
             return
-        now = len(doc.records(source))
-        limit = source.shrink_limit if source.shrink_limit is not None else settings.DEFAULT_SHRINK_LIMIT
-        if before and (now == 0 or (before >= SHRINK_MIN_RECORDS and now < before * (1 - limit))):
-            raise SourceError(
-                source.name,
-                f"{doc.url} answered {now} record(s) where the cached copy has {before} (more than {limit:.0%} "
-                f"fewer): kept the cached copy; if the catalog really shrank, raise sources.{source.name}.shrink_limit",
-                doc.url,
-            )
+        check_shrink(source, doc.url, before, len(doc.records(source)))
 
     def _document(self, source: Source, response: Any, key: str, from_cache: bool) -> Document:
         try:

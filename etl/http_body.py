@@ -1,5 +1,6 @@
-"""Reading an HTTP answer without trusting it: a total deadline per request, a cap on the
-(decompressed) body, 429 headers parsed defensively, and bodies parsed and shape-checked.
+"""The wire, without trusting the other side: the pace of sends (a rate limiter with margin), a
+total deadline per request, a cap on the (decompressed) body, 429 headers parsed defensively,
+and bodies parsed, shape-checked and compared with the cached copy (a catalog that shrinks).
 
 ``requests``' timeout bounds each ``recv``, not the request: a server sending one byte a second
 keeps it alive forever. So every socket a request opens (or reuses) is registered with a
@@ -18,7 +19,8 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -331,3 +333,56 @@ def check_shape(source: Source, url: str, body: Any) -> None:
                 f"unexpected JSON shape from {url}: {expr} holds {_kind(match.value)}, expected objects",
                 url,
             )
+
+
+#: below this many cached records only a drop to zero counts as a shrink (small catalogs vary)
+SHRINK_MIN_RECORDS = 10
+
+
+def check_shrink(source: Source, url: str, before: int, now: int) -> None:
+    """A catalog page that comes back with far fewer records than the cached copy is a failure
+    (the cached copy then stays in use): one bad answer must not erase filled values."""
+    limit = source.shrink_limit if source.shrink_limit is not None else settings.DEFAULT_SHRINK_LIMIT
+    if before and (now == 0 or (before >= SHRINK_MIN_RECORDS and now < before * (1 - limit))):
+        raise SourceError(
+            source.name,
+            f"{url} answered {now} record(s) where the cached copy has {before} (more than {limit:.0%} "
+            f"fewer): kept the cached copy; if the catalog really shrank, raise sources.{source.name}.shrink_limit",
+            url,
+        )
+
+
+class RateLimiter:
+    """At most ``rate`` sends in any rolling second for one source, shared by its threads.
+
+    A sliding window over the actual send times: a send waits until the ``rate``-th send before
+    it is one second plus ``margin`` old. Spacing sends exactly 1/rate apart let network and
+    scheduling jitter put ``rate + 1`` arrivals inside one second at the server; the margin
+    absorbs up to that much jitter. (For a rate below 1, one send per 1/rate seconds.)
+    """
+
+    def __init__(
+        self,
+        rate: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[float], None] | None = None,
+        margin: float = settings.DEFAULT_RATE_MARGIN,
+    ):
+        self.count = max(1, int(rate)) if rate else 0
+        self.window = self.count / rate + margin if rate else 0.0
+        self._sent: deque[float] = deque(maxlen=self.count or 1)
+        self._lock = threading.Lock()
+        self._clock, self._sleep, self._on_wait = clock, sleep, on_wait
+
+    def wait(self) -> None:
+        if not self.count:
+            return
+        with self._lock:  # held while sleeping: the threads of one source queue in order
+            now = self._clock()
+            due = self._sent[0] + self.window if len(self._sent) == self.count else now
+            if due > now:
+                if due - now >= 2 and self._on_wait:
+                    self._on_wait(due - now)
+                self._sleep(due - now)
+            self._sent.append(max(self._clock(), due))  # the real time, if the sleep overshot

@@ -150,14 +150,19 @@ class Store:
                 pk=("model", "section", "field", "rank"),
             )
             self.db[STAGED].create_index(["model"])
-        for column, kind in (("conflict", int), ("rejected", str)):  # stores made before these were kept
-            if column not in self.db[STAGED].columns_dict:
-                self.db[STAGED].add_column(column, kind)
-        for column in ("reason", "nearest"):  # stores made before these were kept
-            if column not in self.db[MATCHES].columns_dict:
-                self.db[MATCHES].add_column(column, str)
-        if "target" not in self.db[LOADS].columns_dict:
-            self.db[LOADS].add_column("target", str)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns that stores made by earlier versions lack."""
+        for table, column, kind in (
+            (STAGED, "conflict", int),
+            (STAGED, "rejected", str),
+            (MATCHES, "reason", str),
+            (MATCHES, "nearest", str),
+            (LOADS, "target", str),
+        ):
+            if column not in self.db[table].columns_dict:
+                self.db[table].add_column(column, kind)
 
     def cache_keys(self) -> dict[str, str]:
         return {r["ident"]: r["key"] for r in self.db[KEYS].rows}
