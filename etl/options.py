@@ -144,7 +144,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         typer.Option(
             "--rate-limit-aa",
             min=0.0001,
-            max=1000,
+            max=1000000,
             help="Requests per second to Artificial Analysis.",
             rich_help_panel="Network",
         ),
@@ -154,7 +154,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         typer.Option(
             "--rate-limit-hf",
             min=0.0001,
-            max=1000,
+            max=1000000,
             help="Requests per second to Hugging Face.",
             rich_help_panel="Network",
         ),
