@@ -74,8 +74,8 @@ def _fast(schema: Any) -> Callable[[Any], bool] | None:
         return lambda v: True
     if schema is False:
         return lambda v: False
-    if not isinstance(schema, dict) or set(schema) - _FAST_KEYWORDS:
-        return None
+    if not isinstance(schema, dict) or {k for k in schema if not k.startswith("x-")} - _FAST_KEYWORDS:
+        return None  # x- keys are annotations (a consumer's reason texts): no effect on validity
     checks: list[Callable[[Any], bool]] = []
     if "type" in schema:
         kinds = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]

@@ -180,6 +180,15 @@ def test_fast_model_validator_agrees_with_jsonschema(doc):
 
 
 @SETTINGS
+@given(doc=st.one_of(model_docs, json_values))
+def test_fast_consumer_check_agrees_with_jsonschema(doc):
+    """The verdict's fast path (no jsonschema when a file is scoreable) says what jsonschema says."""
+    fast = fast_validator("llmscoreengine.schema.json")
+    assert fast is not None
+    assert fast(doc) == validator("llmscoreengine.schema.json").is_valid(doc)
+
+
+@SETTINGS
 @given(doc=st.dictionaries(st.sampled_from(["models", "timeout", "sources", "log_level"]), json_values, max_size=4))
 def test_fast_config_validator_agrees_with_jsonschema(doc):
     assert fast_validator("config.schema.json")(doc) == validator("config.schema.json").is_valid(doc)
