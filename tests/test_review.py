@@ -252,3 +252,32 @@ def test_a_tar_bomb_is_cut_at_the_body_limit(workdir):
         f"llm_stats: the archive from {server.url}{path} inflates beyond the 10,000,000 bytes limit; nothing kept; "
         "if it is genuine, raise sources.llm_stats.max_body"
     ]
+
+
+@pytest.mark.parametrize(
+    ("asked", "hop", "carries"),
+    [
+        ("https://huggingface.co/api/models/a/b", "https://huggingface.co/api/models/c/d", True),  # the declared host
+        ("https://mirror.example/api/models/a/b", "https://mirror.example/api/models/a/b", False),  # another host
+        ("http://huggingface.co/api/models/a/b", "http://huggingface.co/api/models/a/b", False),  # plain http
+        ("https://huggingface.co/api/models/a/b", "https://cdn.example/x", False),  # a hop elsewhere
+        ("http://127.0.0.1:8000/api/models/a/b", "http://127.0.0.1:8000/api/models/a/b", True),  # a local mirror
+    ],
+)
+def test_a_key_goes_only_to_the_declared_host_over_https_or_to_loopback(tmp_path, asked, hop, carries):
+    """A config that points a keyed source at another host (or plain http) sends no key there."""
+    from urllib.parse import urlsplit
+
+    from etl.fetch import Fetcher, FetchSettings
+    from etl.mappings import load_mappings
+
+    fetcher = Fetcher(
+        FetchSettings(
+            tmp_path / "s.sqlite", keys={"huggingface": SENTINEL}, key_hosts={"huggingface": "huggingface.co"}
+        )
+    )
+    try:
+        source = load_mappings().sources["huggingface"]
+        assert fetcher._may_carry_key(source, urlsplit(asked), urlsplit(hop)) is carries
+    finally:
+        fetcher.close()
