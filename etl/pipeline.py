@@ -119,9 +119,10 @@ class Pipeline:
     def verdicts(self, models: list[ModelInfo]) -> dict[str, Verdict]:
         """What the consumer would do with each model's file as the staged values make it (no
         file written); run ``transform`` first."""
+        shared = self.loader.load_template() if any(m.template is None for m in models) else None
         out = {}
         for model in models:
-            template = self.loader.load_template(model.template)
+            template = self.loader.load_template(model.template) if model.template else shared
             out[model.name] = verdict(self.loader.fill(template, model)[0], self.config.consumer_schema)
         return out
 
