@@ -10,6 +10,12 @@ https -> http hop, and the headers that carry them are also in requests-cache's
 ``ignored_parameters`` (extending its defaults), so they are never part of a cache key. Paging
 stops as a failure on a page that repeats the one before or brings no new record, and at
 ``max_pages``: a server that ignores the page parameter is not asked 200 times.
+
+Retries are ours, not tenacity's or urllib3's ``Retry``: a wait must come from three services' own
+headers (``Retry-After`` in seconds or as a date, AA's ``X-RateLimit-Reset`` in epoch seconds or
+milliseconds, Hugging Face's ``RateLimit: ...;t=``), and a wait beyond the ceiling must stop the source
+for the run instead of sleeping; neither library does both, and each would hide the attempt count
+the messages report.
 """
 
 from __future__ import annotations
