@@ -40,6 +40,7 @@ class Pipeline:
         self.sources = self.resolved.active
         self._store: Store | None = None
         self.last_extract: ExtractReport | None = None
+        self._manual: tuple[tuple, ManualValues] | None = None  # (models and file version, values)
 
     @property
     def store(self) -> Store:
@@ -113,8 +114,13 @@ class Pipeline:
         and the mappings."""
         if self.config.values_file is None:
             return None
-        names = list(dict.fromkeys([*(m.name for m in self.config.models), *(m.name for m in models)]))
-        return load_values(self.config.values_file, names, self.mappings, self.config.param_count_unit)
+        names = tuple(dict.fromkeys([*(m.name for m in self.config.models), *(m.name for m in models)]))
+        path = Path(self.config.values_file)
+        key = (names, path.stat().st_mtime_ns if path.is_file() else None)
+        if self._manual is None or self._manual[0] != key:  # run() checks it, then transform uses it: read once
+            values = load_values(path, list(names), self.mappings, self.config.param_count_unit)
+            self._manual = (key, values)
+        return self._manual[1]
 
     def verdicts(self, models: list[ModelInfo]) -> dict[str, Verdict]:
         """What the consumer would do with each model's file as the staged values make it (no
