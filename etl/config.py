@@ -26,7 +26,7 @@ from .files import echo, read_structured
 from .validation import place, schema_problems
 
 #: config keys that hold paths (relative to the config file)
-PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file")
+PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file", "attribution_file")
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
 #: bidirectional overrides and isolates: they make a name display as another one
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -83,7 +83,7 @@ class PipelineConfig:
     input_dir: Path | None = None
     pins_file: Path | None = None
     output_dir: Path = Path(settings.DEFAULT_OUTPUT_DIR)
-    cache_path: Path = Path(settings.DEFAULT_STORE_PATH)
+    cache_path: Path = field(default_factory=settings.default_store_path)
     cache_ttl_hours: float = settings.DEFAULT_TTL_HOURS
     artificial_analysis_key: str | None = None
     huggingface_key: str | None = None
@@ -104,6 +104,7 @@ class PipelineConfig:
     output_name: str = settings.DEFAULT_OUTPUT_NAME
     in_place: bool = False
     allow_removals: bool = False
+    attribution_file: Path | None = None
     # not config-file keys: set by flags or the API
     offline: bool = False
     refresh: bool = False

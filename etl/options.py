@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import settings
 from .config import PipelineConfig, models_from_option
 from .pipeline import Pipeline
 from .store import store_errors
@@ -30,6 +31,10 @@ class LogLevel(StrEnum):
 
 
 _P = "Pipeline"
+#: the store's help, shared by every command that opens it
+STORE_HELP = (
+    f"SQLite store (HTTP cache + staged values); default: ${settings.STORE_ENV}, else {settings.user_store_path()}."
+)
 COMMON: dict[str, tuple[Any, Any]] = {
     "config": (
         Path | None,
@@ -67,7 +72,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         Path | None,
         typer.Option(
             "--cache-path",
-            help="SQLite store (HTTP cache + staged values) (default: .etl/etl.sqlite).",
+            help=STORE_HELP,
             rich_help_panel=_P,
         ),
     ),

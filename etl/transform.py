@@ -17,12 +17,12 @@ from typing import Any
 
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
-from .errors import OfflineCacheMiss, SourceError
+from .errors import SourceError
 from .extract import NoListing, listed_files, open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import FILE_KEY, Candidate, Mappings, Source
 from .matching import Match, MatchMethod
-from .outcomes import Progress, Reason
+from .outcomes import Missing, Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode
 from .transforms import Context, evaluate, in_param_count_unit
@@ -62,14 +62,21 @@ class Transformer:
     ):
         self.config, self.mappings, self.sources, self.store = config, mappings, sources, store
         self.manual = manual  # the values file's hand-entered values, staged as the source `manual`
+        self.missing: list[Missing] = []  # responses the cache lacks, after run()
 
     def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
-        """Returns model -> source -> match status; raises OfflineCacheMiss (nothing replaced)."""
+        """Returns model -> source -> match status. A response the cache lacks leaves its cells
+        ``not cached`` (``missing`` lists them); every other value is staged."""
         progress.start("transform", len(models))
         fetcher = open_fetcher(self.config, self.sources, self.store, offline=True)
         misses: list[str] = []
+        self._missed_by: dict[str, list[str]] = {}  # url -> models (per-model responses)
         try:
             catalogs = load_catalogs(self.sources, fetcher, misses)
+            for name, state in catalogs.items():  # a catalog the cache lacks: its cells say where it is
+                if isinstance(state, Match) and state.reason == Reason.NOT_FETCHED:
+                    url = self.sources.active[name].url
+                    state.reason, state.url, state.note = Reason.NOT_CACHED, url, f"not cached: {url}"
             models, discovered = with_keys(models, catalogs)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
@@ -86,8 +93,7 @@ class Transformer:
                         staged_rows += self._stage(model, found)
                         progress.advance("transform")
                     write([m.name for m in chunk], match_rows, staged_rows)
-                if misses:  # raised inside the transaction: nothing is replaced
-                    raise OfflineCacheMiss(sorted(set(misses)))
+            self.missing = self._missing(misses, [m.name for m in models])
         finally:
             self.store.record_cache_keys(fetcher.new_keys)
             fetcher.close()
@@ -122,8 +128,7 @@ class Transformer:
         except CacheMiss as miss:
             if skip := self.sources.missing_key(source.name):
                 return Match("skipped", note=skip, reason=Reason.NO_KEY), None
-            misses.append(f"{miss.source} {miss.url}")
-            return Match("failed", note="not in cache"), None
+            return self._not_cached(miss, model, misses), None
         except NotInSource as exc:
             return Match("unmatched", note=str(exc)), None
         except SourceError as exc:
@@ -132,6 +137,20 @@ class Transformer:
         if not records:
             return Match("unmatched", note="empty response"), None
         return _matched(model, pin, records[0]), docs[0]
+
+    def _not_cached(self, miss: CacheMiss, model: ModelInfo, misses: list[str]) -> Match:
+        """An offline lookup the cache cannot answer: the cell waits for `etl extract`."""
+        misses.append(f"{miss.source} {miss.url}")
+        self._missed_by.setdefault(miss.url, []).append(model.name)
+        return Match("skipped", note=f"not cached: {miss.url}", reason=Reason.NOT_CACHED, url=miss.url)
+
+    def _missing(self, misses: list[str], models: list[str]) -> list[Missing]:
+        """Each response the cache lacks once, with the models waiting for it (all: a catalog)."""
+        out = []
+        for line in sorted(set(misses)):
+            source, url = line.split(" ", 1)
+            out.append(Missing(source, url, tuple(dict.fromkeys(self._missed_by.get(url, models)))))
+        return out
 
     def _match_listed(
         self, source: Source, model: ModelInfo, fetcher: Fetcher, misses: list[str]
@@ -146,11 +165,12 @@ class Transformer:
         parts: dict[str, Document] = {}
         rows: list[Any] = []
         failed: list[SourceError] = []
+        missed: Match | None = None
         for name in files:
             try:
                 doc = fetcher.documents(source, url_for(source, model, name))[0]
             except CacheMiss as miss:
-                misses.append(f"{miss.source} {miss.url}")
+                missed = missed or self._not_cached(miss, model, misses)
                 continue
             except NotInSource:
                 continue
@@ -162,6 +182,8 @@ class Transformer:
         if not parts:
             if failed:
                 return Match("failed", note=str(failed[0]), url=failed[0].url), None
+            if missed:
+                return missed, None
             return Match("unmatched", note=f"none of the {len(files)} listed file(s) could be read"), None
         first = next(iter(parts.values()))
         listed = Listed(source.name, first.url, rows, first.fetched_at, {}, {}, parts)

@@ -35,7 +35,7 @@ def test_process_batch_returns_the_seed_shape(example_config):
         [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}, "Acme Internal 7B"]
     )
     assert [set(r) for r in rows] == [
-        {"model", "status", "output", "coverage", "error", "verdict", "kept", "removed"}
+        {"model", "status", "output", "coverage", "error", "verdict", "kept", "removed", "not_cached"}
     ] * 2
     assert rows[0]["coverage"]["sources"]["ambiguous"] == ["artificial_analysis"]
     assert rows[1]["coverage"]["filled"] == 0
