@@ -235,6 +235,7 @@ class Loader:
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
             data, result.filled, result.fillable = self.fill(template, model, chosen)
             self._keep_lost(model, template, data, chosen, last, result)
+            result.filled, result.fillable = self.count(data)  # kept values are in the file too
             where = str(model.template or self.config.template_path)
             problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
             if problems:

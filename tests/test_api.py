@@ -45,7 +45,7 @@ def test_config_dicts_are_validated():
     with pytest.raises(UsageError) as err:
         Pipeline({"timeout": "soon", "modelz": []})
     assert err.value.problems == [
-        "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: allow_removals, artificial_analysis_key, "
+        "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: allow_removals, artificial_analysis_key, attribution_file, "
         "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
         "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",
@@ -125,7 +125,8 @@ def test_process_batch_keeps_input_order_and_takes_any_iterable(example_config):
     mixed = [next(names), ModelInfo("DeepSeek V3", hf_id="deepseek-ai/DeepSeek-V3"), *names]
     rows = Pipeline(config).process_batch(iter(mixed))
     assert [r["model"] for r in rows] == ["Acme Internal 7B", "DeepSeek V3", "GLM-4.6 Reasoning", "Claude 3.5 Haiku"]
-    assert Pipeline(config).process_batch(m for m in ["Claude 3.5 Haiku"])[0]["status"] == "written"
+    # its file is already there as this run would write it: not rewritten, and said so
+    assert Pipeline(config).process_batch(m for m in ["Claude 3.5 Haiku"])[0]["status"] == "unchanged"
 
 
 @pytest.mark.parametrize("how", ["load", "from_dict", "Pipeline(dict)"])

@@ -58,7 +58,7 @@ def test_coverage_table_lists_the_pins_to_write(example_config):
         "ambiguous: GLM-4.6 in artificial_analysis: pin one with ids: {artificial_analysis: <id>}; candidates: glm-4-6 (GLM-4.6 (Non-reasoning)), glm-4-6-reasoning (GLM-4.6 (Reasoning))"
         in out
     )
-    assert any(line.startswith("Qwen2.5 72B Instruct") and " 24/46 " in line for line in out.splitlines())
+    assert any(line.startswith("Qwen2.5 72B Instruct") and " 24/45 " in line for line in out.splitlines())
 
 
 def test_pins_written_edited_read_and_kept(example_config, workdir):
@@ -178,7 +178,7 @@ def test_html_report_renders_in_headless_chromium(example_config, workdir):
     dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert dom.count('class="c"') == 10 * 56  # every model x field cell rendered
     assert dom.count('data-status="ambiguous"') == 3  # GLM-4.6, Qwen3-32B and gpt-oss-120b in AA
-    assert 'data-filled="24" data-published="46"' in dom  # Qwen2.5 72B Instruct's count
+    assert 'data-filled="24" data-fillable="45"' in dom  # Qwen2.5 72B Instruct's count
     assert 'title="entity_benchmarks.artificial_analysis: ambiguous: artificial_analysis"' in dom
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "coverage.png"
