@@ -216,16 +216,17 @@ def todo(
         writable(write)
     items = pipeline.todo()
     blocking: dict[str, list[tuple[str, list[str]]]] = {}
-    pins: list[str] = []
+    ambiguous: dict[tuple[str, str], tuple[list[str], list[dict[str, Any]]]] = {}
     for item in items:
         if item.pins:  # a pin lets the source fill it: proposed first, not asked by hand
-            pins += [_pin_line(item.model, item.field, src, cands) for src, cands in item.pins.items()]
+            for source, cands in item.pins.items():
+                ambiguous.setdefault((item.model, source), ([], cands))[0].append(item.field)
         else:
             blocking.setdefault(item.model, []).append((item.field, item.tried))
+    pins = [_pin_line(model, source, fields, cands) for (model, source), (fields, cands) in ambiguous.items()]
     existing = write.read_text(encoding="utf-8") if write and write.is_file() else None
     text = (existing is not None and todo_update(existing, blocking)) or todo_skeleton(write, blocking)
     fields = sum(len(v) for v in blocking.values())
-    pins = list(dict.fromkeys(pins))
     if pins:
         pins.append("Write them with `etl match --write-pins pins.yaml` (then pins_file: pins.yaml), and run again.")
     if write:
@@ -237,10 +238,11 @@ def todo(
         typer.echo("".join(f"# {line}\n" for line in pins) + text, nl=False)
 
 
-def _pin_line(model: str, field: str, source: str, cands: list[dict[str, Any]]) -> str:
+def _pin_line(model: str, source: str, fields: list[str], cands: list[dict[str, Any]]) -> str:
     ids = ", ".join(f"{c['id']} ({c['name']})" for c in cands)
     return (
-        f"pin first: {model} is ambiguous in {source}, which fills {field}: ids: {{{source}: <id>}}; candidates: {ids}"
+        f"pin first: {model} is ambiguous in {source}, which fills {', '.join(fields)}: "
+        f"ids: {{{source}: <id>}}; candidates: {ids}"
     )
 
 
@@ -348,7 +350,9 @@ class ListFormat(StrEnum):
 @pipeline_command
 def cache_missing(
     pipeline: Pipeline,
-    format: Annotated[ListFormat, typer.Option("--format", "-f", help="table, or json for scripts.")] = ListFormat.TABLE,
+    format: Annotated[
+        ListFormat, typer.Option("--format", "-f", help="table, or json for scripts.")
+    ] = ListFormat.TABLE,
 ) -> None:
     """List every response an offline run needs and the cache lacks (source, URL, the models
     waiting for it). Exit 3 when there is one (`etl extract` fetches them), 0 when none."""
