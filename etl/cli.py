@@ -260,7 +260,7 @@ def writable(path: Path) -> Path:
 def diff(pipeline: Pipeline) -> None:
     """What the last load changed since the load before it, per model and field: old -> new, and
     the source of the new value."""
-    changes = pipeline.store.load_changes()
+    changes = pipeline.changes()
     for line in diff_lines(changes):
         typer.echo(line)
     typer.echo(f"{len(changes)} change(s) since the previous load")

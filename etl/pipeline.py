@@ -186,6 +186,10 @@ class Pipeline:
         self.transform(models if models is not None else self.models())
         return self.last_missing
 
+    def changes(self) -> list[dict[str, Any]]:
+        """What the last load changed since the one before: {model, field, old, new, source}."""
+        return self.store.load_changes()
+
     def todo(self, models: list[ModelInfo] | None = None) -> list[TodoItem]:
         """What keeps each model from being scoreable: per blocking field, the sources tried and
         why each was empty, and the pins to write first where a source that fills it is ambiguous."""

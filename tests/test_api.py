@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import config_dict, import_into
+from helpers import cli, config_dict, import_into
 from replay import CASSETTES
 
 import etl.load
@@ -155,3 +155,47 @@ def test_values_from_a_cassette_carry_the_recording_date(workdir):
     pipeline.transform([ModelInfo("BERT", hf_id="bert-base-uncased")])
     rows = pipeline.store.staged("BERT", "hf_score")
     assert [r["fetched_at"] for r in rows] == ["2025-01-22T18:24:45+00:00"]  # the recorded Date header
+
+
+def test_the_api_returns_what_the_cli_shows(example_config):
+    """Coverage, match, explain, todo, missing responses and the diff come from the Python API; the
+    CLI only formats them (it never reads the store itself)."""
+    pipeline = Pipeline(PipelineConfig.load(example_config, {"offline": True}))
+    coverage = pipeline.coverage()
+    assert coverage.totals("Qwen2.5 72B Instruct") == (24, 45)
+    assert coverage.cells["GLM-4.6"]["model_specs.input_price"].status in ("filled", "conflict")
+    assert [c["id"] for c in coverage.pins["GLM-4.6"]["artificial_analysis"]] == ["glm-4-6", "glm-4-6-reasoning"]
+    assert coverage.verdicts["Acme Internal 7B"].scoreable is False
+    rows = {(r["model"], r["source"]): r for r in pipeline.matches()}
+    assert rows[("GLM-4.6", "artificial_analysis")]["status"] == "ambiguous"
+    assert rows[("GLM-4.6 Reasoning", "artificial_analysis")]["entry_id"] == "glm-4-6-reasoning"
+    chosen = [r for r in pipeline.explain("GLM-4.6 Reasoning", "input_price") if r["chosen"]]
+    assert [(r["source"], r["entry_id"]) for r in chosen] == [("artificial_analysis", "glm-4-6-reasoning")]
+    with pytest.raises(UsageError, match="Nope: no staged value"):
+        pipeline.explain("Nope")
+    todo = {(i.model, i.field): i for i in pipeline.todo()}
+    assert set(todo) >= {("Acme Internal 7B", "model_specs.param_count")}
+    assert pipeline.missing() == [] and pipeline.changes() == []
+    cli_source = (Path(etl.load.__file__).parent / "cli.py").read_text()
+    assert ".store" not in cli_source.replace("from .store import", "")
+
+
+def test_todo_proposes_the_pin_before_a_hand_entered_value(example_config):
+    """With OpenRouter off, GLM-4.6's prices come from Artificial Analysis alone, where the plain
+    name is ambiguous: the pin is what to do, not a value typed in by hand."""
+    data = yaml.safe_load(example_config.read_text())
+    data["sources"] = {"openrouter": {"enabled": False}}
+    data["models"] = [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]
+    data.pop("values_file")
+    example_config.write_text(yaml.safe_dump(data))
+    items = {i.field: i for i in Pipeline(PipelineConfig.load(example_config, {"offline": True})).todo()}
+    price = items["model_specs.input_price"]
+    assert [c["id"] for c in price.pins["artificial_analysis"]] == ["glm-4-6", "glm-4-6-reasoning"]
+    assert price.tried == ["artificial_analysis: ambiguous"]
+    out = cli("todo", "-c", str(example_config)).output
+    assert out.startswith(
+        "# pin first: GLM-4.6 is ambiguous in artificial_analysis, which fills model_specs.input_price, "
+        "model_specs.output_price: ids: {artificial_analysis: <id>}; candidates: glm-4-6 (GLM-4.6 (Non-reasoning)), "
+        "glm-4-6-reasoning (GLM-4.6 (Reasoning))\n"
+    )
+    assert "model_specs.input_price: null" not in out and "model_specs.context_window: null" in out

@@ -42,7 +42,9 @@ def test_offline_example_writes_one_schema_valid_file_per_model(example_config, 
     schema = json.loads((schemas_dir() / "model.schema.json").read_text())
     for path in out.glob("*_filled.json"):
         jsonschema.validate(json.loads(path.read_text()), schema)
-    assert "10 written, 0 unchanged, 0 failed; 121/450 fields filled; 0 source failure(s); 7/10 scoreable" in result.output
+    assert (
+        "10 written, 0 unchanged, 0 failed; 121/450 fields filled; 0 source failure(s); 7/10 scoreable" in result.output
+    )
 
 
 def test_example_values_come_from_the_recorded_payloads(example_config, workdir):
