@@ -29,6 +29,17 @@ def test_readme_python_example_runs(example_config, capsys, monkeypatch):
     assert out.rstrip().endswith(" 8 scoreable")  # 8 of the mapped fields have a value for it; LLMScoreEngine takes it
 
 
+def test_readme_python_api_second_example_runs(example_config, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text().split("## Python API")[1], re.S)
+    code = "\n".join(blocks[:2]).replace('"examples/config.yaml"', repr(str(example_config)))
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "(8, 45) openrouter"
+    assert "GLM-4.6 artificial_analysis ['glm-4-6', 'glm-4-6-reasoning']" in out
+    assert "artificial_analysis 0.575 https://artificialanalysis.ai/api/v2/language/models/free?page=3 chosen" in out
+    assert out[-1] == "[] []"
+
+
 def test_process_batch_returns_the_seed_shape(example_config):
     config = PipelineConfig.load(example_config, {"offline": True})
     rows = LLMBenchmarkPipeline(config).process_batch(
