@@ -84,7 +84,12 @@ def transform(pipeline: Pipeline) -> None:
     statuses = pipeline.transform()
     counts = Counter(str(status) for per_model in statuses.values() for status in per_model.values())
     typer.echo(f"{len(statuses)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    raise typer.Exit(1 if counts.get("failed") else 0)
+    if pipeline.last_missing:
+        typer.echo(
+            f"incomplete: the cache lacks {len(pipeline.last_missing)} response(s); `etl cache missing` lists them"
+        )
+    code = ExitCode.FAILED if counts.get("failed") else ExitCode.INCOMPLETE if pipeline.last_missing else ExitCode.OK
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -43,6 +43,8 @@ def test_one_missing_per_model_response_writes_every_other_file_and_exits_incomp
     assert "incomplete: the cache lacks 1 response(s) (cells `not cached`): `etl cache missing` lists them" in (
         result.output
     )
+    transform = cli("transform", "-c", str(example_config))
+    assert transform.exit_code == 3 and "incomplete: the cache lacks 1 response(s)" in transform.output
     listed = cli("cache", "missing", "-c", str(example_config))
     assert listed.exit_code == 3
     assert listed.output.splitlines()[0] == f"hf_eval_results {GRM_EVAL}  (GRM-2.6-Opus)"
