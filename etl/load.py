@@ -144,6 +144,12 @@ class Loader:
             by_folder.setdefault(target.parent, []).append((model, target))
         for folder, targets in by_folder.items():
             problems += _check_folder(folder, targets, backups=self.config.in_place)
+        attribution = self.attribution_path()
+        if attribution.parent not in by_folder and _check_folder(attribution.parent, [], backups=False):
+            problems.append(
+                f"{attribution}: cannot write the attribution file there; set attribution_file in the config "
+                "to a path in a writable folder"
+            )
         if problems:
             raise UsageError(problems)
         for folder, targets in by_folder.items():

@@ -63,6 +63,7 @@ class Transformer:
         self.config, self.mappings, self.sources, self.store = config, mappings, sources, store
         self.manual = manual  # the values file's hand-entered values, staged as the source `manual`
         self.missing: list[Missing] = []  # responses the cache lacks, after run()
+        self._missed_by: dict[str, list[str]] = {}  # url -> models waiting for it (per-model responses)
 
     def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
         """Returns model -> source -> match status. A response the cache lacks leaves its cells
@@ -70,7 +71,7 @@ class Transformer:
         progress.start("transform", len(models))
         fetcher = open_fetcher(self.config, self.sources, self.store, offline=True)
         misses: list[str] = []
-        self._missed_by: dict[str, list[str]] = {}  # url -> models (per-model responses)
+        self._missed_by.clear()
         try:
             catalogs = load_catalogs(self.sources, fetcher, misses)
             for name, state in catalogs.items():  # a catalog the cache lacks: its cells say where it is
@@ -159,6 +160,11 @@ class Transformer:
         try:
             files = listed_files(self.sources, source, model, fetcher)
         except NoListing as why:
+            parent = self.sources.active.get(source.listed_by.source)
+            listing = url_for(parent, model) if parent is not None else None
+            if why.reason == Reason.NOT_FETCHED and listing in self._missed_by:  # its listing is not cached
+                note = f"not cached: {listing} (it lists this source's files)"
+                return Match("skipped", note=note, reason=Reason.NOT_CACHED, url=listing), None
             return Match(why.status, note=why.note, reason=why.reason), None
         if not files:
             return Match("unmatched", note=f"{source.listed_by.source} lists no file of this source"), None

@@ -81,3 +81,15 @@ def test_attribution_is_not_rewritten_when_it_says_the_same(example_config, work
     os.utime(attribution, ns=(PAST, PAST))
     assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
     assert attribution.stat().st_mtime_ns == PAST
+
+
+def test_an_attribution_folder_that_cannot_be_written_is_refused_before_the_run(models, workdir):
+    (workdir / "blocker").write_text("a file, not a folder")
+    (workdir / "c.yaml").write_text("input_dir: Models\nin_place: true\nattribution_file: blocker/A.md\n")
+    result = cli("run", "-c", "c.yaml", "--offline", "--cache-path", "s.sqlite")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {workdir / 'blocker' / 'A.md'}: cannot write the attribution file there; "
+        "set attribution_file in the config to a path in a writable folder"
+    )
+    assert not list(models.glob("*.bak"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from helpers import cli
 
+from etl import Pipeline, PipelineConfig
 from etl.errors import ExitCode
 from etl.outcomes import Failure, Missing, ModelResult, ModelStatus, exit_code
 
@@ -70,6 +71,11 @@ def test_a_repo_never_recorded_lists_both_of_its_responses(example_config, workd
         f"huggingface_config {UNRECORDED[1]}  (Unrecorded 8B)",
         f"2 response(s) not in the cache {yaml.safe_load(example_config.read_text())['cache_path']}",
     ]
+    rows = {
+        r["source"]: r for r in Pipeline(PipelineConfig.load(example_config)).matches() if r["model"] == "Unrecorded 8B"
+    }
+    assert rows["hf_eval_results"]["reason"] == "not cached"  # its listing (the model info) is what is missing
+    assert rows["hf_eval_results"]["note"] == f"not cached: {UNRECORDED[0]} (it lists this source's files)"
     todo = cli("todo", "-c", str(example_config)).output
     assert "    # tried: huggingface: not cached\n    model_specs.param_count: null" in todo
 
