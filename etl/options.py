@@ -84,7 +84,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         bool,
         typer.Option(
             "--offline",
-            help="Send no request: use the cache alone (exit 3 if it lacks a response).",
+            help="Send no request: use the cache alone (what it lacks stays `not cached`: exit 3, `etl cache missing`).",
             rich_help_panel=_P,
         ),
     ),
