@@ -53,8 +53,15 @@ class Loader:
 
     @functools.cached_property
     def fillable_fields(self) -> list[tuple[str, str]]:
-        """Fields with a candidate from an active source: what a model can get at best."""
+        """Fields with a candidate from an active source: what any model can get from the sources."""
         return sorted({(s, f) for s, f, c in self.mappings.fields() if any(x.source in self.active for x in c)})
+
+    def model_fields(self, chosen: Chosen, last: dict | None = None) -> list[tuple[str, str]]:
+        """What one model can get: the sources' fields, plus every field it has a staged value for
+        (a hand-entered value fills a field no active source covers: that is what the values file
+        is for), plus every field the last load wrote for it (so a value kept or removed is seen)."""
+        extra = set(chosen) | {tuple(name.split(".", 1)) for name in last or ()}
+        return sorted(set(self.fillable_fields) | extra) if extra - set(self.fillable_fields) else self.fillable_fields
 
     # ----- templates ----------------------------------------------------------------------------
     def load_template(self, path: Path | str | None = None) -> dict[str, Any]:
@@ -95,7 +102,7 @@ class Loader:
         if chosen is None:
             rows = self.store.staged_by_model([model.name]).get(model.name, [])
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
-        for section, fname in self.fillable_fields:
+        for section, fname in self.model_fields(chosen):
             fields = data.setdefault(section, {})
             if fields.get(fname) is not None and not self.config.overwrite:
                 continue
@@ -233,7 +240,7 @@ class Loader:
         field blanked on purpose (a hand-entered null) is not a loss, nor is a hand-entered value
         the user deleted; and only what was written to this same file counts."""
         target = str(self.target(model))
-        for sec, fld in self.fillable_fields:
+        for sec, fld in self.model_fields(chosen, last):
             name = f"{sec}.{fld}"
             if name not in last or (sec, fld) in chosen or data.get(sec, {}).get(fld) is not None:
                 continue
@@ -255,7 +262,8 @@ class Loader:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         row = {"model": model.name, "target": str(self.target(model))}
         out = []
-        for sec, fld in self.fillable_fields:
+        chosen = {(r["section"], r["field"]): None for r in rows.values()}
+        for sec, fld in self.model_fields(chosen, last):
             name = f"{sec}.{fld}"
             value = data.get(sec, {}).get(fld)
             if name in result.kept:

@@ -437,6 +437,8 @@ def test_the_bundled_values_file_is_valid_for_the_example():
     names = [m if isinstance(m, str) else m["name"] for m in config["models"]]
     loaded = load_values(ROOT / "examples" / "values.yaml", names)
     assert [(v.model, v.field, v.value) for v in loaded.values] == [
+        ("Llama 3.1 70B Instruct", "RULER 32K", 94.8),
+        ("Llama 3.1 70B Instruct", "RULER 128K", 66.6),
         ("Claude 3.5 Haiku", "context_window", 200000),
         ("gpt-oss-120b", "param_count", 117000000000),
     ]
