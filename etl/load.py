@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
 from .errors import EtlError, UsageError
@@ -30,7 +31,6 @@ from .files import echo, read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
 from .store import Store
-from .transform import CHUNK
 from .validation import schema_problems
 from .values import MANUAL_SOURCE
 
@@ -179,8 +179,8 @@ class Loader:
         shared = self.load_template() if any(m.template is None for m in models) else None
         results: list[ModelResult] = []
         used: set[str] = set()
-        for start in range(0, len(models), CHUNK):
-            chunk = models[start : start + CHUNK]
+        for start in range(0, len(models), settings.MODELS_PER_CHUNK):
+            chunk = models[start : start + settings.MODELS_PER_CHUNK]
             names = [m.name for m in chunk]
             staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)
             last = self.store.last_loaded(names)

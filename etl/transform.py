@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import settings
+from .access import NoListing, listed_files, open_fetcher
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import OfflineCacheMiss, SourceError
-from .extract import NoListing, listed_files, open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import FILE_KEY, Candidate, Mappings, Source
 from .matching import Match, MatchMethod
@@ -30,9 +31,6 @@ from .validation import field_check
 from .values import ManualValues
 
 log = logging.getLogger("etl")
-
-#: models matched and staged per batch of inserts (bounds memory at 10,000+ models)
-CHUNK = 1000
 
 
 @dataclass
@@ -73,8 +71,8 @@ class Transformer:
             models, discovered = with_keys(models, catalogs)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
-                for start in range(0, len(models), CHUNK):
-                    chunk, match_rows, staged_rows = models[start : start + CHUNK], [], []
+                for start in range(0, len(models), settings.MODELS_PER_CHUNK):
+                    chunk, match_rows, staged_rows = models[start : start + settings.MODELS_PER_CHUNK], [], []
                     for model in chunk:
                         found = {
                             s.name: self._match(s, model, catalogs, fetcher, misses, discovered.get(model.name))
