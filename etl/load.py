@@ -30,12 +30,11 @@ from .errors import EtlError, UsageError
 from .files import echo, read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
-from .store import Store
+from .store import LoadedFrom, Store
 from .validation import schema_problems
 from .values import MANUAL_SOURCE
 
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
-KEPT = " (kept from the load of "  # how a kept value's source reads in the loads table and `etl diff`
 ATTRIBUTION_STEM = Path(ATTRIBUTION_FILE).stem
 #: a temp file of write_atomic older than this is a killed run's: every write renames it at once
 STALE_TEMP_SECONDS = 60
@@ -248,7 +247,7 @@ class Loader:
                 continue
             if last[name].get("target") not in (None, target):
                 continue  # written to another file (another config's output): not this file's value
-            if self.config.allow_removals or last[name]["source"].split(KEPT)[0] == MANUAL_SOURCE:
+            if self.config.allow_removals or last[name]["source"].source == MANUAL_SOURCE:
                 result.removed.append(name)
             else:
                 data.setdefault(sec, {})[fld] = last[name]["value"]
@@ -267,10 +266,10 @@ class Loader:
             name = f"{sec}.{fld}"
             value = data.get(sec, {}).get(fld)
             if name in result.kept:
-                source = f"{last[name]['source'].split(KEPT)[0]}{KEPT}{last[name]['at']})"
+                source = LoadedFrom(last[name]["source"].source, kept_since=last[name]["at"])
                 out.append({**row, "field": name, "value": value, "source": source, "at": last[name]["at"]})
             elif name in result.removed:
-                manual = last[name]["source"].split(KEPT)[0] == MANUAL_SOURCE
+                manual = last[name]["source"].source == MANUAL_SOURCE
                 why = "no longer in the values file" if manual else "no source gives it now (--allow-removals)"
                 out.append({**row, "field": name, "value": None, "source": f"removed: {why}", "at": stamp})
             elif value is not None:
