@@ -132,12 +132,9 @@ class Pipeline:
             out[model.name] = verdict(self.loader.fill(template, model)[0], self.config.consumer_schema)
         return out
 
-    # ----- the seed system's helpers ------------------------------------------------------------
+    # ----- the seed system's helpers (README's Python API; tests/test_api.py keeps them) ---------
     def load_template(self, path: Path | str | None = None) -> dict[str, Any]:
         return self.loader.load_template(path)
-
-    def check_templates(self, models: list[ModelInfo]) -> None:
-        self.loader.check_templates(models)
 
     def fill_model_data(
         self, template: dict[str, Any], model: ModelInfo, chosen: dict[tuple[str, str], Any] | None = None

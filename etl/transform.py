@@ -270,14 +270,6 @@ def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources
                 found[other] = (Match(MatchStatus.UNMATCHED, method=MatchMethod.DISCOVERED, note=note), None)
 
 
-def _encode(value: Any) -> str:
-    """JSON for the store; a value JSON cannot hold (NaN, a huge nesting) is kept as its repr."""
-    try:
-        return encode(value)
-    except (ValueError, RecursionError):
-        return encode(repr(value)[:200])
-
-
 def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

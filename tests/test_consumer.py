@@ -1,7 +1,7 @@
 """The consumer's contract (LLMScoreEngine), values entered by hand, param_count units, and the
 context window from config.json.
 
-LLMScoreEngine's acceptance rules are restated here from its code (see /work/notes/lse_contract.md:
+LLMScoreEngine's acceptance rules are restated here from its code (in the LLMScoreEngine repository:
 model_scoring/data/validators.py, core/constants.py, config/scoring_config.py) as `_lse_rejects`, an
 encoding independent of our schema file, so the verdict is checked against the rules in both
 directions rather than against itself.
