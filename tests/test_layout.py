@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -79,6 +80,17 @@ def test_stages_stand_side_by_side(stage):
     """ARCHITECTURE.md: extract, transform and load share modules but never import one another,
     not even through a third module; only pipeline.py wires them."""
     assert not _reachable(stage) & (set(THE_STAGES) - {stage})
+
+
+def test_no_file_names_a_path_of_one_machine():
+    root = ETL.parent
+    files = [*ETL.glob("*.py"), *(root / "tests").glob("*.py"), *root.glob("*.md"), *(root / "mappings").glob("*")]
+    found = [
+        f"{p.name}: {m.group()}"
+        for p in files
+        for m in re.finditer(r"(?<![\w.])/(?:work|home|Users)/\S+", p.read_text())
+    ]
+    assert not found
 
 
 @pytest.mark.parametrize("path", sorted(ETL.glob("*.py")), ids=lambda p: p.name)
