@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from replay import ReplayServer
 
-from etl import PipelineConfig
+from etl import Pipeline, PipelineConfig
 from etl.errors import UsageError
 from etl.mappings import load_mappings
 from etl.per_source import SettingKind, declared_settings
@@ -97,6 +97,9 @@ def test_the_config_keys_are_the_declared_ones(tmp_path):
     with pytest.raises(UsageError) as err:
         PipelineConfig.from_dict({"rate_limit_acm": 2}, "c.yaml", per_source=declared)
     assert "unknown key 'rate_limit_acm': did you mean 'rate_limit_acme'? valid: " in str(err.value)
+    pipeline = Pipeline({"rate_limit_acme": 2, "cache_path": str(tmp_path / "s.sqlite")}, load_mappings(folder))
+    assert pipeline.resolved.rates["acme"] == 2
+    pipeline.close()
     with pytest.raises(UsageError) as err:  # the shipped mappings know no such key
         PipelineConfig.from_dict({"rate_limit_acme": 2}, "c.yaml")
     assert "unknown key 'rate_limit_acme'" in str(err.value)
