@@ -10,7 +10,8 @@ from helpers import cli
 from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.mappings import fields_table, load_mappings
+from etl.fields_doc import fields_table
+from etl.mappings import load_mappings
 from etl.settings import mappings_dir
 
 
