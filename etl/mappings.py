@@ -493,14 +493,14 @@ def _guard_variant(cand: Candidate, means: str, problems: list[str]) -> None:
             f"{cand.where}: this field means {means!r}; add `variant:` saying which variant this candidate "
             "yields (the same text if it is that one)"
         )
+    elif cand.variant != means:
+        problems.append(
+            f"{cand.where}.variant: {cand.variant!r} is not the variant this field means ({means!r}); "
+            "map it to a field of its own or drop it"
+        )
     elif cand.evidence is None or cand.evidence.kind not in STATED:
         kind = "assumed" if cand.evidence else "none declared"
         problems.append(
             f"{cand.where}.evidence: {kind}; this field means {means!r}, so a candidate fills it only with "
             f"stated evidence: `evidence: {{kind: <{'|'.join(sorted(STATED))}>, states: ...}}`"
-        )
-    elif cand.variant != means:
-        problems.append(
-            f"{cand.where}.variant: {cand.variant!r} is not the variant this field means ({means!r}); "
-            "map it to a field of its own or drop it"
         )
