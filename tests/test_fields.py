@@ -323,7 +323,7 @@ LLM_STATS_IDS = {
     "AIME": ["aime-2024"],
     "HumanEval": ["humaneval"],
     "MBPP": ["mbpp"],
-    "LiveCodeBench": ["livecodebench"],
+    "LiveCodeBench": ["livecodebench-v5", "livecodebench"],
     "Aider Polyglot": ["aider-polyglot"],
     "SWE-Bench": ["swe-bench-verified"],
     "SciCode": ["scicode"],
@@ -369,7 +369,7 @@ ROW_MUST_SAY = {
 VERSIONS = {
     "BFCL": ("4", {"bfcl-v3": "3", "bfcl": None}),
     "Arena-Hard": ("0.1", {"arena-hard": None}),
-    "LiveCodeBench": ("5", {"livecodebench": None}),
+    "LiveCodeBench": ("5", {"livecodebench-v5": "5", "livecodebench": None}),
 }
 
 
