@@ -5,15 +5,20 @@ shared/data/boards/llm_stats_llm-leaderboard.24a9ccf7.2025-10-16.tar.gz)."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
+import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import EXAMPLES
 from helpers import cli
 from replay import CASSETTES, ReplayServer
+from test_names import top_names
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
@@ -21,9 +26,8 @@ from etl import ModelInfo, Pipeline, PipelineConfig
 from etl.mappings import Candidate, load_mappings
 from etl.paths import compile_path
 from etl.rows import Evidence, EvidenceKind, build_select
+from etl.settings import mappings_dir
 from etl.transforms import judge
-
-GOLDEN = Path(__file__).resolve().parent / "golden" / "example"
 
 
 def _archive() -> dict[str, list[dict]]:
@@ -157,19 +161,33 @@ def test_a_row_stored_as_a_percentage_is_not_multiplied_again(archive):
     assert (value, refused) == (74.4, None)
 
 
-def test_bfcl_holds_one_version_in_the_example(every_llm_stats_model):
-    """The example's BFCL values all come from the V4 board; LLM Stats' V2/V3 rows are refused."""
-    sources = set()
-    for path in GOLDEN.glob("*.json"):
-        value = json.loads(path.read_text())["dev_benchmarks"]["BFCL"]
-        if value is not None:
-            sources.add(path.name)
-    assert sources == {"Qwen3-32B_filled.json", "GLM-4.6_filled.json", "GLM-4.6 Reasoning_filled.json"}
-    for rows in every_llm_stats_model.values():
-        for row in rows:
-            if row["field"] == "BFCL":
-                assert not row["chosen"], row
-                assert "this field holds V4 only" in row["rejected"] or "not the V4 this field holds" in row["rejected"]
+def _transformed(store: Path, names: list, **config) -> dict[str, list[dict]]:
+    pipeline = Pipeline(PipelineConfig.from_dict({"cache_path": str(store), **config}))
+    pipeline.config.offline = True
+    models = [m if isinstance(m, ModelInfo) else ModelInfo(m) for m in names]
+    pipeline.transform(models)
+    return {m.name: pipeline.store.staged(m.name) for m in models}
+
+
+def test_bfcl_holds_one_version_across_the_example_and_the_sixty_names(warm_store, tmp_path):
+    """Every BFCL value of both runs comes from the V4 board; every LLM Stats row (V2, V3 or no
+    version stated) is refused with its reason, never a fallback."""
+    store = tmp_path / "s.sqlite"
+    store.write_bytes(warm_store.read_bytes())
+    example = yaml.safe_load((EXAMPLES / "config.yaml").read_text())
+    off = {name: {"enabled": False} for name in ("huggingface", "huggingface_config", "hf_eval_results")}
+    runs = {
+        "example": _transformed(
+            store, [ModelInfo(m["name"], m.get("hf_id"), ids=m.get("ids", {})) for m in example["models"]]
+        ),
+        "sixty names": _transformed(store, top_names(), sources=off),
+    }
+    for run, staged in runs.items():
+        chosen = [r for rows in staged.values() for r in rows if r["field"] == "BFCL" and r["chosen"]]
+        refused = [r for rows in staged.values() for r in rows if r["field"] == "BFCL" and r["rejected"]]
+        assert chosen and {r["source"] for r in chosen} == {"bfcl"}, run
+        assert refused and {r["source"] for r in refused} == {"llm_stats"}, run
+        assert all("V4" in r["rejected"] for r in refused), run
 
 
 def test_assumed_candidates_are_listed_with_why_they_are_safe():
@@ -193,3 +211,40 @@ def test_an_assumed_candidate_cannot_fill_a_field_that_names_a_variant(tmp_path)
     result = cli("mappings", "check", str(folder))
     assert result.exit_code == 2
     assert "fields.MMMU[0].evidence: assumed; this field means 'MMMU (val)'" in result.output
+
+
+def _coverage_rows(config: Path, *extra: str) -> dict[tuple[str, str], dict]:
+    result = cli("coverage", "-c", str(config), "--offline", "-f", "csv", *extra)
+    assert result.exit_code == 0, result.output
+    return {(r["model"], r["field"]): r for r in csv.DictReader(io.StringIO(result.output))}
+
+
+def test_an_index_page_of_no_stated_version_is_refused_in_coverage_and_explain(example_config):
+    """The example's AA pages 2-3 are constructed from the legacy route: no intelligence_index_version."""
+    cell = _coverage_rows(example_config)[("Qwen2.5 72B Instruct", "artificial_analysis")]
+    assert cell["status"] == "rejected" and cell["value"] == ""
+    assert "the page states no intelligence_index_version; this field holds 4.1 only" in cell["detail"]
+    explained = cli("explain", "-c", str(example_config), "--offline", "Qwen2.5 72B Instruct", "artificial_analysis")
+    assert "= 15.6  [REJECTED: the page states no intelligence_index_version" in explained.output
+    real = cli("explain", "-c", str(example_config), "--offline", "DeepSeek V3", "artificial_analysis")
+    assert "= 10.4  [chosen]" in real.output and '"intelligence_index_version": 4.1' in real.output
+
+
+def test_ambiguous_rows_show_in_coverage_with_each_value(example_config, tmp_path):
+    """Without its row rule, LLM Stats' gpqa gives Mistral Small 3.2 two values: coverage says
+    ambiguous and lists both with their rows; nothing is filled."""
+    folder = tmp_path / "mappings"
+    shutil.copytree(mappings_dir(), folder)
+    dev = folder / "dev_benchmarks.yaml"
+    text = dev.read_text()
+    rule = re.search(r"evidence: \{kind: \"row\", states: \"LLM Stats' gpqa[^}]*\}", text).group(0)
+    dev.write_text(text.replace(rule, 'evidence: {kind: "definition", states: "a test without the row rule"}'))
+    config = yaml.safe_load(example_config.read_text())
+    config["models"] = [{"name": "Mistral Small 3.2", "ids": {"llm_stats": "mistral-small-3.2-24b-instruct-2506"}}]
+    config.pop("values_file", None)
+    config["sources"] = {n: {"enabled": False} for n in ("huggingface", "huggingface_config", "hf_eval_results")}
+    example_config.write_text(yaml.safe_dump(config))
+    cell = _coverage_rows(example_config, "--mappings", str(folder))[("Mistral Small 3.2", "GPQA diamond")]
+    assert cell["status"] == "ambiguous" and cell["value"] == ""
+    assert "2 rows give different values: 44.22 (" in cell["detail"] and "46.13 (" in cell["detail"]
+    assert "declare `select:` at " in cell["detail"]
