@@ -325,7 +325,7 @@ def mappings_check(
             lines = assumed(mappings)
             for line in lines:
                 typer.echo(line)
-            typer.echo(f"{len(lines)} candidate(s) with an assumed variant")
+            typer.echo(f"{len(lines)} candidate(s) assume their variant or a detail of it (each says why)")
         fields = mappings.fields()
         mapped = sum(1 for _, _, c in fields if c)
         typer.echo(

@@ -28,8 +28,9 @@ def contract_gaps(mappings: Mappings) -> list[str]:
 
 
 def assumed(mappings: Mappings) -> list[str]:
-    """One line per candidate whose evidence is assumed (or not declared): where, and why it is
-    safe. The loader already refuses an assumed candidate in a field that names a variant."""
+    """One line per candidate whose evidence is assumed (or not declared), or that states the
+    benchmark but assumes a detail of it (``assumes:``, a split or metric no row states): where, and
+    why it is safe. The loader refuses an `assumed` candidate in a field that names a variant."""
     lines = []
     for _, fname, cands in mappings.fields():
         for cand in cands:
@@ -37,6 +38,11 @@ def assumed(mappings: Mappings) -> list[str]:
                 lines.append(f"{cand.where} ({fname} <- {cand.source}): no evidence declared; add `evidence:`")
             elif cand.evidence.kind == EvidenceKind.ASSUMED:
                 lines.append(f"{cand.where} ({fname} <- {cand.source}): assumed; safe because {cand.evidence.states}")
+            elif cand.evidence.assumes:
+                lines.append(
+                    f"{cand.where} ({fname} <- {cand.source}): {cand.evidence.kind} states the benchmark; "
+                    f"assumed: {cand.evidence.assumes}"
+                )
     return lines
 
 
@@ -59,7 +65,8 @@ def _states(cand: Candidate) -> str:
     if cand.select is not None:
         how = "matches" if cand.select.keep_matching else "does not match"
         select = f"; of several rows, the one whose `{cand.select.path}` {how} `{cand.select.regex.pattern}`"
-    return f"**{ev.kind}**{rule}: {ev.states}{select}"
+    assumes = f"; *assumes*: {ev.assumes}" if ev.assumes else ""
+    return f"**{ev.kind}**{rule}: {ev.states}{assumes}{select}"
 
 
 def _cell(text: str) -> str:

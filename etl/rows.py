@@ -51,6 +51,8 @@ class Evidence:
     path: Any = None
     matches: re.Pattern[str] | None = None
     at: str = ""  # the JSONPath as written, for messages
+    #: what the source does not state about the variant (a split, a metric), and why that is safe
+    assumes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,11 @@ def build_evidence(raw: Any, where: str, problems: list[str]) -> Evidence | None
             _path(raw["path"], f"{where}.evidence.path", problems),
             _regex(raw["matches"], f"{where}.evidence.matches", problems),
             raw["path"].removeprefix("$."),
+            raw.get("assumes"),
         )
     if "path" in raw or "matches" in raw:
         problems.append(f"{where}.evidence: `path` and `matches` are for kind row only")
-    return Evidence(kind, raw["states"])
+    return Evidence(kind, raw["states"], assumes=raw.get("assumes"))
 
 
 def build_version(raw: Any, where: str, problems: list[str]) -> Version | None:

@@ -193,9 +193,13 @@ def test_bfcl_holds_one_version_across_the_example_and_the_sixty_names(warm_stor
 def test_assumed_candidates_are_listed_with_why_they_are_safe():
     result = cli("mappings", "check", "--assumed")
     assert result.exit_code == 0, result.output
-    lines = [line for line in result.output.splitlines() if ": assumed; safe because " in line]
-    assert len(lines) == 4 and all("model_specs.yaml" in line for line in lines)
-    assert "4 candidate(s) with an assumed variant" in result.output
+    listed = [line for line in result.output.splitlines() if line.startswith("/")]
+    whole = [line for line in listed if ": assumed; safe because " in line]
+    detail = [line for line in listed if " states the benchmark; assumed: " in line]
+    assert len(whole) == 4 and all("model_specs.yaml" in line for line in whole)  # no variant field
+    assert detail and all("dev_benchmarks.yaml" in line for line in detail)  # a split or metric, with why
+    assert len(whole) + len(detail) == len(listed)  # none without a declaration
+    assert f"{len(listed)} candidate(s) assume their variant or a detail of it" in result.output
 
 
 def test_an_assumed_candidate_cannot_fill_a_field_that_names_a_variant(tmp_path):
