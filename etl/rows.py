@@ -224,10 +224,11 @@ def select_rows(rows: list[Row], select: Select | None) -> list[Row]:
     return kept
 
 
-def ambiguity(values: list[tuple[Any, dict[str, Any]]], where: str) -> str:
+def ambiguity(values: list[tuple[Any, dict[str, Any]]], where: str, select: Select | None = None) -> str:
     """The refusal text of several rows with different values: each value and where it came from,
     and how to choose."""
     shown = "; ".join(
         f"{v} ({', '.join(f'{k} {d[k]!r}' for k in d if k != 'value') or 'no row detail'})" for v, d in values
     )
-    return f"{AMBIGUOUS}: {len(values)} rows give different values: {shown}; declare `select:` at {where} to choose"
+    fix = f"its `select:` ({select.why}) does not leave one" if select else "declare `select:`"
+    return f"{AMBIGUOUS}: {len(values)} rows give different values: {shown}; {fix} at {where} to choose"

@@ -308,7 +308,7 @@ def judge(
         distinct = _distinct(cand, select_rows(good, cand.select)) if cand.select else distinct
         if len(distinct) != 1:
             shown = [(value, describe_row(row, keys)) for value, row in _distinct(cand, good).values()]
-            return [d for _, d in shown], None, ambiguity(shown, cand.where)
+            return [d for _, d in shown], None, ambiguity(shown, cand.where, cand.select)
     if not distinct:
         return (describe_row(good[0], keys) if keys else good[0].value), None, None
     value, row = next(iter(distinct.values()))

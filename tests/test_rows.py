@@ -111,6 +111,9 @@ def test_a_declared_select_picks_one_row(archive):
     assert judge(_candidate("codeforces", evidence=evidence), entry)[2].startswith("ambiguous: 2 rows")
     raw, value, refused = judge(_candidate("codeforces", evidence=evidence, select=select), entry)
     assert (value, refused, raw["analysis_method"]) == (82.1, None, "Elo (without tools)")
+    both = build_select({"path": "$.analysis_method", "matches": "(?i)tools", "why": "any"}, "t", problems)
+    refused = judge(_candidate("codeforces", evidence=evidence, select=both), entry)[2]
+    assert refused.startswith("ambiguous: 2 rows") and "its `select:` (any) does not leave one" in refused
 
 
 UNSTATED = {"GPQA diamond": "gpqa", "MMMU": "mmmu", "Mathvista": "mathvista", "Wild Bench": "wild-bench"}
