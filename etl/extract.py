@@ -20,6 +20,7 @@ from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError, SourceStopped
 from .fetch import CacheMiss, Cancelled, Fetcher, FetchSettings, NotInSource
+from .listing import TooManyListed
 from .mappings import Source
 from .outcomes import ExtractReport, Failure, Progress, Reason
 from .sources import Sources, url_for
@@ -85,7 +86,15 @@ def listed_files(sources: Sources, source: Source, model: ModelInfo, fetcher: Fe
         raise NoListing(f"not in {parent.name}, which lists this source's files", status="unmatched") from None
     except SourceError:
         raise NoListing(f"{parent.name} failed, which lists this source's files", reason=Reason.NOT_FETCHED) from None
-    return listing.files(doc.body)
+    try:
+        return listing.files(doc.body)
+    except TooManyListed as many:
+        raise NoListing(
+            f"{parent.name} lists {many.count:,} files of {source.name} for this model, more than "
+            f"listed_by.max_files ({many.cap}): none fetched; if they are genuine, raise max_files "
+            f"in the listed_by of {source.name} (mappings)",
+            status="failed",
+        ) from None
 
 
 class Extractor:
@@ -139,7 +148,9 @@ class Extractor:
                         continue
                     try:
                         files = listed_files(self.sources, source, model, reader)
-                    except NoListing:
+                    except NoListing as why:
+                        if why.status == "failed":
+                            log.warning("%s: %s: %s", source.name, model.name, why.note)
                         continue
                     urls |= {u for f in files if (u := url_for(source, model, f))}
                 out[source.name] = sorted(urls)

@@ -12,9 +12,6 @@ stream is cut at the limit with a bounded memory peak.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import socket
 import threading
@@ -275,25 +272,7 @@ def error_detail(response: requests.Response) -> str:
 
 def parse_body(source: Source, url: str, content: bytes, content_type: str) -> Any:
     """Parse a 200 body, or raise SourceError saying precisely what is wrong with it."""
-    if source.format not in ("json", "csv"):  # yaml, tar.gz: etl/formats.py
-        return formats.parse(source, url, content)
-    if source.format == "csv":
-        try:
-            return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise SourceError(source.name, f"unreadable CSV from {url}: {exc}", url) from None
-    if "html" in content_type.lower() or content.lstrip()[:1] == b"<":
-        raise SourceError(
-            source.name, f"got an HTML page instead of JSON from {url} (content-type {content_type or 'none'})", url
-        )
-    try:
-        return json.loads(content)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SourceError(
-            source.name, f"malformed JSON from {url} ({exc}; {len(content)} bytes received, truncated?)", url
-        ) from None
-    except RecursionError:
-        raise SourceError(source.name, f"JSON from {url} is nested too deeply to read; nothing kept", url) from None
+    return formats.parse(source, url, content, content_type)
 
 
 def _kind(value: Any) -> str:
@@ -305,7 +284,10 @@ def _kind(value: Any) -> str:
 def check_shape(source: Source, url: str, body: Any) -> None:
     """A JSON body must have the shape ``records`` reads (objects where records are expected):
     anything else would crash or silently empty the transform, in every later run."""
-    if source.format != "json" or source.records is None:
+    if source.records is None:
+        return
+    if source.format != "json":
+        formats.check_records(source, url, len(body) if isinstance(body, list) else 0)
         return
     expr = source.records
     wants_object = isinstance(expr, KeyPath) or str(expr)[:2] == "$." and str(expr)[2:3] not in ("*", "[")
@@ -326,13 +308,15 @@ def check_shape(source: Source, url: str, body: Any) -> None:
                         url,
                     )
         step = step.left
-    for match in expr.find(body):
+    found = expr.find(body)
+    for match in found:
         if not isinstance(match.value, dict):
             raise SourceError(
                 source.name,
                 f"unexpected JSON shape from {url}: {expr} holds {_kind(match.value)}, expected objects",
                 url,
             )
+    formats.check_records(source, url, len(found))
 
 
 #: below this many cached records only a drop to zero counts as a shrink (small catalogs vary)

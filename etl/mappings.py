@@ -18,7 +18,7 @@ from .errors import UsageError
 from .files import load_yaml, regex_hazard, yaml_problem
 from .listing import FILE_KEY, Listing, listing_problems
 from .paths import KeyPath, compile_path, first_value
-from .settings import mappings_dir
+from .settings import DEFAULT_MAX_LISTED_FILES, mappings_dir
 from .validation import schema_problems, suggest, validator
 
 __all__ = [
@@ -290,6 +290,7 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
             _regex(raw["listed_by"]["matches"], f"{at}.listed_by.matches", problems)
             if "matches" in raw["listed_by"]
             else None,
+            raw["listed_by"].get("max_files", DEFAULT_MAX_LISTED_FILES),
         )
         if "listed_by" in raw
         else None,

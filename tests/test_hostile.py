@@ -30,7 +30,9 @@ from etl import ModelInfo, Pipeline, PipelineConfig, settings
 from etl.cli import app
 from etl.errors import SourceError, SourceStopped, UsageError
 from etl.fetch import Cancelled, RateLimiter
+from etl.http_body import size_text
 from etl.mappings import load_mappings
+from etl.settings import DEFAULT_MAX_BODY_BYTES
 
 JSON = {"Content-Type": "application/json"}
 OK_BODY = json.dumps({"data": [{"id": "a/b", "name": "B"}]}).encode()
@@ -233,7 +235,7 @@ print(json.dumps({{"message": message, "peak_mb": resource.getrusage(resource.RU
 @pytest.mark.parametrize("kind", ["endless", "huge", "bomb"])
 def test_an_endless_huge_or_bombing_body_is_cut_at_the_limit_with_bounded_memory(tmp_path, kind):
     """Peak RSS (ru_maxrss of a fresh interpreter doing just this fetch, server included) stays
-    under 300 MB, against a 64 MiB default limit; without the cap each of these reached gigabytes."""
+    under 300 MB, against the default limit (settings.DEFAULT_MAX_BODY_BYTES); without the cap each of these reached gigabytes."""
     store = tmp_path / "s.sqlite"
     proc = subprocess.run(
         [sys.executable, "-c", RSS_PROBE.format(tests=str(TESTS)), kind, str(store)],
@@ -245,7 +247,7 @@ def test_an_endless_huge_or_bombing_body_is_cut_at_the_limit_with_bounded_memory
     result = json.loads(proc.stdout)
     url = result["message"].split(" from ", 1)[1].split(" ", 1)[0] if " from " in result["message"] else "?"
     assert result["message"] == (
-        f"openrouter: the body from {url} is larger than the 64 MiB limit (counted decompressed); "
+        f"openrouter: the body from {url} is larger than the {size_text(DEFAULT_MAX_BODY_BYTES)} limit (counted decompressed); "
         "nothing kept; if it is genuine, raise sources.openrouter.max_body"
     )
     assert result["peak_mb"] < 300, result
