@@ -27,6 +27,7 @@ from vcr.serializers import yamlserializer
 
 from .errors import UsageError
 from .fetch import open_session
+from .outcomes import FetchOutcome
 from .sources import Sources
 from .store import Store, store_errors
 
@@ -107,7 +108,7 @@ def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sou
                 counts["cached"] += 1
                 continue
             source = sources.source_for(req.uri)
-            outcome = "not_found" if source and status in source.not_found else "failed"
+            outcome = FetchOutcome.NOT_FOUND if source and status in source.not_found else FetchOutcome.FAILED
             counts[outcome] += 1
             fetch_rows.append(
                 {
