@@ -5,9 +5,11 @@ applied to every candidate (rejected at transform, with the reason in the staged
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from helpers import config_for
+import yaml
+from helpers import cli, config_dict, config_for
 from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline
@@ -15,7 +17,8 @@ from etl.errors import UsageError
 from etl.validation import raw_schema
 from etl.values import load_values
 
-HUGE = "1" + "0" * 400  # 10^400, a JSON integer Python reads exactly
+HUGE = "1" + "0" * 400
+MODELS = [{"name": "Big", "ids": {"openrouter": "acme/big"}}]  # 10^400, a JSON integer Python reads exactly
 
 
 def test_every_numeric_model_spec_has_a_maximum():
@@ -44,6 +47,9 @@ def test_a_catalog_value_past_its_maximum_is_rejected_with_the_reason_and_not_wr
     assert rows["input_price"]["rejected"] is None and rows["input_price"]["value"] == 1.0
     written = json.loads((workdir / "out" / "Big_filled.json").read_text())["model_specs"]
     assert (written["context_window"], written["output_price"], written["input_price"]) == (None, None, 1.0)
+    Path("c.yaml").write_text(yaml.safe_dump(config_dict(server, only=["openrouter"], models=MODELS)))
+    explained = cli("explain", "Big", "output_price", "-c", "c.yaml", "--offline")
+    assert "1e+306 is above the maximum of 10000" in explained.output, explained.output
 
 
 @pytest.mark.parametrize(
