@@ -55,6 +55,11 @@ class Listing:
         return out
 
 
+def listing_of(raw: dict[str, Any], path: Any, matches: re.Pattern[str] | None) -> Listing:
+    """A ``listed_by`` declaration (schema-checked) with its path and regex compiled by the caller."""
+    return Listing(raw["source"], path, matches, raw.get("max_files", settings.DEFAULT_MAX_LISTED_FILES))
+
+
 def _inside(name: str) -> bool:
     return not name.startswith("/") and all(part not in ("", ".", "..") for part in name.split("/"))
 
