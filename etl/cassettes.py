@@ -86,7 +86,7 @@ def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, sour
 
 def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sources: Sources) -> dict[str, int]:
     """Save each recorded 200 into requests-cache's table, each other status into ``fetches``."""
-    counts = {"cached": 0, "not_found": 0, "failed": 0, "redirects": 0}
+    counts = {"cached": 0, FetchOutcome.NOT_FOUND: 0, FetchOutcome.FAILED: 0, "redirects": 0}
     expires = datetime.now(timezone.utc) + timedelta(hours=ttl_hours)
     fetch_rows = []
     for path in paths:
