@@ -16,7 +16,7 @@ import yaml
 
 from .errors import UsageError
 from .files import load_yaml, regex_hazard, yaml_problem
-from .listing import FILE_KEY, Listing, listing_problems
+from .listing import FILE_KEY, Listing, listing_of, listing_problems
 from .paths import KeyPath, compile_path, first_value
 from .per_source import resolve_auths
 from .rows import STATED, Evidence, Select, Version, build_evidence, build_select, build_version
@@ -293,8 +293,8 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         if "best_row" in raw
         else None,
         "frozen_since": str(raw["frozen_since"]) if "frozen_since" in raw else None,  # YAML reads a date
-        "listed_by": Listing(
-            raw["listed_by"]["source"],
+        "listed_by": listing_of(
+            raw["listed_by"],
             _compile(raw["listed_by"]["path"], f"{at}.listed_by.path", problems),
             _regex(raw["listed_by"]["matches"], f"{at}.listed_by.matches", problems)
             if "matches" in raw["listed_by"]

@@ -218,3 +218,27 @@ def test_a_discovered_key_fetches_the_listed_files_after_its_model_info(workdir)
     gpqa = pipeline.store.staged("Foo 1", "GPQA diamond")[0]
     assert (gpqa["source"], gpqa["value"]) == ("hf_eval_results", 78.8)
     assert gpqa["context"]["hf_id_from"] == "hf_id acme/two-evals from openrouter entry acme/foo-1 (hugging_face_id)"
+
+
+def test_a_listing_past_max_files_sends_no_file_request_and_says_why(workdir):
+    """10,000 listed eval files would be 10,000 requests with the user's key: past the mapping's
+    max_files (50) none is sent, and the model's hf_eval_results says how many and what to raise."""
+    many = [f".eval_results/bench_{i}.yaml" for i in range(10_000)]
+    few = {".eval_results/gpqa.yaml": FILES[GEMMA][".eval_results/gpqa.yaml"]}
+    models = [ModelInfo("Flood", hf_id="acme/flood"), ModelInfo("Few", hf_id="acme/few")]
+    with ReplayServer() as server:
+        _serve_repo(server, "acme/flood", {}, many)
+        _serve_repo(server, "acme/few", few, [])
+        config = config_for(workdir, server, models, only=ONLY)
+        pipeline = Pipeline(config)
+        pipeline.run()
+        paths = sorted(r["path"] for r in server.log)
+    assert paths == ["/acme/few/resolve/main/.eval_results/gpqa.yaml", "/api/models/acme/few", "/api/models/acme/flood"]
+    flood = {m["source"]: m for m in pipeline.store.matches("Flood")}["hf_eval_results"]
+    assert flood["status"] == "failed"
+    assert flood["note"] == (
+        "huggingface lists 10,000 files of hf_eval_results for this model, more than listed_by.max_files (50): "
+        "none fetched; if they are genuine, raise max_files in the listed_by of hf_eval_results (mappings)"
+    )
+    few_values = {r["field"] for r in pipeline.store.staged("Few") if r["source"] == "hf_eval_results"}
+    assert few_values == {"GPQA diamond"}  # the cap is per model: the other model is read as before
