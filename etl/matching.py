@@ -414,7 +414,8 @@ class CatalogIndex:
         method, shown = how[hits[0]]
         found = self._result(hits, method)
         if shown not in self.display_names(found.entry):
-            found.note = f"as {shown!r} (another identity column of the entry)"
+            ids = {str(first_value(e, found.entry)) for e in self.source.identity.ids}
+            found.note = f"as {shown!r} ({'an id of the entry' if shown in ids else 'the name part of an org/name id'})"
         return found
 
     def by_month(self, toks: list[str]) -> Match:
