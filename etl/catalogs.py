@@ -148,6 +148,8 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
         if match.status != MatchStatus.MATCHED or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
             continue
         matched[name] = match
+        if not catalog.index.source.identity.discover:
+            continue
         raw = first_value(catalog.index.source.identity.hf_id, match.entry)
         repo = HF_PREFIX.sub("", str(raw or "").strip()).strip("/")
         if not REPO_ID.match(repo):

@@ -34,6 +34,8 @@ class Identity:
     dates: bool = False
     #: words a repo name published by an entry may have or lack and still name that entry
     harmless: frozenset[str] = frozenset()
+    #: whether ``hf_id`` is a key for a model matched by name (False: it only joins a model that has one)
+    discover: bool = True
 
 
 def compile_identity(
@@ -53,6 +55,7 @@ def compile_identity(
         equivalent=tuple((t.lower(), g[0].lower()) for g in ident.get("equivalent", []) for t in g[1:]),
         dates=bool(ident.get("dates", False)),
         harmless=frozenset(w.lower() for w in ident.get("harmless", [])),
+        discover=bool(ident.get("discover", True)),
     )
 
 
