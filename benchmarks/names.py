@@ -212,7 +212,9 @@ def measure(work: Path) -> dict:
                 if match and match["entry_id"] == identical[0]:
                     found += 1
                 else:
-                    details.append(f"  missed  {source:<20} {name!r} -> {identical[0]!r} ({match and match['entry_id']})")
+                    details.append(
+                        f"  missed  {source:<20} {name!r} -> {identical[0]!r} ({match and match['entry_id']})"
+                    )
             if match and identical and match["entry_id"] not in identical:
                 wrong += 1
                 details.append(f"  WRONG   {source:<20} {name!r} -> {match['entry_id']!r}, token-exact: {identical}")
@@ -228,7 +230,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = measure(Path(tmp))
     filled, per = result["filled"], result["per_source"]
-    print(f"{filled[0]}/{filled[1]} fields filled over {N} models (before issue 14: 153/1440; before issue 21: 391/2640)")
+    print(
+        f"{filled[0]}/{filled[1]} fields filled over {N} models (before issue 14: 153/1440; before issue 21: 391/2640)"
+    )
     print(f"{'source':<20} {'found/present':>14} {'share':>7} {'wrong':>6} {'other':>6}")
     for source, c in per.items():
         share = f"{100 * c['found'] / c['present']:.0f}%" if c["present"] else "-"

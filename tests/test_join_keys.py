@@ -156,3 +156,30 @@ def test_the_developers_own_instruct_repo_of_its_base_is_not_a_derivative(workdi
     assert rows["huggingface"]["status"] == "matched" and rows["huggingface"]["entry_id"] == "acme/Foo-1"
     data = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())
     assert data["model_specs"]["param_count"] is not None  # from the safetensors total
+
+
+def test_a_key_shared_by_several_entries_keeps_the_entry_the_name_matched(workdir):
+    """Issue 18: two entries publish one repo; the key discovered from the one the model matched by
+    name must not make it ambiguous (it would lose its price and context window)."""
+    price = {"pricing": {"prompt": "0.000001", "completion": "0.000002"}, "context_length": 8192}
+    entries = [
+        {"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/Foo-1", **price},
+        {"id": "acme/foo-1-fast", "name": "Acme: Foo 1 Fast", "hugging_face_id": "acme/Foo-1", **price},
+    ]
+    with ReplayServer() as server:
+        server.route("/api/v1/models", body={"data": entries})
+        server.route("/api/models/acme/Foo-1", body={"id": "acme/Foo-1", "downloads": 5, "likes": 1})
+        server.route("/acme/Foo-1/resolve/main/config.json", body={"model_type": "llama"})
+        only = ["openrouter", "huggingface", "huggingface_config"]
+        data = config_dict(server, only, models=["Foo 1", "Foo 1 Fast"])
+        pipeline = Pipeline(PipelineConfig.from_dict(data, "t", base_dir=workdir))
+        pipeline.run()
+    foo = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+    assert (foo["openrouter"]["status"], foo["openrouter"]["entry_id"]) == ("matched", "acme/foo-1")
+    assert foo["openrouter"]["note"].startswith("2 entries publish acme/Foo-1; this one by its name")
+    assert foo["huggingface"]["status"] == "matched"
+    written = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())["model_specs"]
+    assert written["input_price"] == 1.0 and written["context_window"] == 8192
+    fast = {r["source"]: r for r in pipeline.store.matches("Foo 1 Fast")}  # its repo name lacks 'fast'
+    assert fast["openrouter"]["entry_id"] == "acme/foo-1-fast"
+    assert "refused hf_id acme/Foo-1" in fast["openrouter"]["note"]
