@@ -18,6 +18,8 @@ from .validation import schema_problems
 
 #: the shared file of mappings/: developers and aliases
 NAMES_FILE = "names.yaml"
+#: what separates the words of a name (etl/matching.py's separators)
+_SEPARATORS = re.compile(r"[\s._\-/:,'’()]+")
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,12 @@ def load_names(folder: Path, problems: list[str], read: Callable[[Path, list[str
     aliases = tuple(Alias(tuple(a["names"]), a["citation"]) for a in raw.get("aliases", []))
     seen: dict[str, int] = {}
     for i, alias in enumerate(aliases):
+        words = [tuple(w for w in _SEPARATORS.split(n.lower().replace("+", " plus ")) if w) for n in alias.names]
+        if len(set(words)) < len(words):
+            same = [n for n, w in zip(alias.names, words, strict=True) if words.count(w) > 1]
+            problems.append(
+                f"{path}: aliases[{i}]: {' and '.join(map(repr, same))} have the same tokens; no alias is needed"
+            )
         for name in alias.names:
             low = name.lower()
             if low in seen and seen[low] != i:
