@@ -12,6 +12,7 @@ near-miss it must leave unmatched or ambiguous.
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -228,3 +229,17 @@ def test_every_shipped_alias_has_a_citation_and_the_file_is_checked(tmp_path):
         f"{folder / NAMES_FILE}: aliases[{n - 2}]: 'Gemini-1.5-Flash-001' is already in aliases[0]; merge the two",
         f"{folder / NAMES_FILE}: aliases[{n - 1}]: 'Foo 1' and 'foo-1' have the same tokens; no alias is needed",
     ]
+
+
+def test_llama_3_3_is_never_llama_3_and_back(recorded):
+    """A version is a token: every catalog's match for Llama-3.3 names 3.3, and none for Llama-3 does."""
+    seen = 0
+    for source, index in recorded[0].items():
+        for query, is_33 in (("Llama-3.3-70B-Instruct", True), ("Llama-3-70B-Instruct", False)):
+            found = index.match(query, None)
+            if found.status != "matched":
+                continue
+            seen += 1
+            names = " ".join(index.names(found.entry)).lower()
+            assert bool(re.search(r"3[._-]3", names)) == is_33, (source, query, found.entry_id)
+    assert seen >= 8  # the recorded catalogs hold both, in several sources
