@@ -399,7 +399,7 @@ class CatalogIndex:
         toks = tokens(name, self.rules)
         hits = sorted(set(self.by_key.get(_key(toks), [])))
         how = {i: h for i in hits if (h := self.method(name, i))}
-        exact = [i for i, h in how.items() if token_key(h[1], self.rules) == _key(toks)]
+        exact = [i for i in how if any(token_key(n, self.rules) == _key(toks) for n in self.names(self.entries[i]))]
         if len(hits) > 1 and len(exact) == 1:  # o3-mini is the entry named so, not o3-mini (high)
             others = ", ".join(str(self.describe(i)["id"]) for i in hits if i != exact[0])
             found = self._result(exact, how[exact[0]][0], note=f"exact tokens; not its qualified siblings {others}")
