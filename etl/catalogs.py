@@ -164,7 +164,7 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
         for name, match in matched.items():
             index = catalogs[name].index  # type: ignore[union-attr]
             hits = index.by_hf.get(hf_key(repo) or "", [])
-            if hits and match.position not in hits:
+            if hits and hf_key(first_value(index.source.identity.hf_id, match.entry)) != hf_key(repo):
                 why = f"{name} publishes it for {index.describe(hits[0])['id']}, but the model's name is {match.entry_id} there"
                 refused.setdefault(repo, []).extend(f"{where}: {why}" for where in keys.pop(repo))
                 break

@@ -183,3 +183,29 @@ def test_a_key_shared_by_several_entries_keeps_the_entry_the_name_matched(workdi
     fast = {r["source"]: r for r in pipeline.store.matches("Foo 1 Fast")}  # its repo name lacks 'fast'
     assert fast["openrouter"]["entry_id"] == "acme/foo-1-fast"
     assert "refused hf_id acme/Foo-1" in fast["openrouter"]["note"]
+
+
+def test_a_key_another_catalog_publishes_for_another_entry_is_refused(workdir):
+    """OpenRouter's Foo 1 publishes acme/Foo-1, but BigCodeBench publishes that repo for "Foo-1-Base",
+    while the model's name there is "Foo-1": the key disagrees with that catalog and is not used."""
+    with ReplayServer() as server:
+        entry = {"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/Foo-1"}
+        server.route("/api/v1/models", body={"data": [entry]})
+        bigcode = {
+            "Foo-1": {"pass@1": {"complete": 50.0}},
+            "Foo-1-Base": {"link": "https://huggingface.co/acme/Foo-1", "pass@1": {"complete": 20.0}},
+        }
+        server.route("/bigcodebench/results.json", body=bigcode)
+        only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
+        pipeline = Pipeline(
+            PipelineConfig.from_dict(config_dict(server, only, models=["Foo 1"]), "t", base_dir=workdir)
+        )
+        pipeline.run()
+        assert server.count("/api/models/") == 0
+    rows = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+    assert (rows["bigcodebench"]["status"], rows["bigcodebench"]["entry_id"]) == ("matched", "Foo-1")
+    assert rows["openrouter"]["note"] == (
+        "refused hf_id acme/Foo-1 from openrouter entry acme/foo-1 (hugging_face_id): "
+        "bigcodebench publishes it for Foo-1-Base, but the model's name is Foo-1 there"
+    )
+    assert rows["huggingface"]["status"] == "skipped"
