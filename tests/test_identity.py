@@ -243,3 +243,25 @@ def test_llama_3_3_is_never_llama_3_and_back(recorded):
             names = " ".join(index.names(found.entry)).lower()
             assert bool(re.search(r"3[._-]3", names)) == is_33, (source, query, found.entry_id)
     assert seen >= 8  # the recorded catalogs hold both, in several sources
+
+
+def test_the_developers_instruct_repo_is_its_model_and_a_quantisation_is_not(recorded):
+    """The recorded model info of Qwen/Qwen2.5-7B-Instruct says base_model:finetune:Qwen/Qwen2.5-7B
+    (gemma-3-1b-it: finetune of google/gemma-3-1b-pt): the developer's own repos, so the key the
+    catalogs publish is used and hf_score is filled (before: refused as derivatives)."""
+    _, config, work = recorded
+    sources = {"huggingface_config": {"enabled": False}, "hf_eval_results": {"enabled": False}}
+    pipeline = Pipeline({**config, "models": ["Qwen2.5-7B-Instruct", "gemma-3-1b-it"], "sources": sources})
+    pipeline.run()
+    for model, repo in (("Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct"), ("gemma-3-1b-it", "google/gemma-3-1b-it")):
+        rows = {r["source"]: r for r in pipeline.store.matches(model)}
+        assert (rows["huggingface"]["status"], rows["huggingface"]["entry_id"]) == ("matched", repo)
+        assert [r["value"] is not None for r in pipeline.store.staged(model, "hf_score") if r["chosen"]] == [True]
+    hf = load_mappings().sources["huggingface"]
+    info = {"tags": ["base_model:finetune:Qwen/Qwen2.5-7B"]}
+    assert hf.is_derivative(info, "Qwen/Qwen2.5-7B-Instruct") is None
+    assert hf.is_derivative(info, "someone/Qwen2.5-7B-Instruct") == "base_model:finetune:Qwen/Qwen2.5-7B"
+    quantised = {"tags": ["base_model:quantized:Qwen/Qwen2.5-7B-Instruct"]}
+    assert (
+        hf.is_derivative(quantised, "Qwen/Qwen2.5-7B-Instruct-AWQ") == "base_model:quantized:Qwen/Qwen2.5-7B-Instruct"
+    )
