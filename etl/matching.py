@@ -401,7 +401,7 @@ class CatalogIndex:
         how = {i: h for i in hits if (h := self.method(name, i))}
         exact = [i for i in how if any(token_key(n, self.rules) == _key(toks) for n in self.names(self.entries[i]))]
         if len(hits) > 1 and len(exact) == 1:  # o3-mini is the entry named so, not o3-mini (high)
-            others = ", ".join(str(self.describe(i)["id"]) for i in hits if i != exact[0])
+            others = ", ".join(str(self.describe(i)["id"]) for i in hits[: CANDIDATES + 1] if i != exact[0])
             found = self._result(exact, how[exact[0]][0], note=f"exact tokens; not its qualified siblings {others}")
             return found
         if len(hits) > 1:
