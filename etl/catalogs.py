@@ -53,13 +53,13 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
         docs = fetcher.documents(source, source.url)
     except CacheMiss as miss:
         if skip := sources.missing_key(source.name):
-            return Match("skipped", note=skip, reason=Reason.NO_KEY)
+            return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY)
         misses.append(f"{miss.source} {miss.url}")
-        return Match("skipped", note="not fetched", reason=Reason.NOT_FETCHED)
+        return Match(MatchStatus.SKIPPED, note="not fetched", reason=Reason.NOT_FETCHED)
     except SourceError as exc:
-        return Match("failed", note=str(exc), url=exc.url)
+        return Match(MatchStatus.FAILED, note=str(exc), url=exc.url)
     except NotInSource as exc:
-        return Match("failed", note=str(exc))
+        return Match(MatchStatus.FAILED, note=str(exc))
     entries, owner, seen = [], [], set()
     for d, doc in enumerate(docs):
         for record in doc.records(source):
