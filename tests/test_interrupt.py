@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
 import yaml
@@ -27,6 +28,21 @@ def _slow_hf(key: str):
     return None
 
 
+@contextmanager
+def _sigint_not_ignored():
+    """Children started inside get SIGINT at its default, as a terminal's foreground command does.
+    pytest launched as a background job (``pytest &`` in a script) ignores SIGINT, its children
+    inherit that, and Python then never turns SIGINT into KeyboardInterrupt: the signal this test
+    sends would be ignored by request of the environment, not lost by etl. A handler (unlike
+    SIG_IGN) is reset to the default on exec. Not preexec_fn: unsafe with the server's threads."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: set outside Python, nothing to restore
+            signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(workdir, sig):
@@ -41,7 +57,8 @@ def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(wo
         }
         (workdir / "c.yaml").write_text(yaml.safe_dump(config))
         cmd = [sys.executable, "-m", "etl", "run", "-c", "c.yaml"]
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with _sigint_not_ignored():
+            proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while server.count("/api/models/") < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
