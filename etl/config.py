@@ -114,6 +114,8 @@ class PipelineConfig:
     environ: Mapping[str, str] | None = None
     #: keys written in the config file: below the environment in precedence
     file_keys: dict[str, str] = field(default_factory=dict)
+    #: names of the config file's models when --models chose others: the values file may name them
+    file_models: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # keys never appear in logs or tracebacks
         shown = {
@@ -184,6 +186,7 @@ class PipelineConfig:
             if value is None:
                 continue
             if key == "models":
+                config.file_models = [m.name for m in config.models]
                 config.models = value
             elif key in (*PATH_KEYS, "mappings_dir"):
                 setattr(config, key, Path(value))

@@ -65,3 +65,8 @@ class SourceStopped(SourceError):
 class StoreError(EtlError):
     """The SQLite store failed during a run (disk full, deleted, damaged): one line naming the
     file and the fix (exit 1). Before a run the same faults are a UsageError (exit 2)."""
+
+
+class WriteFailed(EtlError):
+    """A model's file could not be written (disk full, read-only, immutable): that model failed,
+    the batch goes on (exit 1 at the end)."""

@@ -17,7 +17,7 @@ from re import _parser as _re_parser
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import UsageError
@@ -30,6 +30,9 @@ MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 64
 #: characters of a user's value echoed in an error message
 MAX_ECHO = 200
+#: digits of an integer in a user's file: no real value has more (Python refuses 4,300 with a
+#: ValueError, and beyond ~309 an integer overflows every float it meets)
+MAX_INT_DIGITS = 100
 
 
 def echo(value: Any, limit: int = MAX_ECHO) -> str:
@@ -114,7 +117,16 @@ def _make_loader(base: type) -> type:
                 _unique_keys(node)
             return super().construct_mapping(node, deep=deep)
 
+    Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     return Loader
+
+
+def _construct_int(loader: Any, node: Node) -> Any:
+    """An integer with more than MAX_INT_DIGITS digits is refused at its line (not a ValueError)."""
+    digits = len(str(node.value).replace("_", "").replace(":", "").lstrip("+-"))  # 0x.., 0o.., 1:30 alike
+    if digits > MAX_INT_DIGITS:
+        raise _refuse(node, f"an integer of {digits:,} digits (more than {MAX_INT_DIGITS}); write the real value")
+    return SafeConstructor.construct_yaml_int(loader, node)
 
 
 _FAST, _PURE = _make_loader(_YAML_LOADER), _make_loader(yaml.SafeLoader)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import functools
 import json
+import logging
 import os
 import signal
 import stat
@@ -25,7 +27,7 @@ from typing import Any
 
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
-from .errors import EtlError, UsageError
+from .errors import EtlError, UsageError, WriteFailed
 from .files import echo, read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
@@ -44,6 +46,7 @@ _TEMP_EXTRA = len("..") + 8 + len(".tmp")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: files get the mode the user's umask gives, not mkstemp's 0600
 
+log = logging.getLogger("etl")
 Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
 
 
@@ -147,7 +150,14 @@ class Loader:
 
     def save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
         """Write the model's file atomically (temp file, then rename); in place, the original is
-        kept once as ``<file>.bak``. An unchanged file is not rewritten."""
+        kept once as ``<file>.bak``. An unchanged file is not rewritten. A file that cannot be
+        written (disk full, read-only, immutable) is a WriteFailed for this model alone."""
+        try:
+            return self._save(model, data)
+        except OSError as exc:
+            raise WriteFailed(write_problem(self.target(model), exc)) from None
+
+    def _save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
         target = self.target(model)
         target.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data, indent=4, ensure_ascii=False, allow_nan=False) + "\n"
@@ -156,10 +166,11 @@ class Loader:
         mode = None
         if self.config.in_place and target == model.template:
             backup = target.with_name(target.name + ".bak")
-            if not backup.exists():
-                write_atomic(backup, target.read_text(encoding="utf-8"))
-            # the user's file keeps its mode, and a link stays a link: the file it points to is filled
+            # the user's file keeps its mode (its backup too), and a link stays a link: the file it
+            # points to is filled
             target, mode = target.resolve(), stat.S_IMODE(target.stat().st_mode)
+            if not backup.exists():
+                write_atomic(backup, target.read_text(encoding="utf-8"), mode)
         # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
         # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
         write_atomic(target, text, mode)
@@ -192,7 +203,10 @@ class Loader:
             out_dir = (
                 self.config.input_dir if self.config.in_place and self.config.input_dir else self.config.output_dir
             )
-            write_attribution(out_dir, self.mappings, used - {MANUAL_SOURCE})
+            try:
+                write_attribution(out_dir, self.mappings, used - {MANUAL_SOURCE})
+            except OSError as exc:  # the models are written; say why their attribution is not
+                log.error("%s", write_problem(out_dir / ATTRIBUTION_FILE, exc).replace("model file", "attribution"))
         return results
 
     def _model(
@@ -219,8 +233,8 @@ class Loader:
                 result.output = str(self.save(model, data))
                 result.status = ModelStatus.WRITTEN
                 result.verdict = verdict(data, self.config.consumer_schema)
-        except EtlError as exc:  # a broken template or a model never transformed: this model only
-            result.error = str(exc)
+        except EtlError as exc:  # a broken template, a model never transformed, a file that cannot
+            result.status, result.error = ModelStatus.FAILED, str(exc)  # be written: this model only
             if not self.config.continue_on_error:
                 raise
         return result, data
@@ -339,6 +353,23 @@ def remove_stale_temps(folder: Path, stems: list[str]) -> int:
         except OSError:
             continue
     return removed
+
+
+#: errno -> the fix for a model file that cannot be written
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some disk space (or choose another --output-dir) and re-run",
+    errno.EDQUOT: "free some of your disk quota (or choose another --output-dir) and re-run",
+    errno.EPERM: "the file is immutable or protected (`lsattr` shows it; `chattr -i` clears it): allow writing and re-run",
+    errno.EACCES: "make the file and its folder writable and re-run, or choose another --output-dir",
+    errno.EROFS: "the filesystem is read-only: choose another --output-dir, or remount it writable, and re-run",
+}
+
+
+def write_problem(target: Path, exc: OSError) -> str:
+    """One line for a model file that cannot be written: the file, what the OS said, the fix.
+    Nothing was truncated (writes go to a temp file first): the previous file is intact."""
+    fix = _WRITE_FIXES.get(exc.errno or 0, "fix the cause and re-run")
+    return f"{target}: cannot write the model file ({exc.strerror or exc}); the previous file is unchanged; {fix}"
 
 
 def _name(row: dict[str, Any]) -> str:

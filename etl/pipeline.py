@@ -114,7 +114,8 @@ class Pipeline:
         and the mappings."""
         if self.config.values_file is None:
             return None
-        names = tuple(dict.fromkeys([*(m.name for m in self.config.models), *(m.name for m in models)]))
+        configured = [*self.config.file_models, *(m.name for m in self.config.models)]
+        names = tuple(dict.fromkeys([*configured, *(m.name for m in models)]))
         path = Path(self.config.values_file)
         key = (names, path.stat().st_mtime_ns if path.is_file() else None)
         if self._manual is None or self._manual[0] != key:  # run() checks it, then transform uses it: read once

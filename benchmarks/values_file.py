@@ -1,0 +1,77 @@
+"""Benchmark: the cost of a big values file in an offline run (issue 18, item 7).
+
+    python benchmarks/values_file.py                       # 10,000 models, 5 entries each
+    python benchmarks/values_file.py --models 2000 --fields 5
+
+Generates N models (no hf_id: no per-model request is needed) and a values file with one cited
+entry per model and field, imports the bundled cassettes into a fresh store, then times, each in a
+fresh ``etl run --offline`` subprocess, the run with the values file and the same run without it.
+Prints the wall times; nothing is sent anywhere (offline, cassettes only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIELDS = [
+    ("model_specs.context_window", 131072),
+    ("model_specs.input_price", 0.5),
+    ("model_specs.output_price", 1.5),
+    ("model_specs.param_count", 7_000_000_000),
+    ("model_specs.architecture", "dense"),
+]
+
+
+def _run(config: Path, store: Path, out: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "etl", "run", "-c", str(config), "--offline", "--cache-path", str(store), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    took = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"etl run failed ({done.returncode}): {done.stderr[-2000:]}")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--fields", type=int, default=5, choices=range(1, len(FIELDS) + 1))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        store = work / "etl.sqlite"
+        cassettes = sorted(str(p) for p in (ROOT / "cassettes").glob("*.yaml"))
+        subprocess.run(
+            [sys.executable, "-m", "etl", "cache", "import", *cassettes, "--cache-path", str(store)],
+            check=True,
+            capture_output=True,
+        )
+        names = [f"Bench Model {i}" for i in range(args.models)]
+        values = {
+            "models": {n: {f: {"value": v, "source": "benchmark"} for f, v in FIELDS[: args.fields]} for n in names}
+        }
+        (work / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+        base = {"template_path": str(ROOT / "examples" / "templates" / "template.json"), "models": names}
+        (work / "without.yaml").write_text(yaml.safe_dump(base))
+        (work / "with.yaml").write_text(yaml.safe_dump({**base, "values_file": "values.yaml"}))
+        entries = args.models * args.fields
+        without = _run(work / "without.yaml", store, work / "out-without")
+        with_values = _run(work / "with.yaml", store, work / "out-with")
+        print(f"{args.models} models, {entries} values-file entries: etl run --offline")
+        print(f"  without values file: {without:.1f} s")
+        print(f"  with values file:    {with_values:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The values file's reader: values JSON cannot hold are one-line errors (never a traceback),
+the file may name any model of the config when --models picks a few, and a big file is indexed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import cli
+
+from etl.values import ManualValue, ManualValues
+
+FIELD = "model_specs.context_window"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "2025-01-01",
+            '2025-01-01 reads as a date in YAML, not a value JSON can hold; write a number, or quote it ("2025-01-01") '
+            "to mean text",
+        ),
+        ("!!set {a: null}", "a YAML !!set, not a value JSON can hold; write a list, or a number"),
+        ("!!binary aGVsbG8=", "YAML !!binary, not a value JSON can hold; write a number, or the text itself in quotes"),
+    ],
+)
+@pytest.mark.parametrize("command", [["run"], ["todo"]])
+def test_a_value_json_cannot_hold_is_a_one_line_error(example_config, value, problem, command):
+    values = example_config.parent / "values.yaml"
+    values.write_text(f"models:\n  gpt-oss-120b:\n    {FIELD}: {{value: {value}, source: x}}\n")
+    result = cli(*command, "-c", str(example_config), "--offline")
+    assert result.exit_code == 2, result.output
+    assert result.output == f"error: {values}: models.gpt-oss-120b.{FIELD}.value (line 3): {problem}\n"
+
+
+@pytest.mark.parametrize("command", [["run"], ["todo"]])
+def test_an_integer_of_5000_digits_is_a_one_line_error(example_config, command):
+    values = example_config.parent / "values.yaml"
+    values.write_text(f"models:\n  gpt-oss-120b:\n    {FIELD}: {{value: {'1' * 5000}, source: x}}\n")
+    result = cli(*command, "-c", str(example_config), "--offline")
+    assert result.exit_code == 2, result.output
+    assert (
+        result.output == f"error: {values}: line 3: an integer of 5,000 digits (more than 100); write the real value\n"
+    )
+
+
+def test_models_picked_with_dash_m_may_leave_values_of_other_configured_models(example_config):
+    """The example's values file names Claude 3.5 Haiku and gpt-oss-120b; -m runs GLM-4.6 alone."""
+    result = cli("run", "-c", str(example_config), "--offline", "-m", '{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}')
+    assert result.exit_code == 1, result.output  # GLM-4.6 is ambiguous in one source: exit 1, not 2
+    assert "unknown model" not in result.output
+    assert "1/1 written; " in result.output
+
+
+def test_a_model_of_the_values_file_picked_with_dash_m_gets_its_value(example_config):
+    result = cli(
+        "run", "-c", str(example_config), "--offline", "-m", '{"name": "gpt-oss-120b", "hf_id": "openai/gpt-oss-120b"}'
+    )
+    assert "1/1 written; " in result.output, result.output
+    written = json.loads((example_config.parent / "out" / "gpt-oss-120b_filled.json").read_text())
+    assert written["model_specs"]["param_count"] == 117_000_000_000
+
+
+def test_a_model_in_neither_the_config_nor_the_run_is_still_refused(example_config):
+    values = example_config.parent / "values.yaml"
+    values.write_text(f"models:\n  gpt-oss-12b:\n    {FIELD}: {{value: 5, source: x}}\n")
+    result = cli("run", "-c", str(example_config), "--offline", "-m", '{"name": "GLM-4.6"}')
+    assert result.exit_code == 2, result.output
+    assert (
+        f"error: {values}: models.gpt-oss-12b (line 2): unknown model 'gpt-oss-12b' (not in the config)"
+        in result.output
+    )
+
+
+class _CountedList(list):
+    """A list that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_values_per_model_are_indexed_once():
+    """for_model walked every value per model: O(models x values), 61 s for 50,000 entries
+    (benchmarks/values_file.py measures it). The values are walked once, whatever the lookups."""
+    values = _CountedList(
+        ManualValue(f"m{i}", "model_specs", "context_window", i, "x", None, "v.yaml", i) for i in range(1_000)
+    )
+    _CountedList.walks = 0
+    manual = ManualValues(None, "first", values)  # type: ignore[arg-type]
+    found = [manual.for_model(f"m{i}") for i in range(1_000)]
+    assert [f[0].value for f in found] == list(range(1_000))
+    assert manual.for_model("nobody") == []
+    assert _CountedList.walks <= 1
