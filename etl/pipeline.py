@@ -70,7 +70,8 @@ class Pipeline:
     def extract(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> ExtractReport:
         """Fetch every response the transform needs into the cache (catalogs once, per-model once)."""
         models = models if models is not None else self.models()
-        self.last_extract = Extractor(self.config, self.resolved, self.store).run(models, progress or Progress())
+        with self.store.writing():  # another run on this store is refused before any request
+            self.last_extract = Extractor(self.config, self.resolved, self.store).run(models, progress or Progress())
         return self.last_extract
 
     def transform(
@@ -79,20 +80,23 @@ class Pipeline:
         """Match and stage, from the cache only: model -> source -> match status."""
         models = models if models is not None else self.models()
         stage = Transformer(self.config, self.mappings, self.resolved, self.store, self.manual_values(models))
-        return stage.run(models, progress or Progress())
+        with self.store.writing():
+            return stage.run(models, progress or Progress())
 
     def load(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         """Merge, validate and write every model; one failing model does not stop the batch."""
         models = models if models is not None else self.models()
-        return self.loader.run(models, progress or Progress())
+        with self.store.writing():
+            return self.loader.run(models, progress or Progress())
 
     def run(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         models = models if models is not None else self.models()
         self.check(models)
-        if not self.config.offline:
-            self.extract(models, progress)
-        self.transform(models, progress)
-        return self.load(models, progress)
+        with self.store.writing():  # one run's extract, transform and load: no other run in between
+            if not self.config.offline:
+                self.extract(models, progress)
+            self.transform(models, progress)
+            return self.load(models, progress)
 
     def process_batch(self, models: Iterable[ModelInfo | dict[str, Any] | str]) -> list[dict[str, Any]]:
         """The seed's batch call: ``[{model, status, output, coverage, error}]``, in input order;
