@@ -21,15 +21,17 @@ from typing import Any
 from dotenv import dotenv_values
 
 from . import settings
-from .errors import UsageError
+from .errors import BIDI, UsageError
 from .files import echo, read_structured
-from .validation import place, schema_problems
+from .validation import place, raw_schema, schema_problems
 
 #: config keys that hold paths (relative to the config file)
 PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file")
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
-#: bidirectional overrides and isolates: they make a name display as another one
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: what a Hugging Face repo id looks like: the config schema's `hf_id` pattern, the one place it is
+#: declared. One rule for an hf_id, a string pin of a source whose URL takes {hf_id}, and a join
+#: key a catalog publishes: one owner/name, no '..', no query, no fragment, no spaces.
+REPO_ID = re.compile(raw_schema("config.schema.json")["$defs"]["model"]["properties"]["hf_id"]["pattern"])
 
 
 @dataclass
@@ -57,9 +59,19 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
 
 
+def repo_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot go into a URL as a Hugging Face repo id, or None (see REPO_ID)."""
+    if isinstance(value, str) and REPO_ID.fullmatch(value):
+        return None
+    return (
+        f"{echo(value)} is not a Hugging Face repo id (one owner/name of letters, digits, '.', '_' and '-'; "
+        "no '..', '?', '#' or spaces)"
+    )
+
+
 def check_model_name(name: str, where: str) -> str | None:
     """Why a name cannot be a model's (and its file's) name, or None."""
-    bad = next((i for i, c in enumerate(name) if unicodedata.category(c) == "Cc" or c in _BIDI), None)
+    bad = next((i for i, c in enumerate(name) if unicodedata.category(c) == "Cc" or c in BIDI), None)
     if bad is not None:
         return (
             f"{where}: model name {echo(name)} contains a control character (U+{ord(name[bad]):04X} at "

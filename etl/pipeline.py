@@ -19,7 +19,7 @@ from .extract import Extractor
 from .load import Loader
 from .mappings import Mappings, load_mappings
 from .outcomes import ExtractReport, ModelResult, Progress
-from .pins import apply_pins
+from .pins import apply_pins, key_problems
 from .sources import Sources
 from .store import Store
 from .transform import Transformer
@@ -64,12 +64,26 @@ class Pipeline:
         return self.with_pins(models)
 
     def with_pins(self, models: list[ModelInfo]) -> list[ModelInfo]:
-        return apply_pins(models, self.config.pins_file)
+        """The models with the pins file's decisions; every repo id a URL will take checked."""
+        self.check_keys(models)  # the config's own pins (and hf_id), before the file's are added
+        return apply_pins(models, self.config.pins_file, self.repo_sources)
+
+    @functools.cached_property
+    def repo_sources(self) -> frozenset[str]:
+        """The sources whose URL takes a repo id (``{hf_id}``): a string pin for them is one."""
+        return frozenset(name for name, source in self.mappings.sources.items() if "hf_id" in source.placeholders)
+
+    def check_keys(self, models: list[ModelInfo]) -> None:
+        """Every hf_id and repo pin is a repo id, before any URL is built from it."""
+        problems = key_problems(models, self.repo_sources)
+        if problems:
+            raise UsageError(problems)
 
     # ----- the stages ---------------------------------------------------------------------------
     def extract(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> ExtractReport:
         """Fetch every response the transform needs into the cache (catalogs once, per-model once)."""
         models = models if models is not None else self.models()
+        self.check_keys(models)
         with self.store.writing():  # another run on this store is refused before any request
             self.last_extract = Extractor(self.config, self.resolved, self.store).run(models, progress or Progress())
         return self.last_extract
