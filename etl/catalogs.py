@@ -27,6 +27,7 @@ from .sources import Sources
 
 log = logging.getLogger("etl")
 
+
 @dataclass
 class Catalog:
     """A catalog's entries, indexed, and the page each entry came from (for provenance)."""

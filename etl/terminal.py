@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from .config import ModelInfo, models_from_folder
-from .errors import EtlError, ExitCode, UsageError
+from .errors import EtlError, ExitCode, UsageError, printable
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
 
 
@@ -27,7 +27,7 @@ class _SecretFilter(logging.Filter):
         message = record.getMessage()
         for secret in self.secrets:
             message = message.replace(secret, "***")
-        record.msg, record.args = message, ()
+        record.msg, record.args = printable(message), ()  # upstream text never moves the cursor
         return True
 
 
@@ -118,7 +118,7 @@ def errors_to_exit() -> Iterator[None]:
     except EtlError as exc:
         lines = exc.problems if isinstance(exc, UsageError) else [str(exc)]
         for line in lines:
-            typer.echo("error: " + " ".join(str(line).splitlines()), err=True)  # one line each, always
+            typer.echo("error: " + printable(" ".join(str(line).splitlines())), err=True)  # one line each, always
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
@@ -147,7 +147,7 @@ def recap(results: list[ModelResult], failures: list[Failure]) -> None:
         filled = sum(r.filled for r in results)
         typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
     written = sum(r.status == ModelStatus.WRITTEN for r in results)
-    failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
+    failed_sources = len(failures)  # the failures printed below (a catalog's counts once, not per model)
     scoreable = sum(bool(r.verdict and r.verdict.scoreable) for r in results)
     kept, removed = sum(len(r.kept) for r in results), sum(len(r.removed) for r in results)
     losses = (f"; {kept} value(s) kept from the last load" if kept else "") + (
@@ -157,7 +157,7 @@ def recap(results: list[ModelResult], failures: list[Failure]) -> None:
         f"{written}/{len(results)} written; {failed_sources} source failure(s); {scoreable}/{written} scoreable{losses}"
     )
     for failure in failures:
-        typer.echo(f"source failure: {failure}", err=True)
+        typer.echo(printable(f"source failure: {failure}"), err=True)
 
 
 _STATUS_LABEL = {ModelStatus.WRITTEN: "ok  ", ModelStatus.INVALID: "INVALID", ModelStatus.FAILED: "FAILED"}
@@ -183,7 +183,7 @@ def _model_lines(r: ModelResult) -> None:
     if r.removed:
         typer.echo(f"      removed (--allow-removals; `etl diff` lists them): {', '.join(r.removed)}")
     for line in (r.error or "").splitlines():
-        typer.echo(f"      error: {line}")
+        typer.echo(printable(f"      error: {line}"))
 
 
 # ----- guided mode ------------------------------------------------------------------------------

@@ -4,8 +4,11 @@ the file may name any model of the config when --models picks a few, and a big f
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
+import yaml
 from helpers import cli
 
 from etl.values import ManualValue, ManualValues
@@ -48,7 +51,7 @@ def test_an_integer_of_5000_digits_is_a_one_line_error(example_config, command):
 def test_models_picked_with_dash_m_may_leave_values_of_other_configured_models(example_config):
     """The example's values file names Claude 3.5 Haiku and gpt-oss-120b; -m runs GLM-4.6 alone."""
     result = cli("run", "-c", str(example_config), "--offline", "-m", '{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}')
-    assert result.exit_code == 1, result.output  # GLM-4.6 is ambiguous in one source: exit 1, not 2
+    assert result.exit_code == 0, result.output
     assert "unknown model" not in result.output
     assert "1/1 written; " in result.output
 
@@ -95,3 +98,40 @@ def test_values_per_model_are_indexed_once():
     assert [f[0].value for f in found] == list(range(1_000))
     assert manual.for_model("nobody") == []
     assert _CountedList.walks <= 1
+
+
+# ----- etl todo --write -----------------------------------------------------------------------------
+
+
+def test_todo_write_onto_a_symlink_writes_the_file_it_points_to(example_config):
+    folder = example_config.parent
+    real = folder / "checkout" / "values.yaml"
+    real.parent.mkdir()
+    (folder / "values.yaml").replace(real)
+    (folder / "values.yaml").symlink_to(real)
+    os.chmod(real, 0o600)
+    result = cli("todo", "-c", str(example_config), "--offline", "--write", str(folder / "values.yaml"))
+    assert result.exit_code == 0, result.output
+    assert (folder / "values.yaml").is_symlink()
+    assert "GRM-2.6-Opus" in real.read_text()  # a model still blocked, written into the real file
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
+def test_todo_write_keeps_comments_when_models_is_not_the_last_key(example_config):
+    values = example_config.parent / "values.yaml"
+    text = values.read_text()
+    assert text.count("precedence: first\n") == 1
+    reordered = (
+        text.replace("precedence: first\n", "")
+        + "# chosen on purpose: sources win over hand values\nprecedence: last\n"
+    )
+    values.write_text(reordered)
+    result = cli("todo", "-c", str(example_config), "--offline", "--write", str(values))
+    assert result.exit_code == 0, result.output
+    written = values.read_text()
+    for line in reordered.splitlines():  # every line the user wrote is still there, in order
+        assert line in written.splitlines()
+    assert written.endswith("# chosen on purpose: sources win over hand values\nprecedence: last\n")
+    data = yaml.safe_load(written)
+    assert data["precedence"] == "last"
+    assert data["models"]["GRM-2.6-Opus"]["model_specs.input_price"] is None  # a new open entry, in models
