@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .consumer import Verdict
+from .errors import printable
 from .mappings import Mappings
 from .outcomes import Reason
 from .values import MANUAL_SOURCE
@@ -184,7 +185,9 @@ def _pin_lines(coverage: Coverage) -> list[str]:
     for model, per_source in coverage.pins.items():
         for source, cands in per_source.items():
             ids = ", ".join(f"{c['id']} ({c['name']})" for c in cands)
-            lines.append(f"ambiguous: {model} in {source}: pin one with ids: {{{source}: <id>}}; candidates: {ids}")
+            lines.append(
+                printable(f"ambiguous: {model} in {source}: pin one with ids: {{{source}: <id>}}; candidates: {ids}")
+            )
     for model, sources in coverage.unmatched.items():
         lines.append(f"unmatched: {model} in {', '.join(sources)} (pin an id if the name differs there)")
     return lines

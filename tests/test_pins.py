@@ -77,3 +77,22 @@ def test_an_api_model_with_a_forged_hf_id_is_refused_before_extract(workdir, ser
     with pytest.raises(UsageError, match=r"^model \"M\": hf_id: '\.\./whoami-v2' is not a Hugging Face repo id"):
         Pipeline(config).extract([ModelInfo("M", "../whoami-v2")])
     assert server.log == []
+
+
+def test_match_write_pins_with_an_injected_entry_id_from_a_catalog(workdir, server):
+    """The issue's case end to end: an OpenRouter entry id with an escape sequence and line breaks."""
+    evil = 'acme/foo\x1b[2J\n"Bar 2": {huggingface: evil/injected}\n#'
+    entry = {"name": "Foo Bar", "pricing": {"prompt": "0.000001", "completion": "0.000002"}, "context_length": 1000}
+    server.route("/api/v1/models", 200, {"data": [{"id": evil, **entry}, {"id": "acme/foo-2", **entry}]})
+    models = [{"name": "Foo Bar"}, {"name": "Bar 2"}]
+    (workdir / "c.yaml").write_text(yaml.safe_dump(config_dict(server, ["openrouter"], models=models)))
+    assert cli("run", "-c", "c.yaml").exit_code == 0
+    result = cli("match", "-c", "c.yaml", "--offline", "--write-pins", "pins.yaml")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output
+    shown = 'acme/foo\\x1b[2J\\n"Bar 2": {huggingface: evil/injected}\\n#'
+    assert f"{' ' * 64}candidate: {shown} (Foo Bar)" in result.output.splitlines()
+    assert read_pins(workdir / "pins.yaml") == {"Bar 2": {}, "Foo Bar": {"openrouter": None}}
+    assert f"  openrouter: null  # ambiguous: {shown} = Foo Bar; acme/foo-2 = Foo Bar" in (
+        (workdir / "pins.yaml").read_text().splitlines()
+    )
