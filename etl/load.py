@@ -150,14 +150,7 @@ class Loader:
 
     def save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
         """Write the model's file atomically (temp file, then rename); in place, the original is
-        kept once as ``<file>.bak``. An unchanged file is not rewritten. A file that cannot be
-        written (disk full, read-only, immutable) is a WriteFailed for this model alone."""
-        try:
-            return self._save(model, data)
-        except OSError as exc:
-            raise WriteFailed(write_problem(self.target(model), exc)) from None
-
-    def _save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
+        kept once as ``<file>.bak``. An unchanged file is not rewritten."""
         target = self.target(model)
         target.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data, indent=4, ensure_ascii=False, allow_nan=False) + "\n"
@@ -206,7 +199,7 @@ class Loader:
             try:
                 write_attribution(out_dir, self.mappings, used - {MANUAL_SOURCE})
             except OSError as exc:  # the models are written; say why their attribution is not
-                log.error("%s", write_problem(out_dir / ATTRIBUTION_FILE, exc).replace("model file", "attribution"))
+                log.error("%s", write_problem(out_dir / ATTRIBUTION_FILE, exc, "the attribution file"))
         return results
 
     def _model(
@@ -230,7 +223,10 @@ class Loader:
             if problems:
                 result.status, result.error = ModelStatus.INVALID, "\n".join(problems)
             else:
-                result.output = str(self.save(model, data))
+                try:
+                    result.output = str(self.save(model, data))
+                except OSError as exc:  # disk full, read-only, immutable: this model failed, the batch goes on
+                    raise WriteFailed(write_problem(self.target(model), exc)) from None
                 result.status = ModelStatus.WRITTEN
                 result.verdict = verdict(data, self.config.consumer_schema)
         except EtlError as exc:  # a broken template, a model never transformed, a file that cannot
@@ -358,18 +354,18 @@ def remove_stale_temps(folder: Path, stems: list[str]) -> int:
 #: errno -> the fix for a model file that cannot be written
 _WRITE_FIXES = {
     errno.ENOSPC: "free some disk space (or choose another --output-dir) and re-run",
-    errno.EDQUOT: "free some of your disk quota (or choose another --output-dir) and re-run",
+    getattr(errno, "EDQUOT", -1): "free some of your disk quota (or choose another --output-dir) and re-run",
     errno.EPERM: "the file is immutable or protected (`lsattr` shows it; `chattr -i` clears it): allow writing and re-run",
     errno.EACCES: "make the file and its folder writable and re-run, or choose another --output-dir",
     errno.EROFS: "the filesystem is read-only: choose another --output-dir, or remount it writable, and re-run",
 }
 
 
-def write_problem(target: Path, exc: OSError) -> str:
-    """One line for a model file that cannot be written: the file, what the OS said, the fix.
-    Nothing was truncated (writes go to a temp file first): the previous file is intact."""
+def write_problem(target: Path, exc: OSError, what: str = "the model file") -> str:
+    """One line for a file that cannot be written: the file, what the OS said, the fix. Nothing
+    was truncated (writes go to a temp file first): the previous file is intact."""
     fix = _WRITE_FIXES.get(exc.errno or 0, "fix the cause and re-run")
-    return f"{target}: cannot write the model file ({exc.strerror or exc}); the previous file is unchanged; {fix}"
+    return f"{target}: cannot write {what} ({exc.strerror or exc}); the previous file is unchanged; {fix}"
 
 
 def _name(row: dict[str, Any]) -> str:

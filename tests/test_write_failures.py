@@ -130,3 +130,15 @@ def test_the_backup_of_a_private_model_file_is_private(models_dir):
     assert backup.read_text() == TEMPLATE
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) != json.loads(TEMPLATE)
+
+
+def test_an_attribution_file_that_cannot_be_written_is_one_line_after_the_models(example_config, monkeypatch):
+    _failing_for(monkeypatch, "ATTRIBUTION", errno.ENOSPC)
+    result = cli("run", "-c", str(example_config), "--offline")
+    out = example_config.parent / "out"
+    assert (
+        f"{out / 'ATTRIBUTION.md'}: cannot write the attribution file (No space left on device); the previous file "
+        "is unchanged; free some disk space (or choose another --output-dir) and re-run"
+    ) in result.output.splitlines()
+    assert "10/10 written; " in result.output
+    assert result.exit_code == 0, result.output
