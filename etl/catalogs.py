@@ -20,7 +20,7 @@ from .config import REPO_ID, ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Source
-from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod
+from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod, MatchStatus
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
@@ -43,13 +43,13 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
         docs = fetcher.documents(source, source.url)
     except CacheMiss as miss:
         if skip := sources.missing_key(source.name):
-            return Match("skipped", note=skip, reason=Reason.NO_KEY)
+            return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY)
         misses.append(f"{miss.source} {miss.url}")
-        return Match("skipped", note="not fetched", reason=Reason.NOT_FETCHED)
+        return Match(MatchStatus.SKIPPED, note="not fetched", reason=Reason.NOT_FETCHED)
     except SourceError as exc:
-        return Match("failed", note=str(exc), url=exc.url)
+        return Match(MatchStatus.FAILED, note=str(exc), url=exc.url)
     except NotInSource as exc:
-        return Match("failed", note=str(exc))
+        return Match(MatchStatus.FAILED, note=str(exc))
     entries, owner, seen = [], [], set()
     for d, doc in enumerate(docs):
         for record in doc.records(source):
@@ -110,7 +110,7 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
         if isinstance(catalog, Match) or catalog.index.source.identity.hf_id is None:
             continue
         match = catalog.index.match(model.name, None, model.ids.get(name))
-        if match.status != "matched" or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
+        if match.status != MatchStatus.MATCHED or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
             continue
         raw = first_value(catalog.index.source.identity.hf_id, match.entry)
         repo = HF_PREFIX.sub("", str(raw or "").strip()).strip("/")

@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from . import settings
 from .errors import BIDI, UsageError
 from .files import echo, read_structured
+from .per_source import Setting, SettingKind, config_properties, declared_settings
 from .validation import place, raw_schema, schema_problems
 
 #: config keys that hold paths (relative to the config file)
@@ -32,6 +33,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
 #: declared. One rule for an hf_id, a string pin of a source whose URL takes {hf_id}, and a join
 #: key a catalog publishes: one owner/name, no '..', no query, no fragment, no spaces.
 REPO_ID = re.compile(raw_schema("config.schema.json")["$defs"]["model"]["properties"]["hf_id"]["pattern"])
+#: the PipelineConfig field that holds each kind of per-source setting
+_HOLDER = {SettingKind.KEY: "source_keys", SettingKind.RATE: "source_rates"}
 
 
 @dataclass
@@ -97,10 +100,9 @@ class PipelineConfig:
     output_dir: Path = Path(settings.DEFAULT_OUTPUT_DIR)
     cache_path: Path = Path(settings.DEFAULT_STORE_PATH)
     cache_ttl_hours: float = settings.DEFAULT_TTL_HOURS
-    artificial_analysis_key: str | None = None
-    huggingface_key: str | None = None
-    rate_limit_aa: float | None = None
-    rate_limit_hf: float | None = None
+    #: per-source keys and rates the mappings declare (etl/per_source.py): config key -> value
+    source_keys: dict[str, str] = field(default_factory=dict)
+    source_rates: dict[str, float] = field(default_factory=dict)
     max_retries: int = settings.DEFAULT_MAX_RETRIES
     retry_backoff_factor: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR
     timeout: float = settings.DEFAULT_TIMEOUT
@@ -136,15 +138,25 @@ class PipelineConfig:
         return f"PipelineConfig({shown})"
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], file: str = "<config>", base_dir: Path | None = None) -> PipelineConfig:
-        """Validate a config mapping (as in a config file) and build the config."""
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        file: str = "<config>",
+        base_dir: Path | None = None,
+        per_source: Mapping[str, Setting] | None = None,
+    ) -> PipelineConfig:
+        """Validate a config mapping (as in a config file) and build the config. ``per_source``: the
+        keys and rates the mappings declare (default: the shipped mappings')."""
         data = dict(data)
+        per_source = declared_settings() if per_source is None else per_source
         if isinstance(data.get("models"), list):  # plain names are short for {name: ...}
             data["models"] = [{"name": m} if isinstance(m, str) else m for m in data["models"]]
         problems = non_finite(data, file)  # one line per place: NaN or infinity, not also its bound
         places = tuple(p[: p.rindex(": ") + 2] for p in problems)
         problems += [
-            p for p in schema_problems("config.schema.json", data, file) if not places or not p.startswith(places)
+            p
+            for p in schema_problems("config.schema.json", data, file, extra=config_properties(per_source))
+            if not places or not p.startswith(places)
         ]
         for i, model in enumerate(data.get("models") or [] if isinstance(data.get("models"), list) else []):
             if isinstance(model, dict) and isinstance(model.get("name"), str):
@@ -159,6 +171,8 @@ class PipelineConfig:
                 kwargs[key] = _resolve(base, value)
             elif key == "models":
                 kwargs[key] = parse_models(value, file, base)
+            elif key in per_source:
+                kwargs.setdefault(_HOLDER[per_source[key].kind], {})[key] = value
             else:
                 kwargs[key] = value
         return cls(**kwargs, origin=file)
@@ -181,12 +195,11 @@ class PipelineConfig:
             data = read_structured(path)
             if not isinstance(data, dict):
                 raise UsageError(f"{path}: (top level): expected a mapping of keys, got {type(data).__name__}")
-        config = cls.from_dict(data, file, base)
+        per_source = declared_settings((overrides or {}).get("mappings_dir"))
+        config = cls.from_dict(data, file, base, per_source)
         config.environ = {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
-        for f in fields(config):  # file < environment < flags: a flag sets the attribute again below
-            if f.name.endswith("_key") and getattr(config, f.name):
-                config.file_keys[f.name] = getattr(config, f.name)
-                setattr(config, f.name, None)
+        # file < environment < flags: the file's keys are looked up after the environment
+        config.file_keys, config.source_keys = config.source_keys, {}
         flags = [
             f"--{k.replace('_', '-')}: {v} is not a finite number; give a number"
             for k, v in (overrides or {}).items()
@@ -202,6 +215,8 @@ class PipelineConfig:
                 config.models = value
             elif key in (*PATH_KEYS, "mappings_dir"):
                 setattr(config, key, Path(value))
+            elif key in per_source:
+                getattr(config, _HOLDER[per_source[key].kind])[key] = value
             else:
                 setattr(config, key, value)
         return config

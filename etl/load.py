@@ -25,19 +25,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
 from .errors import EtlError, UsageError, WriteFailed
 from .files import echo, read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
-from .store import Store
-from .transform import CHUNK
+from .store import LoadedFrom, Store
 from .validation import schema_problems
 from .values import MANUAL_SOURCE
 
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
-KEPT = " (kept from the load of "  # how a kept value's source reads in the loads table and `etl diff`
 ATTRIBUTION_STEM = Path(ATTRIBUTION_FILE).stem
 #: a temp file of write_atomic older than this is a killed run's: every write renames it at once
 STALE_TEMP_SECONDS = 60
@@ -56,8 +55,15 @@ class Loader:
 
     @functools.cached_property
     def fillable_fields(self) -> list[tuple[str, str]]:
-        """Fields with a candidate from an active source: what a model can get at best."""
+        """Fields with a candidate from an active source: what any model can get from the sources."""
         return sorted({(s, f) for s, f, c in self.mappings.fields() if any(x.source in self.active for x in c)})
+
+    def model_fields(self, chosen: Chosen, last: dict | None = None) -> list[tuple[str, str]]:
+        """What one model can get: the sources' fields, plus every field it has a staged value for
+        (a hand-entered value fills a field no active source covers: that is what the values file
+        is for), plus every field the last load wrote for it (so a value kept or removed is seen)."""
+        extra = set(chosen) | {tuple(name.split(".", 1)) for name in last or ()}
+        return sorted(set(self.fillable_fields) | extra) if extra - set(self.fillable_fields) else self.fillable_fields
 
     # ----- templates ----------------------------------------------------------------------------
     def load_template(self, path: Path | str | None = None) -> dict[str, Any]:
@@ -98,7 +104,7 @@ class Loader:
         if chosen is None:
             rows = self.store.staged_by_model([model.name]).get(model.name, [])
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
-        for section, fname in self.fillable_fields:
+        for section, fname in self.model_fields(chosen):
             fields = data.setdefault(section, {})
             if fields.get(fname) is not None and not self.config.overwrite:
                 continue
@@ -176,8 +182,8 @@ class Loader:
         shared = self.load_template() if any(m.template is None for m in models) else None
         results: list[ModelResult] = []
         used: set[str] = set()
-        for start in range(0, len(models), CHUNK):
-            chunk = models[start : start + CHUNK]
+        for start in range(0, len(models), settings.MODELS_PER_CHUNK):
+            chunk = models[start : start + settings.MODELS_PER_CHUNK]
             names = [m.name for m in chunk]
             staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)
             last = self.store.last_loaded(names)
@@ -243,7 +249,7 @@ class Loader:
         field blanked on purpose (a hand-entered null) is not a loss, nor is a hand-entered value
         the user deleted; and only what was written to this same file counts."""
         target = str(self.target(model))
-        for sec, fld in self.fillable_fields:
+        for sec, fld in self.model_fields(chosen, last):
             name = f"{sec}.{fld}"
             if name not in last or (sec, fld) in chosen or data.get(sec, {}).get(fld) is not None:
                 continue
@@ -251,7 +257,7 @@ class Loader:
                 continue
             if last[name].get("target") not in (None, target):
                 continue  # written to another file (another config's output): not this file's value
-            if self.config.allow_removals or last[name]["source"].split(KEPT)[0] == MANUAL_SOURCE:
+            if self.config.allow_removals or last[name]["source"].source == MANUAL_SOURCE:
                 result.removed.append(name)
             else:
                 data.setdefault(sec, {})[fld] = last[name]["value"]
@@ -265,14 +271,15 @@ class Loader:
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         row = {"model": model.name, "target": str(self.target(model))}
         out = []
-        for sec, fld in self.fillable_fields:
+        chosen = {(r["section"], r["field"]): None for r in rows.values()}
+        for sec, fld in self.model_fields(chosen, last):
             name = f"{sec}.{fld}"
             value = data.get(sec, {}).get(fld)
             if name in result.kept:
-                source = f"{last[name]['source'].split(KEPT)[0]}{KEPT}{last[name]['at']})"
+                source = LoadedFrom(last[name]["source"].source, kept_since=last[name]["at"])
                 out.append({**row, "field": name, "value": value, "source": source, "at": last[name]["at"]})
             elif name in result.removed:
-                manual = last[name]["source"].split(KEPT)[0] == MANUAL_SOURCE
+                manual = last[name]["source"].source == MANUAL_SOURCE
                 why = "no longer in the values file" if manual else "no source gives it now (--allow-removals)"
                 out.append({**row, "field": name, "value": None, "source": f"removed: {why}", "at": stamp})
             elif value is not None:

@@ -18,6 +18,7 @@ from .errors import UsageError
 from .files import load_yaml, regex_hazard, yaml_problem
 from .listing import FILE_KEY, Listing, listing_problems
 from .paths import KeyPath, compile_path, first_value
+from .per_source import resolve_auths
 from .settings import mappings_dir
 from .validation import schema_problems, suggest, validator
 
@@ -36,7 +37,7 @@ __all__ = [
 
 SOURCES_FILE = "sources.yaml"
 #: what a mapping file may hold at its top level
-FILE_KEYS = ("sources", "section", "description", "variants", "tolerance", "fields", "no_source")
+FILE_KEYS = ("sources", "auths", "section", "description", "variants", "tolerance", "fields", "no_source")
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,7 @@ class Source:
     @property
     def key_envs(self) -> tuple[str, ...]:
         """The environment variables that may hold this source's key, in order."""
-        env = (self.auth or {}).get("env") or ()
-        return (env,) if isinstance(env, str) else tuple(env)
+        return (env,) if isinstance(env := (self.auth or {}).get("env") or (), str) else tuple(env)
 
     def keeps(self, entry: Any) -> bool:
         """Apply the ``where`` conditions."""
@@ -393,6 +393,7 @@ def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], l
     files: list[tuple[Path, dict[str, Any], bool]] = []
     sources: dict[str, Source] = {}
     origin: dict[str, Path] = {}
+    auths: list[tuple[Path, str, dict[str, Any]]] = []
     for path in paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
@@ -406,20 +407,22 @@ def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], l
             continue
         unknown = [k for k in raw if k not in FILE_KEYS]
         problems += [f"{path}: (top level): unknown key {str(k)!r}: {suggest(str(k), FILE_KEYS)}" for k in unknown]
-        if "sources" in raw:
-            found = schema_problems("mapping.schema.json", {"sources": raw["sources"]}, str(path), "sources_file")
+        if declares := {k: raw[k] for k in ("sources", "auths") if k in raw}:
+            found = schema_problems("mapping.schema.json", declares, str(path), "sources_file")
             problems += found
-            for name, decl in (raw["sources"] if not found else {}).items():
+            auths += [(path, n, a) for n, a in (declares.get("auths", {}) if not found else {}).items()]
+            for name, decl in (declares.get("sources", {}) if not found else {}).items():
                 if name in sources:
                     problems.append(f"{path}: sources.{name}: already declared in another file; keep one")
                 sources[name] = _build_source(name, decl, path, problems)
                 origin[name] = path
-        rest = {k: v for k, v in raw.items() if k != "sources" and k in FILE_KEYS}
-        if rest or "sources" not in raw:
+        rest = {k: v for k, v in raw.items() if k not in ("sources", "auths") and k in FILE_KEYS}
+        if rest or not declares:
             found = schema_problems("mapping.schema.json", rest, str(path), "section_file")
             problems += found
             files.append((path, rest, not found))
     listing_problems(sources, origin, problems)
+    resolve_auths(sources, auths, origin, problems)
     return sources, files
 
 

@@ -68,6 +68,7 @@ class MatchMethod(StrEnum):
     """Which rule found the entry, strongest first (``etl match`` prints it)."""
 
     PIN = "pin"
+    HF_ID = "hf_id"  # a per-model document at the URL of the model's own hf_id
     JOIN = "join:hf_id"
     DISCOVERED = "join:hf_id (discovered)"  # a repo id a catalog published for the model (etl/catalogs.py)
     NAME = "exact name"  # the same name once case and separators are aside

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import typing
 from collections.abc import Callable
 from enum import StrEnum
@@ -17,9 +18,14 @@ from typing import Annotated, Any
 import typer
 
 from .config import PipelineConfig, models_from_option
+from .errors import UsageError
+from .per_source import Setting, SettingKind, declared_settings
 from .pipeline import Pipeline
 from .store import store_errors
 from .terminal import errors_to_exit, setup_logging
+
+#: what --rate-limit-... accepts (requests per second), as the config schema's $defs.source_rate
+RATE_BOUNDS = (0.0001, 1000000)
 
 
 class LogLevel(StrEnum):
@@ -117,18 +123,6 @@ COMMON: dict[str, tuple[Any, Any]] = {
         bool,
         typer.Option("--refresh", help="Ignore fresh cache entries and fetch again.", rich_help_panel=_P),
     ),
-    "aa_key": (
-        str | None,
-        typer.Option(
-            "--aa-key",
-            help="Artificial Analysis key (better: ARTIFICIAL_ANALYSIS_API_KEY in the environment or .env).",
-            rich_help_panel="Network",
-        ),
-    ),
-    "hf_key": (
-        str | None,
-        typer.Option("--hf-key", help="Hugging Face token (better: HUGGINGFACE_API_KEY).", rich_help_panel="Network"),
-    ),
     "max_retries": (
         int | None,
         typer.Option(
@@ -136,26 +130,6 @@ COMMON: dict[str, tuple[Any, Any]] = {
             min=0,
             max=100,
             help="Retries on 429, 5xx, time-outs (default: 3).",
-            rich_help_panel="Network",
-        ),
-    ),
-    "rate_limit_aa": (
-        float | None,
-        typer.Option(
-            "--rate-limit-aa",
-            min=0.0001,
-            max=1000000,
-            help="Requests per second to Artificial Analysis.",
-            rich_help_panel="Network",
-        ),
-    ),
-    "rate_limit_hf": (
-        float | None,
-        typer.Option(
-            "--rate-limit-hf",
-            min=0.0001,
-            max=1000000,
-            help="Requests per second to Hugging Face.",
             rich_help_panel="Network",
         ),
     ),
@@ -171,11 +145,28 @@ COMMON: dict[str, tuple[Any, Any]] = {
     ),
     "verbose": (bool, typer.Option("--verbose", "-v", help="Same as --log-level DEBUG.", rich_help_panel="Output")),
 }
-_FLAG_TO_CONFIG = {
-    "template": "template_path",
-    "aa_key": "artificial_analysis_key",
-    "hf_key": "huggingface_key",
-}
+_FLAG_TO_CONFIG = {"template": "template_path"}
+
+
+def per_source_options(argv: list[str]) -> dict[str, Setting]:
+    """The keys and rates the mappings declare, as flags (``--aa-key``, ``--rate-limit-hf``...):
+    those of the folder ``--mappings`` names in ``argv``, else the shipped one. A folder that does not
+    load gives no flags here; the command then reports its problems."""
+    folder = next((a.split("=", 1)[1] for a in argv if a.startswith("--mappings=")), None)
+    if "--mappings" in argv[:-1]:
+        folder = argv[argv.index("--mappings") + 1]
+    try:
+        return {s.param: s for s in declared_settings(folder).values()}
+    except (UsageError, OSError):
+        return {}
+
+
+def _option(setting: Setting) -> tuple[Any, Any]:
+    if setting.kind is SettingKind.KEY:
+        return str | None, typer.Option(setting.flag, help=setting.help, rich_help_panel="Network")
+    low, high = RATE_BOUNDS
+    opt = typer.Option(setting.flag, min=low, max=high, help=setting.help, rich_help_panel="Network")
+    return float | None, opt
 
 
 def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -186,16 +177,18 @@ def pipeline_command(fn: Callable[..., Any]) -> Callable[..., Any]:
         for p in inspect.signature(fn).parameters.values()
         if p.name != "pipeline"
     ]
+    per_source = per_source_options(sys.argv)
     shared = [
         inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[typ, opt], default=False if typ is bool else None
         )
-        for name, (typ, opt) in COMMON.items()
+        for name, (typ, opt) in {**COMMON, **{p: _option(s) for p, s in per_source.items()}}.items()
     ]
 
     @functools.wraps(fn)
     def wrapper(**kwargs: Any) -> Any:
         options = {k: kwargs.pop(k) for k in COMMON}
+        options |= {s.name: kwargs.pop(p) for p, s in per_source.items()}  # by config key
         with errors_to_exit():
             pipeline = build_pipeline(options)
             try:

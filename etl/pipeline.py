@@ -19,6 +19,7 @@ from .extract import Extractor
 from .load import Loader
 from .mappings import Mappings, load_mappings
 from .outcomes import ExtractReport, ModelResult, Progress
+from .per_source import settings_of
 from .pins import apply_pins, key_problems
 from .sources import Sources
 from .store import Store
@@ -33,7 +34,8 @@ class Pipeline:
         if config is None:
             config = PipelineConfig()
         elif isinstance(config, dict):
-            config = PipelineConfig.from_dict(config, "<config dict>")
+            per_source = settings_of(mappings) if mappings else None  # their keys and rates are config keys
+            config = PipelineConfig.from_dict(config, "<config dict>", per_source=per_source)
         self.config = config
         self.mappings = mappings or load_mappings(config.mappings_dir)
         self.resolved = Sources(self.mappings, config)
@@ -151,12 +153,9 @@ class Pipeline:
             out[model.name] = verdict(self.loader.fill(template, model)[0], self.config.consumer_schema)
         return out
 
-    # ----- the seed system's helpers ------------------------------------------------------------
+    # ----- the seed system's helpers (README's Python API; tests/test_api.py keeps them) ---------
     def load_template(self, path: Path | str | None = None) -> dict[str, Any]:
         return self.loader.load_template(path)
-
-    def check_templates(self, models: list[ModelInfo]) -> None:
-        self.loader.check_templates(models)
 
     def fill_model_data(
         self, template: dict[str, Any], model: ModelInfo, chosen: dict[tuple[str, str], Any] | None = None

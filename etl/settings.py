@@ -30,6 +30,8 @@ DEFAULT_RETRY_BACKOFF_FACTOR = 1.0
 DEFAULT_MAX_RETRY_WAIT = 120.0
 #: Requests per second when neither the source's YAML nor the config sets one.
 DEFAULT_RATE_LIMIT = 5.0
+#: Models matched, staged and loaded per batch (transform and load): bounds memory at 10,000+ models.
+MODELS_PER_CHUNK = 1000
 #: A batch goes on after one model fails, unless the config says otherwise.
 DEFAULT_CONTINUE_ON_ERROR = True
 #: Sent with every request so services can tell who is calling.

@@ -2,7 +2,7 @@
 which URL and rate, with which key. Extract, the log redaction and cassette import all read this
 one view, so an override, a rate flag or a key is looked up in exactly one place.
 
-Precedence for a key: the flag (or Python API value) that the source's ``auth.config_key`` names,
+Precedence for a key: the flag (or Python API value) of the source's auth (``<auth>_key``),
 then the environment variables its ``auth.env`` lists, in order (``.env`` included when the config
 was loaded from a file), then the config file. Keys are stripped of surrounding whitespace (a key file ending in a newline
 works); a key with a control character inside is refused without echoing it.
@@ -103,7 +103,7 @@ def url_for(source: Source, model: ModelInfo, file: str | None = None) -> str | 
 def _key(source: Source, config: PipelineConfig, environ: Mapping[str, str]) -> str | None:
     auth = source.auth or {}
     setting = auth.get("config_key")
-    value = getattr(config, setting, None) if setting else None  # a flag, or the Python API
+    value = config.source_keys.get(setting) if setting else None  # a flag, or the Python API
     for env in source.key_envs:
         value = value or environ.get(env)
     value = value or config.file_keys.get(setting or "")
@@ -134,5 +134,5 @@ def _overridden(source: Source, override: dict[str, Any]) -> Source:
 
 
 def _rate(source: Source, override: dict[str, Any], config: PipelineConfig) -> float:
-    flag = getattr(config, source.rate_limit_setting) if source.rate_limit_setting else None
+    flag = config.source_rates.get(source.rate_limit_setting) if source.rate_limit_setting else None
     return override.get("rate_limit") or flag or source.rate_limit or settings.DEFAULT_RATE_LIMIT

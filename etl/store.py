@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,86 @@ except ImportError:  # Windows: no advisory locks; two runs on one store are not
     fcntl = None  # type: ignore[assignment]
 
 FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_keys", "loads"
+#: the staged table's columns and their types, in order; every staged row is built by staged_row()
+STAGED_COLUMNS: dict[str, type] = {
+    "model": str,
+    "section": str,
+    "field": str,
+    "rank": int,
+    "source": str,
+    "value": str,
+    "raw": str,
+    "url": str,
+    "path": str,
+    "transform": str,
+    "fetched_at": str,
+    "context": str,
+    "chosen": int,
+    "entry_id": str,
+    "conflict": int,
+    "rejected": str,
+}
+#: how a kept value's source reads in the loads table and `etl diff`
+KEPT = " (kept from the load of "
+
+
+def staged_row(
+    model: str,
+    section: str,
+    field: str,
+    rank: int,
+    source: str,
+    value: Any,
+    raw: Any,
+    url: str | None,
+    path: str,
+    transform: str,
+    *,
+    fetched_at: str | None = None,
+    context: Any = None,
+    entry_id: str | None = None,
+    rejected: str | None = None,
+) -> dict[str, Any]:
+    """One candidate's value for one model's field, with its provenance: a row of STAGED_COLUMNS
+    (value, raw and context not yet JSON-encoded). The one builder, so a source's rows, the values
+    file's rows and the table cannot drift apart; not chosen, no conflict until the field is ranked."""
+    return {
+        "model": model,
+        "section": section,
+        "field": field,
+        "rank": rank,
+        "source": source,
+        "value": value,
+        "raw": raw,
+        "url": url,
+        "path": path,
+        "transform": transform,
+        "fetched_at": fetched_at,
+        "context": context,
+        "chosen": 0,
+        "entry_id": entry_id,
+        "conflict": 0,
+        "rejected": rejected,
+    }
+
+
+@dataclass(frozen=True)
+class LoadedFrom:
+    """Where a loaded value came from: its source (or 'template', or 'removed: why') and, for a
+    value kept because nothing gives it now, the time of the load it was kept from. Stored as one
+    text column of the loads table (``str()``: what `etl diff` shows); last_loaded reads it back
+    into this, so no caller splits strings."""
+
+    source: str
+    kept_since: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}{KEPT}{self.kept_since})" if self.kept_since else self.source
+
+    @classmethod
+    def parse(cls, text: str) -> LoadedFrom:
+        source, marker, rest = text.partition(KEPT)
+        return cls(source, rest.removesuffix(")") if marker else None)
 
 
 #: what a store fault tells the user to do. Never "delete it": the store holds the load history
@@ -171,24 +252,7 @@ class Store:
             self.db[KEYS].create({"ident": str, "key": str}, pk="ident")
         if STAGED not in self.db.table_names():
             self.db[STAGED].create(
-                {
-                    "model": str,
-                    "section": str,
-                    "field": str,
-                    "rank": int,
-                    "source": str,
-                    "value": str,
-                    "raw": str,
-                    "url": str,
-                    "path": str,
-                    "transform": str,
-                    "fetched_at": str,
-                    "context": str,
-                    "chosen": int,
-                    "entry_id": str,
-                    "conflict": int,
-                    "rejected": str,
-                },
+                STAGED_COLUMNS,
                 pk=("model", "section", "field", "rank"),
             )
             self.db[STAGED].create_index(["model"])
@@ -293,14 +357,18 @@ class Store:
             self.db.conn.executemany(
                 f"INSERT INTO {LOADS} (generation, model, field, value, source, at, target) "
                 "VALUES ('current', ?, ?, ?, ?, ?, ?)",
-                [(r["model"], r["field"], encode(r["value"]), r["source"], r["at"], r.get("target")) for r in rows],
+                [
+                    (r["model"], r["field"], encode(r["value"]), str(r["source"]), r["at"], r.get("target"))
+                    for r in rows
+                ],
             )
 
     def last_loaded(self, models: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         """What the last load wrote per model and field (non-null values), with its source."""
         out: dict[str, dict[str, dict[str, Any]]] = {}
         for row in self._rows_for(LOADS, models, " AND generation = 'current' AND value != 'null'"):
-            out.setdefault(row["model"], {})[row["field"]] = {**row, "value": json.loads(row["value"])}
+            loaded = {**row, "value": json.loads(row["value"]), "source": LoadedFrom.parse(row["source"])}
+            out.setdefault(row["model"], {})[row["field"]] = loaded
         return out
 
     def load_changes(self) -> list[dict[str, Any]]:

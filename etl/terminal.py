@@ -16,6 +16,7 @@ import typer
 from .config import ModelInfo, models_from_folder
 from .errors import EtlError, ExitCode, UsageError, printable
 from .outcomes import Failure, ModelResult, ModelStatus, Progress
+from .per_source import SettingKind, declared_settings
 
 
 class _SecretFilter(logging.Filter):
@@ -203,8 +204,11 @@ def ask_launch() -> tuple[dict[str, Any], list[ModelInfo]]:
     """The guided mode's questions: keys (hidden), folder, which models, output folder, verbosity.
     Returns the config overrides and the chosen models."""
     typer.echo("Fill model files from public sources. Keys are optional; Enter skips.")
-    aa_key = typer.prompt("Artificial Analysis API key", default="", hide_input=True, show_default=False)
-    hf_key = typer.prompt("Hugging Face token", default="", hide_input=True, show_default=False)
+    keys = {
+        s.name: typer.prompt(s.label, default="", hide_input=True, show_default=False) or None
+        for s in declared_settings().values()
+        if s.kind is SettingKind.KEY
+    }
     while True:
         folder = Path(typer.prompt("Folder of model JSON files", default="Models"))
         try:
@@ -225,8 +229,7 @@ def ask_launch() -> tuple[dict[str, Any], list[ModelInfo]]:
     output = Path(typer.prompt("Output folder", default="filled_models"))
     verbose = typer.confirm("Verbose output?", default=False)
     answers = {
-        "artificial_analysis_key": aa_key or None,
-        "huggingface_key": hf_key or None,
+        **keys,
         "output_dir": output,
         "input_dir": folder,
         "log_level": "DEBUG" if verbose else "INFO",

@@ -15,24 +15,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import settings
+from .access import NoListing, listed_files, open_fetcher
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import OfflineCacheMiss, SourceError
-from .extract import NoListing, listed_files, open_fetcher
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import FILE_KEY, Candidate, Mappings, Source
-from .matching import Match, MatchMethod
+from .matching import Match, MatchMethod, MatchStatus
 from .outcomes import Progress, Reason
 from .sources import Sources, url_for
-from .store import Store, encode
+from .store import Store, encode, staged_row
 from .transforms import Context, evaluate, in_param_count_unit
 from .validation import field_check
 from .values import ManualValues
 
 log = logging.getLogger("etl")
-
-#: models matched and staged per batch of inserts (bounds memory at 10,000+ models)
-CHUNK = 1000
 
 
 @dataclass
@@ -73,8 +71,8 @@ class Transformer:
             models, discovered = with_keys(models, catalogs)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
-                for start in range(0, len(models), CHUNK):
-                    chunk, match_rows, staged_rows = models[start : start + CHUNK], [], []
+                for start in range(0, len(models), settings.MODELS_PER_CHUNK):
+                    chunk, match_rows, staged_rows = models[start : start + settings.MODELS_PER_CHUNK], [], []
                     for model in chunk:
                         found = {
                             s.name: self._match(s, model, catalogs, fetcher, misses, discovered.get(model.name))
@@ -102,10 +100,17 @@ class Transformer:
             if isinstance(state, Match):
                 return state, None
             match = state.index.match(model.name, model.hf_id, pin)
-            return (match, state.docs[state.owner[match.position]]) if match.status == "matched" else (match, None)
+            return (
+                (match, state.docs[state.owner[match.position]])
+                if match.status == MatchStatus.MATCHED
+                else (match, None)
+            )
         if pin is False:
             return Match(
-                "skipped", method="pin", note="pinned false: not in this source", reason=Reason.PINNED_FALSE
+                MatchStatus.SKIPPED,
+                method=MatchMethod.PIN,
+                note="pinned false: not in this source",
+                reason=Reason.PINNED_FALSE,
             ), None
         url = url_for(source, model)
         if source.listed_by is not None:
@@ -113,24 +118,24 @@ class Transformer:
         if url is None and found is not None and "hf_id" in source.placeholders:  # catalogs disagree
             cands = [{"id": repo, "name": found.describe(repo)} for repo in found.keys]
             note = "catalogs publish different hf_id for this model; set hf_id in the config to choose"
-            return Match("ambiguous", method=MatchMethod.DISCOVERED, candidates=cands, note=note), None
+            return Match(MatchStatus.AMBIGUOUS, method=MatchMethod.DISCOVERED, candidates=cands, note=note), None
         if url is None:
             missing = ", ".join(p for p in source.placeholders if not getattr(model, p, None))
-            return Match("skipped", note=f"model has no {missing}", reason=Reason.NO_JOIN_KEY), None
+            return Match(MatchStatus.SKIPPED, note=f"model has no {missing}", reason=Reason.NO_JOIN_KEY), None
         try:
             docs = fetcher.documents(source, url)
         except CacheMiss as miss:
             if skip := self.sources.missing_key(source.name):
-                return Match("skipped", note=skip, reason=Reason.NO_KEY), None
+                return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY), None
             misses.append(f"{miss.source} {miss.url}")
-            return Match("failed", note="not in cache"), None
+            return Match(MatchStatus.FAILED, note="not in cache"), None
         except NotInSource as exc:
-            return Match("unmatched", note=str(exc)), None
+            return Match(MatchStatus.UNMATCHED, note=str(exc)), None
         except SourceError as exc:
-            return Match("failed", note=str(exc), url=exc.url), None
+            return Match(MatchStatus.FAILED, note=str(exc), url=exc.url), None
         records = docs[0].records(source)
         if not records:
-            return Match("unmatched", note="empty response"), None
+            return Match(MatchStatus.UNMATCHED, note="empty response"), None
         return _matched(model, pin, records[0]), docs[0]
 
     def _match_listed(
@@ -142,7 +147,7 @@ class Transformer:
         except NoListing as why:
             return Match(why.status, note=why.note, reason=why.reason), None
         if not files:
-            return Match("unmatched", note=f"{source.listed_by.source} lists no file of this source"), None
+            return Match(MatchStatus.UNMATCHED, note=f"{source.listed_by.source} lists no file of this source"), None
         parts: dict[str, Document] = {}
         rows: list[Any] = []
         failed: list[SourceError] = []
@@ -161,8 +166,8 @@ class Transformer:
             rows += [{**r, FILE_KEY: name} if isinstance(r, dict) else r for r in doc.records(source)]
         if not parts:
             if failed:
-                return Match("failed", note=str(failed[0]), url=failed[0].url), None
-            return Match("unmatched", note=f"none of the {len(files)} listed file(s) could be read"), None
+                return Match(MatchStatus.FAILED, note=str(failed[0]), url=failed[0].url), None
+            return Match(MatchStatus.UNMATCHED, note=f"none of the {len(files)} listed file(s) could be read"), None
         first = next(iter(parts.values()))
         listed = Listed(source.name, first.url, rows, first.fetched_at, {}, {}, parts)
         return _matched(model, model.ids.get(source.name), rows), listed
@@ -175,7 +180,7 @@ class Transformer:
         for section, fname, candidates in self.mappings.fields():
             every = [row for cand in candidates if (row := self._value(model, cand, found))]
             if (section, fname) in manual:
-                row = manual[(section, fname)].as_row(self.manual.rank(len(candidates))) | {"rejected": None}
+                row = manual[(section, fname)].as_row(self.manual.rank(len(candidates)))
                 every.insert(0 if row["rank"] < 0 else len(every), row)
             field_rows = [row for row in every if not row["rejected"]]  # refused values are kept, not chosen
             if field_rows:
@@ -194,7 +199,7 @@ class Transformer:
     def _value(self, model: ModelInfo, cand: Candidate, found: dict) -> dict[str, Any] | None:
         """The staged row of one candidate, with its provenance; None when it yields nothing."""
         match, doc = found.get(cand.source, (None, None))
-        if match is None or match.status != "matched" or doc is None:
+        if match is None or match.status != MatchStatus.MATCHED or doc is None:
             return None
         if isinstance(doc, Listed):  # the file this value comes from: its URL and fetch time
             doc = doc.part(cand, match.entry)
@@ -207,26 +212,23 @@ class Transformer:
         if value is None and rejected is None:
             return None
         rejected = rejected or field_check("model.schema.json", cand.section, cand.field)(value)
-        return {
-            "model": model.name,
-            "section": cand.section,
-            "field": cand.field,
-            "rank": cand.rank,
-            "source": cand.source,
-            "value": value,
-            "raw": raw,
-            "url": doc.url,
-            "path": cand.path or f"compute:{cand.compute}",
-            "transform": cand.describe_transform(),
-            "fetched_at": doc.fetched_at,
-            "context": {**doc.context, "hf_id_from": match.note}
-            if match.method == MatchMethod.DISCOVERED
-            else doc.context,
-            "chosen": 0,
-            "entry_id": match.entry_id,
-            "conflict": 0,
-            "rejected": rejected,
-        }
+        context = {**doc.context, "hf_id_from": match.note} if match.method == MatchMethod.DISCOVERED else doc.context
+        return staged_row(
+            model.name,
+            cand.section,
+            cand.field,
+            cand.rank,
+            cand.source,
+            value,
+            raw,
+            doc.url,
+            cand.path or f"compute:{cand.compute}",
+            cand.describe_transform(),
+            fetched_at=doc.fetched_at,
+            context=context,
+            entry_id=match.entry_id,
+            rejected=rejected,
+        )
 
     def _flag_conflicts(self, section: str, fname: str, candidates: list[Candidate], rows: list[dict]) -> None:
         """The first value wins; another that differs beyond the field's tolerance marks both. A
@@ -245,17 +247,19 @@ def _matched(model: ModelInfo, pin: Any, entry: Any) -> Match:
     """A per-model document found for the model: by a pin, a discovered key (and where it came
     from), or its own hf_id."""
     if isinstance(pin, str):
-        return Match("matched", entry, pin, pin, MatchMethod.PIN)
+        return Match(MatchStatus.MATCHED, entry, pin, pin, MatchMethod.PIN)
     if model.hf_id_from:  # a join key a catalog published: say where it came from
-        return Match("matched", entry, model.hf_id, model.hf_id, MatchMethod.DISCOVERED, note=model.hf_id_from)
-    return Match("matched", entry, model.hf_id, model.hf_id, "hf_id")
+        return Match(
+            MatchStatus.MATCHED, entry, model.hf_id, model.hf_id, MatchMethod.DISCOVERED, note=model.hf_id_from
+        )
+    return Match(MatchStatus.MATCHED, entry, model.hf_id, model.hf_id, MatchMethod.HF_ID)
 
 
 def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources: dict[str, Source]) -> None:
     """A discovered key that leads to a derivative repo (a quantisation, finetune...) is not the
     model: every per-model source that used it is refused, with the reason."""
     for name, (match, _) in list(found.items()):
-        if match.method != MatchMethod.DISCOVERED or match.status != "matched":
+        if match.method != MatchMethod.DISCOVERED or match.status != MatchStatus.MATCHED:
             continue
         marker = sources[name].is_derivative(match.entry)
         if marker is None:
@@ -263,15 +267,7 @@ def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources
         note = f"the discovered repo {match.entry_id} is a derivative ({marker}), not this model; set hf_id to use it"
         for other, (m, _) in list(found.items()):
             if m.method == MatchMethod.DISCOVERED and m.entry_id == match.entry_id:
-                found[other] = (Match("unmatched", method=MatchMethod.DISCOVERED, note=note), None)
-
-
-def _encode(value: Any) -> str:
-    """JSON for the store; a value JSON cannot hold (NaN, a huge nesting) is kept as its repr."""
-    try:
-        return encode(value)
-    except (ValueError, RecursionError):
-        return encode(repr(value)[:200])
+                found[other] = (Match(MatchStatus.UNMATCHED, method=MatchMethod.DISCOVERED, note=note), None)
 
 
 def _numeric(value: Any) -> bool:

@@ -137,8 +137,8 @@ def _fast_object(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
 
 
 @cache
-def fast_validator(schema_name: str) -> Callable[[Any], bool] | None:
-    return _fast(validator(schema_name).schema)
+def fast_validator(schema_name: str, extra: tuple[tuple[str, str], ...] = ()) -> Callable[[Any], bool] | None:
+    return _fast(validator(schema_name, None, extra).schema)
 
 
 @cache
@@ -148,12 +148,18 @@ def raw_schema(schema_name: str) -> dict[str, Any]:
 
 
 @cache
-def validator(schema_name: str, definition: str | None = None) -> Draft202012Validator:
-    """Compile a schema of ``schemas/`` (or one of its ``$defs``) once per process."""
+def validator(
+    schema_name: str, definition: str | None = None, extra: tuple[tuple[str, str], ...] = ()
+) -> Draft202012Validator:
+    """Compile a schema of ``schemas/`` (or one of its ``$defs``) once per process; ``extra`` adds
+    top-level properties (name, ``$defs`` entry), such as the per-source keys the mappings declare."""
     schema = raw_schema(schema_name)
     defs = schema.get("$defs", {})
     if definition:
         schema = defs[definition]
+    if extra:
+        added = {name: {"$ref": f"#/$defs/{entry}"} for name, entry in extra}
+        schema = {**schema, "properties": {**schema.get("properties", {}), **added}}
     return Draft202012Validator(_inline_refs(schema, defs))
 
 
@@ -208,13 +214,20 @@ def _clipped(error: ValidationError) -> str:
     return error.message.replace(whole, echo(error.instance)) if len(whole) > MAX_ECHO else error.message
 
 
-def schema_problems(schema_name: str, instance: Any, file: str, definition: str | None = None) -> list[str]:
-    """Every violation of ``schemas/<schema_name>`` as ``file: place: problem`` lines."""
-    fast = fast_validator(schema_name) if definition is None else None
+def schema_problems(
+    schema_name: str,
+    instance: Any,
+    file: str,
+    definition: str | None = None,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """Every violation of ``schemas/<schema_name>`` as ``file: place: problem`` lines. ``extra``:
+    top-level keys known only at run time, each with the ``$defs`` entry describing its value."""
+    fast = fast_validator(schema_name, extra) if definition is None else None
     if fast is not None and fast(instance):
         return []
     errors = sorted(
-        validator(schema_name, definition).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
+        validator(schema_name, definition, extra).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
     )
     lines = []
     for error in errors:

@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 from .errors import UsageError, printable
 from .files import load_yaml, yaml_problem
 from .mappings import Mappings, load_mappings
+from .store import staged_row
 from .transforms import DEFAULT_PARAM_COUNT_UNIT, PARAM_COUNT_UNITS, RAW_COUNT_THRESHOLD
 from .validation import place, schema_problems, suggest, validator
 
@@ -59,23 +60,19 @@ class ManualValue:
 
     def as_row(self, rank: int) -> dict[str, Any]:
         """The staged-row shape of the other sources' values (the value not yet JSON-encoded)."""
-        return {
-            "model": self.model,
-            "section": self.section,
-            "field": self.field,
-            "rank": rank,
-            "source": MANUAL_SOURCE,
-            "value": self.value,
-            "raw": self.value,
-            "url": self.source,
-            "path": f"{self.file}:{self.line}" if self.line else self.file,
-            "transform": "as is",
-            "fetched_at": None,
-            "context": {"note": self.note} if self.note else None,
-            "chosen": 0,
-            "entry_id": None,
-            "conflict": 0,
-        }
+        return staged_row(
+            self.model,
+            self.section,
+            self.field,
+            rank,
+            MANUAL_SOURCE,
+            self.value,
+            self.value,
+            self.source,
+            f"{self.file}:{self.line}" if self.line else self.file,
+            "as is",
+            context={"note": self.note} if self.note else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from replay import CASSETTES, ReplayServer
 
 from etl.fetch import Fetcher, FetchSettings
 from etl.mappings import load_mappings
+from etl.per_source import declared_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 #: lines tests want shown at the end of the run (the reference set's coverage)
@@ -50,7 +51,7 @@ def _guarded_getaddrinfo(host, *args, **kwargs):
 def _no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
-    for var in ("ARTIFICIAL_ANALYSIS_API_KEY", "HUGGINGFACE_API_KEY", "HF_TOKEN"):
+    for var in {env for setting in declared_settings().values() for env in setting.envs}:
         monkeypatch.delenv(var, raising=False)
 
 

@@ -19,12 +19,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
+from etl.mappings import load_mappings
+
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 #: the sources of the pipeline issue; tests that count requests switch the leaderboards off
 CORE = ["artificial_analysis", "artificial_analysis_pro", "huggingface", "huggingface_config", "openrouter", "lmarena"]
 #: two catalogs both live at /results.json on their own hosts: served here under a prefix
 HOST_PREFIX = {"bigcode-bench.github.io": "/bigcodebench", "evalplus.github.io": "/evalplus"}
 Reply = tuple[int, dict[str, str], bytes]
+
+
+def _path(url: str) -> str:
+    """Where this server serves a declared URL: its path, under its host's prefix if it has one."""
+    parts = urlsplit(url)
+    return HOST_PREFIX.get(parts.netloc, "") + parts.path
 
 
 def key_of(url: str) -> str:
@@ -125,33 +133,14 @@ class ReplayServer:
         self.httpd.server_close()
 
     def sources(self, rate_limit: float = 1000.0, only: list[str] | None = None) -> dict[str, dict]:
-        """Config ``sources:`` overrides that point every shipped source here (fast by default);
-        with ``only``, every other source is switched off."""
-        paths = {
-            "artificial_analysis": "/api/v2/language/models/free",
-            "artificial_analysis_pro": "/api/v2/language/models",
-            "huggingface": "/api/models/{hf_id}",
-            "huggingface_config": "/{hf_id}/resolve/main/config.json",
-            "openrouter": "/api/v1/models",
-            "lmarena": "/rows",
-            "livebench": "/table_2026_01_08.csv",
-            "bigcodebench": "/bigcodebench/results.json",
-            "evalplus": "/evalplus/results.json",
-            "open_llm": "/rows",
-            "ugi": "/spaces/DontPlanToEnd/UGI-Leaderboard/resolve/main/ugi-leaderboard-data.csv",
-            "open_vlm": "/assets/OpenVLM.json",
-            # the sources of issue 11 (their cassettes: the paths of their URLs)
-            "llm_stats": "/JonathanChavezTamales/llm-leaderboard/tar.gz/24a9ccf7402306f0c3e237213538e4537d64ecc2",
-            "arena_hard": "/lmarena/arena-hard-auto/main/leaderboard/arena_hard_leaderboard_20240731.csv",
-            "wildbench": "/allenai/WildBench/main/leaderboard/data_dir/all_stat_wildbench.-1.json",
-            "mt_bench": "/spaces/lmarena-ai/chatbot-arena-leaderboard/resolve/main/leaderboard_table_20250511.csv",
-            "bfcl": "/data_overall.csv",
-            "aider": "/Aider-AI/aider/main/aider/website/_data/polyglot_leaderboard.yml",
-            "swe_bench": "/SWE-bench/swe-bench.github.io/master/data/leaderboards.json",
-            "hf_eval_results": "/{hf_id}/resolve/main/{file}",
-        }
-        out = {name: {"url": self.url + path, "rate_limit": rate_limit} for name, path in paths.items()}
-        out["livebench"]["companions"] = {"categories": self.url + "/categories_2026_01_08.json"}
+        """Config ``sources:`` overrides that point every shipped source here (fast by default), at
+        the paths of their declared URLs (and companions); with ``only``, every other source is
+        switched off."""
+        out = {}
+        for name, source in load_mappings().sources.items():
+            out[name] = {"url": self.url + _path(source.url), "rate_limit": rate_limit}
+            if source.companions:
+                out[name]["companions"] = {k: self.url + _path(c["url"]) for k, c in source.companions.items()}
         for name in out:
             if only is not None and name not in only:
                 out[name] = {"enabled": False}

@@ -80,6 +80,26 @@ def test_input_dir_mode_names_models_and_never_touches_inputs(workdir, warm_stor
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before
 
 
+def test_the_seed_system_public_api_is_kept(tmp_path):
+    """The README's Python API documents these seed names; its users call them, so they stay."""
+    assert LLMBenchmarkPipeline is Pipeline
+    pipeline = LLMBenchmarkPipeline(
+        PipelineConfig(
+            template_path=ROOT / "examples" / "templates" / "template.json",
+            output_dir=tmp_path,
+            cache_path=tmp_path / "s.sqlite",
+        )
+    )
+    template = pipeline.load_template()
+    assert template["model_specs"]["input_price"] is None
+    data, filled, fillable = pipeline.fill_model_data(template, ModelInfo("M"), {("model_specs", "input_price"): 0.5})
+    assert data["model_specs"]["input_price"] == 0.5 and filled == 1 and fillable > 1
+    assert template["model_specs"]["input_price"] is None  # the template itself is left as it was
+    target = pipeline.save_result(ModelInfo("M"), data)
+    assert json.loads(target.read_text())["model_specs"]["input_price"] == 0.5
+    pipeline.close()
+
+
 def test_save_result_is_atomic_and_leaves_no_temp_file(tmp_path):
     pipeline = Pipeline(PipelineConfig(output_dir=tmp_path, cache_path=tmp_path / "s.sqlite"))
     target = pipeline.save_result(ModelInfo("A: b?"), {"x": 1})

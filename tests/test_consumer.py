@@ -1,7 +1,7 @@
 """The consumer's contract (LLMScoreEngine), values entered by hand, param_count units, and the
 context window from config.json.
 
-LLMScoreEngine's acceptance rules are restated here from its code (see /work/notes/lse_contract.md:
+LLMScoreEngine's acceptance rules are restated here from its code (in the LLMScoreEngine repository:
 model_scoring/data/validators.py, core/constants.py, config/scoring_config.py) as `_lse_rejects`, an
 encoding independent of our schema file, so the verdict is checked against the rules in both
 directions rather than against itself.
@@ -437,6 +437,8 @@ def test_the_bundled_values_file_is_valid_for_the_example():
     names = [m if isinstance(m, str) else m["name"] for m in config["models"]]
     loaded = load_values(ROOT / "examples" / "values.yaml", names)
     assert [(v.model, v.field, v.value) for v in loaded.values] == [
+        ("Llama 3.1 70B Instruct", "RULER 32K", 94.8),
+        ("Llama 3.1 70B Instruct", "RULER 128K", 66.6),
         ("Claude 3.5 Haiku", "context_window", 200000),
         ("gpt-oss-120b", "param_count", 117000000000),
     ]

@@ -134,7 +134,7 @@ def test_library_logs_are_redacted_too(workdir, caplog):
             config_dict(server, ["openrouter"], max_retries=1) | {"cache_path": str(workdir / "s.sqlite")}
         )
         config.sources["openrouter"]["rate_limit"] = 1000
-        config.artificial_analysis_key = KEY
+        config.source_keys["artificial_analysis_key"] = KEY
         pipeline = Pipeline(config)
         pipeline.mappings.sources["openrouter"] = pipeline.sources["openrouter"] = pipeline.sources[
             "openrouter"

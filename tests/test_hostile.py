@@ -486,7 +486,11 @@ def test_a_real_https_server_redirecting_to_plain_http_is_refused(server, tls_se
 
 def test_a_key_with_a_control_character_inside_is_refused_without_echoing_it(tmp_path):
     with pytest.raises(UsageError) as err:
-        Pipeline(PipelineConfig(cache_path=tmp_path / "s.sqlite", artificial_analysis_key=f"{SENTINEL}\r\nX-Evil: 1"))
+        Pipeline(
+            PipelineConfig(
+                cache_path=tmp_path / "s.sqlite", source_keys={"artificial_analysis_key": f"{SENTINEL}\r\nX-Evil: 1"}
+            )
+        )
     assert str(err.value) == (
         "the key for artificial_analysis (set via ARTIFICIAL_ANALYSIS_API_KEY (or artificial_analysis_key)) "
         "contains a control character; re-create it without line breaks"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -18,6 +19,7 @@ ETL = Path(__file__).resolve().parent.parent / "etl"
 MAPPING_SCHEMA = json.loads((schemas_dir() / "mapping.schema.json").read_text())
 STAGES = ("extract", "transform", "load", "pipeline", "sources", "outcomes")
 PRESENTATION = ("cli", "terminal", "report")
+THE_STAGES = ("extract", "transform", "load")
 
 
 def test_schema_keys_are_the_dataclass_fields():
@@ -60,6 +62,35 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("stage", STAGES)
 def test_no_stage_imports_presentation(stage):
     assert not _imports(ETL / f"{stage}.py") & set(PRESENTATION)
+
+
+def _reachable(module: str) -> set[str]:
+    """Every etl module ``module`` imports, directly or through others."""
+    seen, todo = set(), [module]
+    while todo:
+        for name in _imports(ETL / f"{todo.pop()}.py"):
+            if name not in seen and (ETL / f"{name}.py").exists():
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+@pytest.mark.parametrize("stage", THE_STAGES)
+def test_stages_stand_side_by_side(stage):
+    """ARCHITECTURE.md: extract, transform and load share modules but never import one another,
+    not even through a third module; only pipeline.py wires them."""
+    assert not _reachable(stage) & (set(THE_STAGES) - {stage})
+
+
+def test_no_file_names_a_path_of_one_machine():
+    root = ETL.parent
+    files = [*ETL.glob("*.py"), *(root / "tests").glob("*.py"), *root.glob("*.md"), *(root / "mappings").glob("*")]
+    found = [
+        f"{p.name}: {m.group()}"
+        for p in files
+        for m in re.finditer(r"(?<![\w.])/(?:work|home|Users)/\S+", p.read_text())
+    ]
+    assert not found
 
 
 @pytest.mark.parametrize("path", sorted(ETL.glob("*.py")), ids=lambda p: p.name)

@@ -51,7 +51,9 @@ def test_a_key_that_http_headers_cannot_carry_is_refused_before_anything_opens(t
     control-character check, then the first request dies with UnicodeEncodeError ('latin-1' codec)
     instead of a one-line error. (Around the key, U+2028 is whitespace and is stripped.)"""
     with pytest.raises(UsageError) as err:
-        Pipeline(PipelineConfig(cache_path=tmp_path / "s.sqlite", huggingface_key=f"{SENTINEL}\u2028x"))
+        Pipeline(
+            PipelineConfig(cache_path=tmp_path / "s.sqlite", source_keys={"huggingface_key": f"{SENTINEL}\u2028x"})
+        )
     assert str(err.value).startswith("the key for huggingface (set via HUGGINGFACE_API_KEY or HF_TOKEN")
     assert SENTINEL not in str(err.value)
     assert not (tmp_path / "s.sqlite").exists()

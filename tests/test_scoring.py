@@ -71,7 +71,10 @@ def test_todo_lists_the_blockers_and_filling_them_makes_the_model_scoreable(exam
     claude = skeleton["models"]["Claude 3.5 Haiku"]
     assert claude["model_specs.context_window"]["value"] == 200000  # the decision already there is kept
     assert {k for k, v in claude.items() if v is None} == {"model_specs.param_count", "model_specs.architecture"}
-    assert set(skeleton["models"]) == {"Claude 3.5 Haiku", "GRM-2.6-Opus", "Acme Internal 7B", "gpt-oss-120b"}
+    # the models that are not scoreable, and every model the file already held (Llama's RULER values)
+    blocked = {"Claude 3.5 Haiku", "GRM-2.6-Opus", "Acme Internal 7B"}
+    assert set(skeleton["models"]) == blocked | {"gpt-oss-120b", "Llama 3.1 70B Instruct"}
+    assert skeleton["models"]["Llama 3.1 70B Instruct"]["dev_benchmarks.RULER 32K"]["value"] == 94.8  # kept
     assert skeleton["models"]["gpt-oss-120b"]["model_specs.param_count"]["value"] == 117000000000  # kept
     assert "# tried: huggingface: unmatched" in (workdir / "values.yaml").read_text()
     claude["model_specs.param_count"] = {"value": 20000000000, "source": "test: an estimate to exercise the path"}

@@ -1,0 +1,75 @@
+"""How the stages reach the sources' documents, shared by extract and transform so that neither
+stage imports the other: the fetcher each stage opens (online for extract, cache-only for
+transform) and the files a ``listed_by`` source's cached document names for a model.
+
+Both stages must read a listing the same way (extract fetches the files transform later reads),
+so the reading is written once, here, rather than in one stage and imported by the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import ModelInfo, PipelineConfig
+from .errors import SourceError
+from .fetch import CacheMiss, Fetcher, FetchSettings, NotInSource
+from .mappings import Source
+from .matching import MatchStatus
+from .outcomes import Reason
+from .sources import Sources, url_for
+from .store import Store
+
+
+def open_fetcher(config: PipelineConfig, sources: Sources, store: Store, offline: bool) -> Fetcher:
+    """One fetcher per stage: online for extract, cache-only for transform."""
+    opts = FetchSettings(
+        Path(config.cache_path),
+        keys=sources.keys,
+        rate_limits=dict(sources.rates),
+        auth_headers=tuple(sources.auth_headers),
+        key_hosts=sources.key_hosts,
+        ttl_hours=config.cache_ttl_hours,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        backoff=config.retry_backoff_factor,
+        max_wait=config.max_retry_wait,
+        refresh=config.refresh,
+        offline=offline,
+    )
+    return Fetcher(opts, known=store.known_outcomes(), key_index=store.cache_keys())
+
+
+class NoListing(Exception):
+    """A model's listing document is not there: why (a match note), as which status and reason."""
+
+    def __init__(self, note: str, status: MatchStatus = MatchStatus.SKIPPED, reason: Reason | None = None):
+        super().__init__(note)
+        self.note, self.status, self.reason = note, status, reason
+
+
+def listed_files(sources: Sources, source: Source, model: ModelInfo, fetcher: Fetcher) -> list[str]:
+    """The files of ``source`` that its ``listed_by`` source's cached document lists for the model;
+    raises NoListing when that document is not there (extract and transform read the same)."""
+    listing = source.listed_by
+    parent = sources.active.get(listing.source) if listing else None
+    if parent is None:
+        raise NoListing(f"{listing.source if listing else '?'} is off, and it lists this source's files")
+    if model.ids.get(parent.name) is False:
+        raise NoListing(f"pinned false in {parent.name}, which lists this source's files", reason=Reason.PINNED_FALSE)
+    url = url_for(parent, model)
+    if url is None:
+        missing = ", ".join(p for p in parent.placeholders if not getattr(model, p, None))
+        raise NoListing(f"model has no {missing}", reason=Reason.NO_JOIN_KEY)
+    try:
+        doc = fetcher.documents(parent, url)[0]
+    except CacheMiss:
+        raise NoListing(
+            f"{parent.name} not fetched, which lists this source's files", reason=Reason.NOT_FETCHED
+        ) from None
+    except NotInSource:
+        raise NoListing(
+            f"not in {parent.name}, which lists this source's files", status=MatchStatus.UNMATCHED
+        ) from None
+    except SourceError:
+        raise NoListing(f"{parent.name} failed, which lists this source's files", reason=Reason.NOT_FETCHED) from None
+    return listing.files(doc.body)
