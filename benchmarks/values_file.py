@@ -8,12 +8,14 @@ entry per model and field, imports the bundled cassettes into a fresh store, the
 fresh ``etl run --offline`` subprocess, the run with the values file and the same run without it.
 Prints the wall times; nothing is sent anywhere (offline, cassettes only).
 
-Measured 2026-12-06 on the 2-core machine shared with other jobs (so absolute times are inflated;
-compare within a row), 10,000 models x 5 fields = 50,000 entries:
+Measured 2026-12-06 on the 2-core machine shared with other jobs (wall times vary with the load;
+the child's CPU time is the steadier figure), 10,000 models x 5 fields = 50,000 entries:
 
-    before (main at e286214): without 116.8 s, with 473.2 s  (+356 s: for_model scanned every
-                              value per model, the key lines composed by the pure-Python parser)
-    after:                    without  81.6 s, with 114.3 s  (+33 s: reading and checking the file)
+    before (e286214):  without 100.4 s wall / 30.2 s CPU, with 345.0 s wall / 115.6 s CPU  (+85 s CPU:
+                       for_model scanned every value per model, a list scan per model name, the key
+                       lines composed by the pure-Python parser)
+    after:             without  81.6 s wall / 29.8 s CPU, with  93.9 s wall /  36.5 s CPU  (+7 s CPU:
+                       reading, checking and staging the 50,000 entries)
 """
 
 from __future__ import annotations
