@@ -6,7 +6,7 @@ results = pipeline.process_batch([ModelInfo("GLM-4.6", hf_id="zai-org/GLM-4.6")]
 """
 
 from .config import ModelInfo, PipelineConfig
-from .errors import EtlError, OfflineCacheMiss, SourceError, UsageError
+from .errors import EtlError, SourceError, UsageError
 from .outcomes import ModelResult
 from .pipeline import LLMBenchmarkPipeline, Pipeline
 
@@ -15,7 +15,6 @@ __all__ = [
     "LLMBenchmarkPipeline",
     "ModelInfo",
     "ModelResult",
-    "OfflineCacheMiss",
     "Pipeline",
     "PipelineConfig",
     "SourceError",

@@ -1,10 +1,13 @@
-"""The ``etl`` command. Only this module turns domain errors into messages and exit codes:
-0 all written; 1 some models or sources failed, or a file is invalid; 2 usage, config, mapping or
-template error; 3 ``--offline`` and the cache lacks a response.
+"""The ``etl`` command. Only this module turns domain errors into messages and exit codes (the
+values are etl/errors.py's ``ExitCode``): 0 every file written or already up to date; 1 some models
+or sources failed, or a file is invalid; 2 usage, config, mapping or template error; 3 incomplete:
+offline, the cache lacks responses, every other file was written (`etl cache missing` lists them).
+Every command formats what the Python API (etl/pipeline.py) returns.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import signal
@@ -17,15 +20,16 @@ from typing import Annotated, Any
 import typer
 
 from .config import PipelineConfig
-from .errors import UsageError, printable
+from .errors import ExitCode, UsageError, printable
+from .fields_doc import assumed, contract_gaps, fields_table
 from .load import write_atomic
-from .mappings import contract_gaps, fields_table, load_mappings
+from .mappings import load_mappings
 from .matching import MatchMethod
-from .options import pipeline_command
+from .options import STORE_HELP, pipeline_command
 from .outcomes import ModelResult, all_failures, exit_code
 from .pins import write_pins as write_pins_file
 from .pipeline import Pipeline
-from .report import Coverage, as_csv, as_html, as_json, as_table, build_coverage, diff_lines
+from .report import as_csv, as_html, as_json, as_table, diff_lines
 from .sources import Sources
 from .store import store_errors
 from .terminal import ask_launch, errors_to_exit, progress_for, recap, setup_logging
@@ -82,7 +86,12 @@ def transform(pipeline: Pipeline) -> None:
     statuses = pipeline.transform()
     counts = Counter(str(status) for per_model in statuses.values() for status in per_model.values())
     typer.echo(f"{len(statuses)} model(s) staged; matches: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    raise typer.Exit(1 if counts.get("failed") else 0)
+    if pipeline.last_missing:
+        typer.echo(
+            f"incomplete: the cache lacks {len(pipeline.last_missing)} response(s); `etl cache missing` lists them"
+        )
+    code = ExitCode.FAILED if counts.get("failed") else ExitCode.INCOMPLETE if pipeline.last_missing else ExitCode.OK
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -108,8 +117,9 @@ def _recap(pipeline: Pipeline, results: list[ModelResult]) -> int:
     """Print the recap; the exit code. A failed refresh of a source that is still cached is in
     the extract report only (the stale copy filled the fields)."""
     failures = all_failures(results, pipeline.last_extract)
-    recap(results, failures)
-    return exit_code(results, failures, pipeline.config.require_scoreable)
+    missing = pipeline.last_missing
+    recap(results, failures, pipeline.config.cache_path, missing)
+    return exit_code(results, failures, pipeline.config.require_scoreable, missing)
 
 
 @app.command()
@@ -127,10 +137,9 @@ def match(
     if write_pins:
         writable(write_pins)
     models = pipeline.models()
-    pipeline.transform(models)
-    rows = [r for r in pipeline.store.matches() if r["model"] in {m.name for m in models}]
+    rows = pipeline.matches(models)
     if write_pins:
-        coverage = _coverage(pipeline, models)
+        coverage = pipeline.coverage(models)
         discovered: dict[str, dict[str, tuple[str, str]]] = {}
         for row in rows:
             if row["status"] == "matched" and row["method"] == MatchMethod.DISCOVERED:
@@ -159,17 +168,7 @@ def explain(
 ) -> None:
     """Where did a value come from? Source, URL, JSONPath, raw value, transform and fetch time,
     for the chosen value and every other candidate that had one."""
-    rows = pipeline.store.staged(model, field)
-    if not rows:
-        known = pipeline.store.has_model(model)
-        raise UsageError(
-            f"{model}: no staged value{' for field ' + repr(field) if field else ''}; "
-            + (
-                "the field may have no source for this model (see `etl match`)"
-                if known
-                else "run `etl transform` (or `etl run`) for this model first"
-            )
-        )
+    rows = pipeline.explain(model, field)
     for r in rows:
         mark = ("chosen" if r["chosen"] else "also  ") + (", CONFLICT" if r.get("conflict") else "")
         if r.get("rejected"):
@@ -189,17 +188,6 @@ def explain(
             typer.echo(printable(line))
 
 
-def _coverage(pipeline: Pipeline, models: list) -> Coverage:
-    names = [m.name for m in models]
-    return build_coverage(
-        pipeline.mappings,
-        set(pipeline.sources),
-        pipeline.store.matches_by_model(names),
-        pipeline.store.staged_by_model(names, rejected=True),
-        pipeline.verdicts(models),
-    )
-
-
 @app.command()
 @pipeline_command
 def coverage(
@@ -208,14 +196,14 @@ def coverage(
     output: Annotated[Path | None, typer.Option("--output", help="Write to this file instead of the terminal.")] = None,
 ) -> None:
     """The models x fields matrix, from the cache: what is filled (and from where), and why each
-    empty cell is empty (ambiguous, failed, no key, not published, unmatched, source off, no source),
+    empty cell is empty (ambiguous, failed, not cached, rejected, no key, not published, unmatched,
+    source off, no source),
     with the pins to write. --format html gives one page to open in a browser."""
     renderers = {Format.TABLE: as_table, Format.JSON: as_json, Format.CSV: as_csv, Format.HTML: as_html}
     if output:
         writable(output)
     models = pipeline.models()
-    pipeline.transform(models)
-    text = renderers[format](_coverage(pipeline, models))
+    text = renderers[format](pipeline.coverage(models))
     if output:
         write_atomic(output, text)
         typer.echo(f"{output}: coverage of {len(models)} model(s) written")
@@ -238,25 +226,37 @@ def todo(
     values_file in the config; the next run stages them as the source `manual`."""
     if write:
         writable(write)
-    models = pipeline.models()
-    pipeline.transform(models)
-    coverage = _coverage(pipeline, models)
+    items = pipeline.todo()
     blocking: dict[str, list[tuple[str, list[str]]]] = {}
-    for model in models:
-        found = coverage.verdicts[model.name]
-        cells = coverage.cells.get(model.name, {})
-        blocking.update(
-            {model.name: [(f, _tried(cells.get(f))) for f in found.blocking]} if not found.scoreable else {}
-        )
+    ambiguous: dict[tuple[str, str], tuple[list[str], list[dict[str, Any]]]] = {}
+    for item in items:
+        if item.pins:  # a pin lets the source fill it: proposed first, not asked by hand
+            for source, cands in item.pins.items():
+                ambiguous.setdefault((item.model, source), ([], cands))[0].append(item.field)
+        else:
+            blocking.setdefault(item.model, []).append((item.field, item.tried))
+    pins = [_pin_line(model, source, fields, cands) for (model, source), (fields, cands) in ambiguous.items()]
     existing = write.read_text(encoding="utf-8") if write and write.is_file() else None
     text = (existing is not None and todo_update(existing, blocking)) or todo_skeleton(write, blocking)
     fields = sum(len(v) for v in blocking.values())
+    if pins:
+        pins.append("Write them with `etl match --write-pins pins.yaml` (then pins_file: pins.yaml), and run again.")
     if write:
         target = write.resolve()  # a link stays a link (the file it points to is written), and keeps its mode
         write_atomic(target, text, stat.S_IMODE(target.stat().st_mode) if target.is_file() else None)
+        for line in pins:
+            typer.echo(printable(line))  # candidates' ids and names: upstream text
         typer.echo(f"{write}: {fields} field(s) to fill for {len(blocking)} model(s); then set values_file: {write}")
     else:
-        typer.echo(text, nl=False)
+        typer.echo("".join(f"# {printable(line)}\n" for line in pins) + text, nl=False)
+
+
+def _pin_line(model: str, source: str, fields: list[str], cands: list[dict[str, Any]]) -> str:
+    ids = ", ".join(f"{c['id']} ({c['name']})" for c in cands)
+    return (
+        f"pin first: {model} is ambiguous in {source}, which fills {', '.join(fields)}: "
+        f"ids: {{{source}: <id>}}; candidates: {ids}"
+    )
 
 
 def writable(path: Path) -> Path:
@@ -268,20 +268,12 @@ def writable(path: Path) -> Path:
     return path
 
 
-def _tried(cell: Any) -> list[str]:
-    """'source: why empty' for each source a coverage cell names."""
-    if cell is None or ": " not in cell.detail:
-        return [cell.detail] if cell is not None and cell.detail else []
-    reason, sources = cell.detail.split(": ", 1)
-    return [f"{source}: {reason}" for source in sources.split(", ")]
-
-
 @app.command()
 @pipeline_command
 def diff(pipeline: Pipeline) -> None:
     """What the last load changed since the load before it, per model and field: old -> new, and
     the source of the new value."""
-    changes = pipeline.store.load_changes()
+    changes = pipeline.changes()
     for line in diff_lines(changes):
         typer.echo(printable(line))
     typer.echo(f"{len(changes)} change(s) since the previous load")
@@ -289,9 +281,7 @@ def diff(pipeline: Pipeline) -> None:
 
 @app.command()
 def launch(
-    cache_path: Annotated[
-        Path | None, typer.Option("--cache-path", help="SQLite store (default: .etl/etl.sqlite).")
-    ] = None,
+    cache_path: Annotated[Path | None, typer.Option("--cache-path", help=STORE_HELP)] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use the cache alone.")] = False,
 ) -> None:
     """Guided mode: keys (Enter to skip), the folder of model files, which models, the output
@@ -316,6 +306,9 @@ def launch(
 @mappings_app.command("check")
 def mappings_check(
     folder: Annotated[Path | None, typer.Argument(help="Mappings folder (default: the shipped mappings/).")] = None,
+    list_assumed: Annotated[
+        bool, typer.Option("--assumed", help="List every candidate whose variant is assumed, with why it is safe.")
+    ] = False,
 ) -> None:
     """Validate every mapping file against schemas/mapping.schema.json (all problems at once),
     compile every JSONPath, and check that every field of the output contract is listed."""
@@ -324,6 +317,11 @@ def mappings_check(
         gaps = contract_gaps(mappings)
         if gaps:
             raise UsageError(gaps)
+        if list_assumed:
+            lines = assumed(mappings)
+            for line in lines:
+                typer.echo(line)
+            typer.echo(f"{len(lines)} candidate(s) assume their variant or a detail of it (each says why)")
         fields = mappings.fields()
         mapped = sum(1 for _, _, c in fields if c)
         typer.echo(
@@ -345,9 +343,7 @@ def mappings_table(
 @cache_app.command("import")
 def cache_import(
     cassettes: Annotated[list[Path], typer.Argument(help="vcrpy cassette files (e.g. cassettes/*.yaml).")],
-    cache_path: Annotated[
-        Path | None, typer.Option("--cache-path", help="SQLite store (default: .etl/etl.sqlite).")
-    ] = None,
+    cache_path: Annotated[Path | None, typer.Option("--cache-path", help=STORE_HELP)] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for cache_path).")] = None,
 ) -> None:
     """Load recorded responses into the cache so `etl run --offline` can replay them."""
@@ -364,6 +360,45 @@ def cache_import(
             f"{cfg.cache_path}: {counts['cached']} response(s) cached, {counts['redirects']} redirect(s), "
             f"{counts['not_found']} not-found noted, from {len(cassettes)} cassette(s)"
         )
+
+
+class ListFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+@cache_app.command("missing")
+@pipeline_command
+def cache_missing(
+    pipeline: Pipeline,
+    format: Annotated[
+        ListFormat, typer.Option("--format", "-f", help="table, or json for scripts.")
+    ] = ListFormat.TABLE,
+) -> None:
+    """List every response an offline run needs and the cache lacks (source, URL, the models
+    waiting for it). Exit 3 when there is one (`etl extract` fetches them), 0 when none."""
+    missing = pipeline.missing()
+    if format is ListFormat.JSON:
+        typer.echo(json.dumps([m.as_dict() for m in missing], indent=2, ensure_ascii=False))
+    else:
+        for m in missing:
+            typer.echo(f"{m.source} {m.url}  ({', '.join(m.models)})")
+        typer.echo(f"{len(missing)} response(s) not in the cache {pipeline.config.cache_path}")
+    raise typer.Exit(ExitCode.INCOMPLETE if missing else ExitCode.OK)
+
+
+def _rewrap(typer_app: typer.Typer) -> None:
+    """Help text from each docstring with its source line breaks removed, so rich wraps it to the
+    terminal (the panel of `etl --help` shows the first paragraph)."""
+    for info in typer_app.registered_commands:
+        paragraphs = [" ".join(p.split()) for p in (inspect.getdoc(info.callback) or "").split("\n\n")]
+        info.help = info.help or "\n\n".join(paragraphs)
+        info.short_help = info.short_help or paragraphs[0]
+    for group in typer_app.registered_groups:
+        _rewrap(group.typer_instance)
+
+
+_rewrap(app)
 
 
 def _terminate(signum, frame) -> None:

@@ -27,7 +27,7 @@ from .per_source import Setting, SettingKind, config_properties, declared_settin
 from .validation import place, raw_schema, schema_problems
 
 #: config keys that hold paths (relative to the config file)
-PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file")
+PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file", "attribution_file")
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
 #: what a Hugging Face repo id looks like: the config schema's `hf_id` pattern, the one place it is
 #: declared. One rule for an hf_id, a string pin of a source whose URL takes {hf_id}, and a join
@@ -98,7 +98,7 @@ class PipelineConfig:
     input_dir: Path | None = None
     pins_file: Path | None = None
     output_dir: Path = Path(settings.DEFAULT_OUTPUT_DIR)
-    cache_path: Path = Path(settings.DEFAULT_STORE_PATH)
+    cache_path: Path = field(default_factory=settings.default_store_path)
     cache_ttl_hours: float = settings.DEFAULT_TTL_HOURS
     #: per-source keys and rates the mappings declare (etl/per_source.py): config key -> value
     source_keys: dict[str, str] = field(default_factory=dict)
@@ -118,6 +118,7 @@ class PipelineConfig:
     output_name: str = settings.DEFAULT_OUTPUT_NAME
     in_place: bool = False
     allow_removals: bool = False
+    attribution_file: Path | None = None
     # not config-file keys: set by flags or the API
     offline: bool = False
     refresh: bool = False

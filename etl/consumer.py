@@ -26,6 +26,7 @@ class Status(StrEnum):
     """What the consumer does with a file: scores it, or rejects it whole."""
 
     SCOREABLE = "scoreable"
+    THIN = "scoreable, thin"  # scored, but without a section the consumer asks for (schema's x-thin)
     NOT_SCOREABLE = "not scoreable"
 
 
@@ -37,13 +38,19 @@ class Verdict:
     status: Status
     reasons: list[str] = field(default_factory=list)
     blocking: list[str] = field(default_factory=list)
+    thin: list[str] = field(default_factory=list)  # e.g. "no dev benchmark": what a thin file lacks
 
     @property
     def scoreable(self) -> bool:
-        return self.status is Status.SCOREABLE
+        return self.status in (Status.SCOREABLE, Status.THIN)
+
+    @property
+    def label(self) -> str:
+        """What the recap and coverage print: 'scoreable, thin: no dev benchmark, no community score'."""
+        return f"{self.status}: {', '.join(self.thin)}" if self.thin else str(self.status)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": str(self.status), "reasons": self.reasons}
+        return {"status": str(self.status), "reasons": self.reasons, "thin": self.thin}
 
 
 def consumer_name(schema_name: str = DEFAULT_CONSUMER_SCHEMA) -> str:
@@ -83,7 +90,7 @@ def verdict(data: Any, schema_name: str = DEFAULT_CONSUMER_SCHEMA) -> Verdict:
     runs only to say why not."""
     fast = fast_validator(schema_name)
     if fast is not None and fast(data):
-        return Verdict(Status.SCOREABLE)
+        return _scoreable(data, schema_name)
     compiled = validator(schema_name)
     consumer = consumer_name(schema_name)
     reasons: list[str] = []
@@ -97,4 +104,13 @@ def verdict(data: Any, schema_name: str = DEFAULT_CONSUMER_SCHEMA) -> Verdict:
             requirement = rule.get("x-requirement") or rule.get("description") or "a valid value"
             reasons.append(f"{where}: {state} ({consumer} requires {requirement})")
             blocking.append(where)
-    return Verdict(Status.NOT_SCOREABLE if reasons else Status.SCOREABLE, reasons, blocking)
+    return Verdict(Status.NOT_SCOREABLE, reasons, blocking) if reasons else _scoreable(data, schema_name)
+
+
+def _scoreable(data: Any, schema_name: str) -> Verdict:
+    """Scoreable; thin when a section the schema's ``x-thin`` names holds no value at all."""
+    sections = validator(schema_name).schema.get("x-thin", {}).get("sections", {})
+    empty = [
+        says for section, says in sections.items() if not any(v is not None for v in (data.get(section) or {}).values())
+    ]
+    return Verdict(Status.THIN, thin=empty) if empty else Verdict(Status.SCOREABLE)

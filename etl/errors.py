@@ -38,7 +38,7 @@ class ExitCode(IntEnum):
     OK = 0  # every model written, no source failed
     FAILED = 1  # some model or source failed, or a file is invalid
     USAGE = 2  # config, flags, mapping, template or other input error
-    OFFLINE_MISS = 3  # --offline and the cache lacks a response
+    INCOMPLETE = 3  # every file that could be written was; the cache lacks responses (`etl cache missing`)
     INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
@@ -59,20 +59,6 @@ class UsageError(EtlError):
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
-
-
-class OfflineCacheMiss(EtlError):
-    """An offline run needs a response the cache does not hold (exit 3)."""
-
-    exit_code = ExitCode.OFFLINE_MISS
-
-    def __init__(self, missing: list[str]):
-        self.missing = missing
-        shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
-        super().__init__(
-            f"offline, and the cache lacks {len(missing)} response(s): {shown}. "
-            "Run `etl extract` (with network) first, or drop --offline."
-        )
 
 
 class SourceError(EtlError):

@@ -31,7 +31,7 @@ from .consumer import verdict
 from .errors import EtlError, UsageError, WriteFailed
 from .files import echo, read_structured
 from .mappings import Mappings
-from .outcomes import Failure, ModelResult, ModelStatus, Progress
+from .outcomes import Failure, ModelResult, ModelStatus, Progress, Reason
 from .store import LoadedFrom, Store
 from .validation import schema_problems
 from .values import MANUAL_SOURCE
@@ -100,7 +100,6 @@ class Loader:
         """Merge the model's chosen values into a copy of the template: (data, filled, fillable)."""
         # only section fields are set, so a two-level copy is enough (0.7 us a template; deepcopy: 37 us)
         data = {k: ({**v} if isinstance(v, dict) else copy.deepcopy(v)) for k, v in template.items()}
-        filled = fillable = 0
         if chosen is None:
             rows = self.store.staged_by_model([model.name]).get(model.name, [])
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
@@ -108,11 +107,18 @@ class Loader:
             fields = data.setdefault(section, {})
             if fields.get(fname) is not None and not self.config.overwrite:
                 continue
-            fillable += 1
             if (section, fname) in chosen:  # a hand-entered null with a citation blanks the field
                 fields[fname] = chosen[(section, fname)]
-                filled += fields[fname] is not None
-        return data, filled, fillable
+        return (data, *self.count(data, chosen))
+
+    def count(self, data: dict[str, Any], chosen: Chosen) -> tuple[int, int]:
+        """The one definition the recap, the run total and coverage share: (filled, fillable).
+        Fillable: a field some active source can fill, or one with a staged (hand-entered) value
+        for this model; filled: such a field with a value in the file (whoever gave it: a source,
+        the values file, the template, the last load)."""
+        fields = self.model_fields(chosen)
+        filled = sum(isinstance(data.get(s), dict) and data[s].get(f) is not None for s, f in fields)
+        return filled, len(fields)
 
     def target(self, model: ModelInfo) -> Path:
         """Where a model's file goes: its own file in place, else ``output_dir/output_name``."""
@@ -149,6 +155,12 @@ class Loader:
             by_folder.setdefault(target.parent, []).append((model, target))
         for folder, targets in by_folder.items():
             problems += _check_folder(folder, targets, backups=self.config.in_place)
+        attribution = self.attribution_path()
+        if attribution.parent not in by_folder and _check_folder(attribution.parent, [], backups=False):
+            problems.append(
+                f"{attribution}: cannot write the attribution file there; set attribution_file in the config "
+                "to a path in a writable folder"
+            )
         if problems:
             raise UsageError(problems)
         for folder, targets in by_folder.items():
@@ -157,13 +169,23 @@ class Loader:
     def save(self, model: ModelInfo, data: dict[str, Any]) -> Path:
         """Write the model's file atomically (temp file, then rename); in place, the original is
         kept once as ``<file>.bak``. An unchanged file is not rewritten."""
+        self._save(model, data)
+        return self.target(model)
+
+    def _save(self, model: ModelInfo, data: dict[str, Any], template: dict[str, Any] | None = None) -> bool:
+        """Write the file unless it already says this; True when it was written. In place, a
+        file the run adds nothing to (``data == template``) is left alone: same bytes, same mtime,
+        no ``.bak``, even when our formatting would differ from the user's."""
         target = self.target(model)
+        in_place = self.config.in_place and target == model.template
+        if in_place and template is not None and data == template and target.is_file():
+            return False
         target.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(data, indent=4, ensure_ascii=False, allow_nan=False) + "\n"
         if target.is_file() and target.read_text(encoding="utf-8", errors="replace") == text:
-            return target
+            return False
         mode = None
-        if self.config.in_place and target == model.template:
+        if in_place:
             backup = target.with_name(target.name + ".bak")
             # the user's file keeps its mode (its backup too), and a link stays a link: the file it
             # points to is filled
@@ -173,7 +195,17 @@ class Loader:
         # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
         # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
         write_atomic(target, text, mode)
-        return self.target(model)
+        return True
+
+    def attribution_path(self) -> Path:
+        """Where ATTRIBUTION.md goes: the config's ``attribution_file``; else next to the outputs;
+        in place, beside the model folder (``Models_ATTRIBUTION.md``), never among the model files."""
+        if self.config.attribution_file is not None:
+            return Path(self.config.attribution_file)
+        if self.config.in_place and self.config.input_dir:
+            folder = Path(self.config.input_dir).resolve()
+            return folder.parent / f"{folder.name}_{ATTRIBUTION_FILE}"
+        return self.config.output_dir / ATTRIBUTION_FILE
 
     # ----- the stage ----------------------------------------------------------------------------
     def run(self, models: list[ModelInfo], progress: Progress) -> list[ModelResult]:
@@ -193,19 +225,16 @@ class Loader:
                 result, data = self._model(model, rows, matches.get(model.name), shared, last.get(model.name, {}))
                 results.append(result)
                 progress.advance("load")
-                if result.status == ModelStatus.WRITTEN:
+                if result.saved:
                     by_field = {f"{r['section']}.{r['field']}": r for r in rows}
                     load_rows += self._loaded_values(model, data, by_field, last.get(model.name, {}), result)
                     used |= {r["source"] for r in rows}
             self.store.record_load(load_rows)
         if used - {MANUAL_SOURCE}:
-            out_dir = (
-                self.config.input_dir if self.config.in_place and self.config.input_dir else self.config.output_dir
-            )
             try:
-                write_attribution(out_dir, self.mappings, used - {MANUAL_SOURCE})
+                write_attribution(self.attribution_path(), self.mappings, used - {MANUAL_SOURCE})
             except OSError as exc:  # the models are written; say why their attribution is not
-                log.error("%s", write_problem(out_dir / ATTRIBUTION_FILE, exc, "the attribution file"))
+                log.error("%s", write_problem(self.attribution_path(), exc, "the attribution file"))
         return results
 
     def _model(
@@ -214,7 +243,10 @@ class Loader:
         result = ModelResult(model.name, ModelStatus.FAILED, conflicts=[_name(r) for r in rows if r["conflict"]])
         data: dict[str, Any] = {}
         for row in matches or []:
-            result.sources.setdefault(row["status"], []).append(row["source"])
+            not_cached = row.get("reason") == Reason.NOT_CACHED
+            result.sources.setdefault(Reason.NOT_CACHED if not_cached else row["status"], []).append(row["source"])
+            if not_cached and row["url"] not in result.not_cached:
+                result.not_cached.append(row["url"])
             if row["status"] == "failed" and row["note"]:
                 result.failures.append(Failure(row["source"], row["note"], row["url"]))
         try:
@@ -224,16 +256,18 @@ class Loader:
             chosen = {(r["section"], r["field"]): r["value"] for r in rows}
             data, result.filled, result.fillable = self.fill(template, model, chosen)
             self._keep_lost(model, template, data, chosen, last, result)
+            result.filled, result.fillable = self.count(data, chosen)  # kept values are in the file too
             where = str(model.template or self.config.template_path)
             problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
             if problems:
                 result.status, result.error = ModelStatus.INVALID, "\n".join(problems)
             else:
                 try:
-                    result.output = str(self.save(model, data))
+                    written = self._save(model, data, template)
                 except OSError as exc:  # disk full, read-only, immutable: this model failed, the batch goes on
                     raise WriteFailed(write_problem(self.target(model), exc)) from None
-                result.status = ModelStatus.WRITTEN
+                result.output = str(self.target(model))
+                result.status = ModelStatus.WRITTEN if written else ModelStatus.UNCHANGED
                 result.verdict = verdict(data, self.config.consumer_schema)
         except EtlError as exc:  # a broken template, a model never transformed, a file that cannot
             result.status, result.error = ModelStatus.FAILED, str(exc)  # be written: this model only
@@ -409,8 +443,8 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def write_attribution(out_dir: Path, mappings: Mappings, used: set[str]) -> Path:
-    """ATTRIBUTION.md next to the outputs: the sources used and what each asks for."""
+def write_attribution(path: Path, mappings: Mappings, used: set[str]) -> Path:
+    """ATTRIBUTION.md: the sources used and what each asks for (not rewritten when unchanged)."""
     lines = [
         "# Data sources",
         "",
@@ -420,7 +454,8 @@ def write_attribution(out_dir: Path, mappings: Mappings, used: set[str]) -> Path
     lines += [
         f"- **{name}**: {mappings.sources[name].attribution or mappings.sources[name].url}" for name in sorted(used)
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / ATTRIBUTION_FILE
-    write_atomic(path, "\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not (path.is_file() and path.read_text(encoding="utf-8", errors="replace") == text):
+        write_atomic(path, text)
     return path

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from . import settings
 from .config import PipelineConfig, models_from_option
 from .errors import UsageError
 from .per_source import Setting, SettingKind, declared_settings
@@ -36,6 +37,10 @@ class LogLevel(StrEnum):
 
 
 _P = "Pipeline"
+#: the store's help, shared by every command that opens it
+STORE_HELP = (
+    f"SQLite store (HTTP cache + staged values); default: ${settings.STORE_ENV}, else {settings.user_store_path()}."
+)
 COMMON: dict[str, tuple[Any, Any]] = {
     "config": (
         Path | None,
@@ -73,7 +78,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         Path | None,
         typer.Option(
             "--cache-path",
-            help="SQLite store (HTTP cache + staged values) (default: .etl/etl.sqlite).",
+            help=STORE_HELP,
             rich_help_panel=_P,
         ),
     ),
@@ -85,7 +90,7 @@ COMMON: dict[str, tuple[Any, Any]] = {
         bool,
         typer.Option(
             "--offline",
-            help="Send no request: use the cache alone (exit 3 if it lacks a response).",
+            help="Send no request: use the cache alone (what it lacks stays `not cached`: exit 3, `etl cache missing`).",
             rich_help_panel=_P,
         ),
     ),

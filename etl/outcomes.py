@@ -19,6 +19,7 @@ log = logging.getLogger("etl")
 
 class ModelStatus(StrEnum):
     WRITTEN = "written"
+    UNCHANGED = "unchanged"  # the file already says exactly this: not touched (same bytes, same mtime)
     INVALID = "invalid"  # the merged file breaks the model schema: not written
     FAILED = "failed"  # a broken template, or a model never transformed
 
@@ -27,9 +28,22 @@ class Reason(StrEnum):
     """Why a (model, source) pair has no entry, where a report must tell the cases apart."""
 
     NO_KEY = "no key"  # the source needs a key and none was given
+    NOT_CACHED = "not cached"  # an offline run, and the cache lacks the response (`etl cache missing`)
     NOT_FETCHED = "not fetched"
     PINNED_FALSE = "pinned false"
     NO_JOIN_KEY = "no join key"  # a per-model URL needs a value the model lacks (hf_id)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A response an offline run needed and the cache lacks; ``models``: who waits for it."""
+
+    source: str
+    url: str
+    models: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "url": self.url, "models": list(self.models)}
 
 
 @dataclass(frozen=True)
@@ -54,13 +68,25 @@ def unique(failures: list[Failure]) -> list[Failure]:
     return list({f.key: f for f in reversed(failures)}.values())[::-1]
 
 
-def exit_code(results: list[ModelResult], failures: list[Failure], require_scoreable: bool = False) -> ExitCode:
-    """The one policy: OK when every model was written and no source failed (and, when asked,
-    every written model is one the consumer accepts)."""
-    if failures or any(r.status != ModelStatus.WRITTEN for r in results):
+#: a model whose file is as it should be: written now, or already so
+SAVED = (ModelStatus.WRITTEN, ModelStatus.UNCHANGED)
+
+
+def exit_code(
+    results: list[ModelResult],
+    failures: list[Failure],
+    require_scoreable: bool = False,
+    missing: list[Missing] | None = None,
+) -> ExitCode:
+    """The one policy: FAILED when a model or a source failed (or, when asked, a saved file is
+    one the consumer rejects); else INCOMPLETE when the cache lacked responses (every other file
+    was written); else OK."""
+    if failures or any(r.status not in SAVED for r in results):
         return ExitCode.FAILED
     if require_scoreable and any(r.verdict and not r.verdict.scoreable for r in results):
         return ExitCode.FAILED
+    if missing or any(r.not_cached for r in results):
+        return ExitCode.INCOMPLETE
     return ExitCode.OK
 
 
@@ -90,6 +116,11 @@ class ModelResult:
     verdict: Verdict | None = None  # what the consumer will do with the written file
     kept: list[str] = field(default_factory=list)  # fields no source gives now, kept from the last load
     removed: list[str] = field(default_factory=list)  # fields dropped with allow_removals
+    not_cached: list[str] = field(default_factory=list)  # URLs an offline run lacked for this model
+
+    @property
+    def saved(self) -> bool:
+        return self.status in SAVED
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +137,7 @@ class ModelResult:
             "verdict": None if self.verdict is None else self.verdict.as_dict(),
             "kept": self.kept,
             "removed": self.removed,
+            "not_cached": self.not_cached,
         }
 
 

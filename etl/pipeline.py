@@ -14,11 +14,12 @@ from typing import Any
 
 from .config import ModelInfo, PipelineConfig, models_from_folder, parse_models
 from .consumer import Verdict, verdict
+from .coverage import Coverage, TodoItem, build_coverage, todo_items
 from .errors import UsageError
 from .extract import Extractor
 from .load import Loader
 from .mappings import Mappings, load_mappings
-from .outcomes import ExtractReport, ModelResult, Progress
+from .outcomes import ExtractReport, Missing, ModelResult, Progress
 from .per_source import settings_of
 from .pins import apply_pins, key_problems
 from .sources import Sources
@@ -42,6 +43,7 @@ class Pipeline:
         self.sources = self.resolved.active
         self._store: Store | None = None
         self.last_extract: ExtractReport | None = None
+        self.last_missing: list[Missing] = []  # what the last transform lacked in the cache
         self._manual: tuple[tuple, ManualValues] | None = None  # (models and file version, values)
 
     @property
@@ -97,7 +99,9 @@ class Pipeline:
         models = models if models is not None else self.models()
         stage = Transformer(self.config, self.mappings, self.resolved, self.store, self.manual_values(models))
         with self.store.writing():
-            return stage.run(models, progress or Progress())
+            statuses = stage.run(models, progress or Progress())
+        self.last_missing = stage.missing
+        return statuses
 
     def load(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         """Merge, validate and write every model; one failing model does not stop the batch."""
@@ -146,12 +150,72 @@ class Pipeline:
     def verdicts(self, models: list[ModelInfo]) -> dict[str, Verdict]:
         """What the consumer would do with each model's file as the staged values make it (no
         file written); run ``transform`` first."""
+        return {name: found for name, (found, _) in self._as_filled(models).items()}
+
+    def _as_filled(self, models: list[ModelInfo]) -> dict[str, tuple[Verdict, tuple[int, int]]]:
+        """Per model, the verdict and (filled, fillable) of its file as the staged values make it."""
         shared = self.loader.load_template() if any(m.template is None for m in models) else None
         out = {}
         for model in models:
             template = self.loader.load_template(model.template) if model.template else shared
-            out[model.name] = verdict(self.loader.fill(template, model)[0], self.config.consumer_schema)
+            data, filled, fillable = self.loader.fill(template, model)
+            out[model.name] = (verdict(data, self.config.consumer_schema), (filled, fillable))
         return out
+
+    # ----- what the CLI's reports show, as data -------------------------------------------------
+    def coverage(self, models: list[ModelInfo] | None = None) -> Coverage:
+        """The models x fields matrix from the cache (transform runs first): each cell filled,
+        or why it is empty; the pins to write; each model's verdict and (filled, fillable)."""
+        models = models if models is not None else self.models()
+        self.transform(models)
+        names = [m.name for m in models]
+        filled = self._as_filled(models)
+        return build_coverage(
+            self.mappings,
+            set(self.sources),
+            self.store.matches_by_model(names),
+            self.store.staged_by_model(names, rejected=True),
+            {name: found for name, (found, _) in filled.items()},
+            {name: counts for name, (_, counts) in filled.items()},
+        )
+
+    def matches(self, models: list[ModelInfo] | None = None) -> list[dict[str, Any]]:
+        """How each model was found in each source (transform runs first): one dict per (model,
+        source) with status, method, entry_id, entry_name, candidates, nearest, note, reason, url."""
+        models = models if models is not None else self.models()
+        self.transform(models)
+        return [row for rows in self.store.matches_by_model([m.name for m in models]).values() for row in rows]
+
+    def explain(self, model: str, field: str | None = None) -> list[dict[str, Any]]:
+        """Where a model's values came from (all fields, or one): every staged candidate with
+        source, URL, JSONPath, raw value, transform, fetch time, and whether it was chosen or
+        rejected. Raises UsageError when nothing is staged for it."""
+        rows = self.store.staged(model, field)
+        if not rows:
+            raise UsageError(
+                f"{model}: no staged value{' for field ' + repr(field) if field else ''}; "
+                + (
+                    "the field may have no source for this model (see `etl match`)"
+                    if self.store.has_model(model)
+                    else "run `etl transform` (or `etl run`) for this model first"
+                )
+            )
+        return rows
+
+    def missing(self, models: list[ModelInfo] | None = None) -> list[Missing]:
+        """Every response the cache lacks for these models (transform runs first), with who waits."""
+        self.transform(models if models is not None else self.models())
+        return self.last_missing
+
+    def changes(self) -> list[dict[str, Any]]:
+        """What the last load changed since the one before: {model, field, old, new, source}."""
+        return self.store.load_changes()
+
+    def todo(self, models: list[ModelInfo] | None = None) -> list[TodoItem]:
+        """What keeps each model from being scoreable: per blocking field, the sources tried and
+        why each was empty, and the pins to write first where a source that fills it is ambiguous."""
+        models = models if models is not None else self.models()
+        return todo_items(self.coverage(models), [m.name for m in models])
 
     # ----- the seed system's helpers (README's Python API; tests/test_api.py keeps them) ---------
     def load_template(self, path: Path | str | None = None) -> dict[str, Any]:

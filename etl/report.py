@@ -1,9 +1,8 @@
 """What users look at: the coverage matrix (table, JSON, CSV, one self-contained HTML page) and the
 diff since the previous load.
 
-Everything here reads the store; nothing fetches. Each empty cell says why it is empty, in the
-order a user can act on: ambiguous (write a pin), failed (re-run), no key (set it), not published
-for this model, unmatched, source off, no source publishes the field at all.
+Everything here formats what etl/coverage.py builds (the Python API returns the same data); nothing
+reads the store or fetches.
 """
 
 from __future__ import annotations
@@ -12,24 +11,19 @@ import csv
 import html
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-from .consumer import Verdict
+from .coverage import Coverage
 from .errors import printable
-from .mappings import Mappings
-from .outcomes import Reason
-from .values import MANUAL_SOURCE
 
-#: why a cell is empty, most actionable first (the first that applies is shown)
-FILLED = ("filled", "manual", "conflict")
-REASONS = ("ambiguous", "failed", "rejected", "no key", "not published", "unmatched", "source off", "no source")
 COLOURS = {
     "filled": "#2e7d32",
     "manual": "#1565c0",
     "conflict": "#f9a825",
     "ambiguous": "#c62828",
     "failed": "#6a1b9a",
+    "not cached": "#8d6e63",
     "rejected": "#ad1457",
     "no key": "#ef6c00",
     "not published": "#90a4ae",
@@ -37,88 +31,6 @@ COLOURS = {
     "source off": "#cfd8dc",
     "no source": "#eceff1",
 }
-
-
-@dataclass
-class Cell:
-    status: str  # filled, manual (hand-entered), conflict, or one of REASONS
-    value: Any = None
-    source: str | None = None
-    detail: str = ""
-
-
-@dataclass
-class Coverage:
-    fields: list[tuple[str, str]]
-    cells: dict[str, dict[str, Cell]]  # model -> "section.field" -> cell
-    pins: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)  # model -> source -> candidates
-    unmatched: dict[str, list[str]] = field(default_factory=dict)  # model -> sources
-    verdicts: dict[str, Verdict] = field(default_factory=dict)  # model -> what the consumer does with it
-
-    def totals(self, model: str) -> tuple[int, int]:
-        cells = self.cells[model].values()
-        filled = sum(c.status in FILLED for c in cells)
-        return filled, sum(c.status != "no source" for c in cells)
-
-    def verdict(self, model: str) -> str:
-        found = self.verdicts.get(model)
-        return "" if found is None else str(found.status)
-
-
-def build_coverage(
-    mappings: Mappings,
-    active: set[str],
-    matches: dict[str, list[dict]],
-    staged: dict[str, list[dict]],
-    verdicts: dict[str, Verdict] | None = None,
-) -> Coverage:
-    fields = [(s, f) for s, f, _ in mappings.fields()]
-    coverage = Coverage(fields=fields, cells={}, verdicts=verdicts or {})
-    for model, rows in matches.items():
-        by_source = {r["source"]: r for r in rows}
-        chosen = {(r["section"], r["field"]): r for r in staged.get(model, []) if r["chosen"]}
-        refused = {(r["section"], r["field"]): r for r in staged.get(model, []) if r.get("rejected")}
-        cells = {}
-        for section, fname, cands in mappings.fields():
-            hit = chosen.get((section, fname))
-            if hit:
-                status = (
-                    "conflict" if hit.get("conflict") else ("manual" if hit["source"] == MANUAL_SOURCE else "filled")
-                )
-                cells[f"{section}.{fname}"] = Cell(status, hit["value"], hit["source"], hit["url"] or "")
-                continue
-            if (section, fname) in refused:
-                row = refused[(section, fname)]
-                cells[f"{section}.{fname}"] = Cell("rejected", detail=f"rejected: {row['source']}: {row['rejected']}")
-                continue
-            cells[f"{section}.{fname}"] = _why_empty(cands, by_source, active)
-        coverage.cells[model] = cells
-        for row in rows:
-            if row["status"] == "ambiguous":
-                coverage.pins.setdefault(model, {})[row["source"]] = row["candidates"]
-            elif row["status"] == "unmatched":
-                coverage.unmatched.setdefault(model, []).append(row["source"])
-    return coverage
-
-
-def _why_empty(cands: list, by_source: dict[str, dict], active: set[str]) -> Cell:
-    if not cands:
-        return Cell("no source", detail="no source publishes this field yet")
-    found: dict[str, list[str]] = {}
-    for cand in cands:
-        row = by_source.get(cand.source)
-        if cand.source not in active or row is None:
-            found.setdefault("source off", []).append(cand.source)
-        elif row["status"] == "matched":
-            found.setdefault("not published", []).append(cand.source)
-        elif row["status"] == "skipped" and row.get("reason") == Reason.NO_KEY:
-            found.setdefault("no key", []).append(cand.source)
-        elif row["status"] == "skipped":
-            found.setdefault("unmatched", []).append(cand.source)
-        else:
-            found.setdefault(row["status"], []).append(cand.source)
-    reason = next(r for r in REASONS if r in found)
-    return Cell(reason, detail=f"{reason}: {', '.join(dict.fromkeys(found[reason]))}")
 
 
 # ----- renderings -------------------------------------------------------------------------------
@@ -129,7 +41,7 @@ def as_json(coverage: Coverage) -> str:
             "models": {
                 m: {
                     "filled": coverage.totals(m)[0],
-                    "published": coverage.totals(m)[1],
+                    "fillable": coverage.totals(m)[1],
                     "verdict": coverage.verdicts[m].as_dict() if m in coverage.verdicts else None,
                     "cells": {k: asdict(c) for k, c in cells.items()},
                 }
@@ -169,13 +81,13 @@ def as_table(coverage: Coverage) -> str:
     lines = []
     width = max([len(m) for m in coverage.cells] + [5])
     for model, cells in coverage.cells.items():
-        filled, published = coverage.totals(model)
+        filled, fillable = coverage.totals(model)
         counts: dict[str, int] = {}
         for cell in cells.values():
             counts[cell.status] = counts.get(cell.status, 0) + 1
         rest = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("filled",))
         verdict = f"   [{coverage.verdict(model)}]" if model in coverage.verdicts else ""
-        lines.append(f"{model:<{width}}  {filled:>3}/{published:<3} filled   {rest}{verdict}")
+        lines.append(f"{model:<{width}}  {filled:>3}/{fillable:<3} filled   {rest}{verdict}")
     lines += _pin_lines(coverage)
     return "\n".join(lines) + "\n"
 
@@ -199,7 +111,7 @@ def as_html(coverage: Coverage, title: str = "LLM benchmark coverage") -> str:
     head = "".join(f'<th class="f" title="{esc(s)}"><span>{esc(f)}</span></th>' for s, f in coverage.fields)
     rows = []
     for model, cells in coverage.cells.items():
-        filled, published = coverage.totals(model)
+        filled, fillable = coverage.totals(model)
         tds = []
         for s, f in coverage.fields:
             cell = cells[f"{s}.{f}"]
@@ -212,10 +124,10 @@ def as_html(coverage: Coverage, title: str = "LLM benchmark coverage") -> str:
             )
         found = coverage.verdicts.get(model)
         why = "; ".join(found.reasons) if found else "not loaded"
-        mark = "" if found is None else ("yes" if found.scoreable else "no")
+        mark = "" if found is None else ("thin" if found.thin else "yes" if found.scoreable else "no")
         rows.append(
-            f'<tr><th class="m">{esc(model)}</th><td class="n" data-filled="{filled}" data-published="{published}">{filled}/{published}</td>'
-            f'<td class="v" data-verdict="{esc(coverage.verdict(model))}" title="{esc(why or "scoreable")}">{mark}</td>{"".join(tds)}</tr>'
+            f'<tr><th class="m">{esc(model)}</th><td class="n" data-filled="{filled}" data-fillable="{fillable}">{filled}/{fillable}</td>'
+            f'<td class="v" data-verdict="{esc(str(found.status) if found else "")}" title="{esc(why or coverage.verdict(model))}">{mark}</td>{"".join(tds)}</tr>'
         )
     legend = "".join(f'<span class="k"><i style="background:{c}"></i>{esc(k)}</span>' for k, c in COLOURS.items())
     notes = "".join(f"<li>{esc(line)}</li>" for line in _pin_lines(coverage))
@@ -229,7 +141,7 @@ th.f span {{ display: inline-block; transform: rotate(-60deg); transform-origin:
 th.m {{ text-align: left; padding-right: 8px; white-space: nowrap; }}
 td.c {{ width: 26px; height: 22px; border: 1px solid #fff; font-size: 9px; color: #fff; overflow: hidden; text-align: center; }}
 td.n {{ padding: 0 8px; font-weight: 600; }}
-td.v {{ padding: 0 8px; text-align: center; }} td.v[data-verdict="scoreable"] {{ color: #2e7d32; }} td.v[data-verdict="not scoreable"] {{ color: #c62828; font-weight: 600; }}
+td.v {{ padding: 0 8px; text-align: center; }} td.v[data-verdict="scoreable"] {{ color: #2e7d32; }} td.v[data-verdict="scoreable, thin"] {{ color: #ef6c00; }} td.v[data-verdict="not scoreable"] {{ color: #c62828; font-weight: 600; }}
 .k {{ margin-right: 12px; }} .k i {{ display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: middle; }}
 </style></head><body>
 <h1>{esc(title)}</h1>

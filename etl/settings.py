@@ -6,7 +6,10 @@ hard-codes a number that a user might want to change.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import platformdirs
 
 #: Where filled files go when neither the config nor ``--output-dir`` says.
 DEFAULT_OUTPUT_DIR = "filled_models"
@@ -16,8 +19,12 @@ DEFAULT_OUTPUT_NAME = "{name}_filled.json"
 DEFAULT_PARAM_COUNT_UNIT = "count"
 #: The consumer whose acceptance rules give each written model its verdict (a schema of schemas/).
 DEFAULT_CONSUMER_SCHEMA = "llmscoreengine.schema.json"
+#: The application's folder name in the user's cache folder (platformdirs).
+APP_NAME = "llm-benchmark-etl"
 #: One SQLite file holds the HTTP cache (requests-cache) and the staged tables (sqlite-utils).
-DEFAULT_STORE_PATH = ".etl/etl.sqlite"
+STORE_FILE = "etl.sqlite"
+#: The environment variable naming another store; a config's ``cache_path`` and ``--cache-path`` win over it.
+STORE_ENV = "ETL_CACHE_PATH"
 #: How long a cached response is fresh; past it ``extract`` re-fetches (offline runs still use it).
 DEFAULT_TTL_HOURS = 24.0
 #: Seconds before a request is abandoned (connect and read).
@@ -38,6 +45,18 @@ DEFAULT_CONTINUE_ON_ERROR = True
 USER_AGENT = "llm-benchmark-etl/0.1 (+https://github.com/llm-benchmark-etl)"
 #: Env variables read for keys when neither flags nor config give them (see mappings/sources.yaml).
 DOTENV_FILE = ".env"
+
+
+def default_store_path() -> Path:
+    """One store per user, whatever folder a command runs from: ``$ETL_CACHE_PATH``, else
+    ``etl.sqlite`` in the user's cache folder (``~/.cache/llm-benchmark-etl`` on Linux)."""
+    chosen = os.environ.get(STORE_ENV, "").strip()
+    return Path(chosen).expanduser() if chosen else user_store_path()
+
+
+def user_store_path() -> Path:
+    """The store in the user's cache folder (what a fresh machine uses)."""
+    return platformdirs.user_cache_path(APP_NAME) / STORE_FILE
 
 
 def _data_dir(name: str) -> Path:

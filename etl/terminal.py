@@ -15,7 +15,7 @@ import typer
 
 from .config import ModelInfo, models_from_folder
 from .errors import EtlError, ExitCode, UsageError, printable
-from .outcomes import Failure, ModelResult, ModelStatus, Progress
+from .outcomes import Failure, Missing, ModelResult, ModelStatus, Progress
 from .per_source import SettingKind, declared_settings
 
 
@@ -130,12 +130,15 @@ def errors_to_exit() -> Iterator[None]:
 RECAP_DETAIL_LIMIT = 50
 
 
-def recap(results: list[ModelResult], failures: list[Failure]) -> None:
+def recap(
+    results: list[ModelResult], failures: list[Failure], store: Path | None = None, missing: list[Missing] | None = None
+) -> None:
     """Print the per-model recap (only the models with a problem beyond RECAP_DETAIL_LIMIT, plus
-    totals per source) and every failure once."""
+    totals per source), the run's totals by the same counts, the store used, every failure once
+    and, offline, how many responses the cache lacked."""
     detailed = len(results) <= RECAP_DETAIL_LIMIT
     for r in results:
-        if detailed or r.status != ModelStatus.WRITTEN:
+        if detailed or not r.saved or r.not_cached:
             _model_lines(r)
     if not detailed:
         totals: dict[str, Counter[str]] = {}
@@ -145,23 +148,39 @@ def recap(results: list[ModelResult], failures: list[Failure]) -> None:
                     totals.setdefault(name, Counter())[status] += 1
         for name, counts in sorted(totals.items()):
             typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        filled = sum(r.filled for r in results)
-        typer.echo(f"{filled}/{sum(r.fillable for r in results)} fields filled over {len(results)} models")
-    written = sum(r.status == ModelStatus.WRITTEN for r in results)
+    statuses = Counter(r.status for r in results)
+    saved = [r for r in results if r.saved]
     failed_sources = len(failures)  # the failures printed below (a catalog's counts once, not per model)
-    scoreable = sum(bool(r.verdict and r.verdict.scoreable) for r in results)
+    scoreable = [r for r in saved if r.verdict and r.verdict.scoreable]
+    thin = sum(bool(r.verdict.thin) for r in scoreable if r.verdict)
     kept, removed = sum(len(r.kept) for r in results), sum(len(r.removed) for r in results)
     losses = (f"; {kept} value(s) kept from the last load" if kept else "") + (
         f"; {removed} removed" if removed else ""
     )
+    filled, fillable = sum(r.filled for r in saved), sum(r.fillable for r in saved)
     typer.echo(
-        f"{written}/{len(results)} written; {failed_sources} source failure(s); {scoreable}/{written} scoreable{losses}"
+        f"{statuses[ModelStatus.WRITTEN]} written, {statuses[ModelStatus.UNCHANGED]} unchanged, "
+        f"{len(results) - len(saved)} failed; {filled}/{fillable} fields filled; {failed_sources} source failure(s); "
+        f"{len(scoreable)}/{len(saved)} scoreable" + (f" ({thin} thin)" if thin else "") + losses
     )
+    if store is not None:
+        typer.echo(f"store: {store}")
+    lacked = len(missing or []) or len({url for r in results for url in r.not_cached})
+    if lacked:
+        typer.echo(
+            f"incomplete: the cache lacks {lacked} response(s) (cells `not cached`): `etl cache missing` "
+            "lists them; `etl extract` (with network) fetches them"
+        )
     for failure in failures:
         typer.echo(printable(f"source failure: {failure}"), err=True)
 
 
-_STATUS_LABEL = {ModelStatus.WRITTEN: "ok  ", ModelStatus.INVALID: "INVALID", ModelStatus.FAILED: "FAILED"}
+_STATUS_LABEL = {
+    ModelStatus.WRITTEN: "ok  ",
+    ModelStatus.UNCHANGED: "ok  ",
+    ModelStatus.INVALID: "INVALID",
+    ModelStatus.FAILED: "FAILED",
+}
 
 
 def _model_lines(r: ModelResult) -> None:
@@ -170,9 +189,11 @@ def _model_lines(r: ModelResult) -> None:
         f"{_STATUS_LABEL[r.status]} {r.model}: {r.filled}/{r.fillable} fields filled; sources: {parts or 'none'}"
     )
     if r.output:
-        typer.echo(f"      -> {r.output}")
+        typer.echo(
+            f"      -> {r.output}" + (" (unchanged: not rewritten)" if r.status == ModelStatus.UNCHANGED else "")
+        )
     if r.verdict is not None:
-        typer.echo(f"      {r.verdict.status}" + (": `etl todo` lists what is missing" if r.verdict.reasons else ""))
+        typer.echo(f"      {r.verdict.label}" + (": `etl todo` lists what is missing" if r.verdict.reasons else ""))
         for reason in r.verdict.reasons:
             typer.echo(f"        {reason}")
     if r.conflicts:
@@ -183,6 +204,8 @@ def _model_lines(r: ModelResult) -> None:
         )
     if r.removed:
         typer.echo(f"      removed (--allow-removals; `etl diff` lists them): {', '.join(r.removed)}")
+    for url in r.not_cached:
+        typer.echo(f"      not cached (`etl cache missing` lists every one): {url}")
     for line in (r.error or "").splitlines():
         typer.echo(printable(f"      error: {line}"))
 

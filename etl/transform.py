@@ -19,14 +19,14 @@ from . import settings
 from .access import NoListing, listed_files, open_fetcher
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
-from .errors import OfflineCacheMiss, SourceError
+from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import FILE_KEY, Candidate, Mappings, Source
 from .matching import Match, MatchMethod, MatchStatus
-from .outcomes import Progress, Reason
+from .outcomes import Missing, Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode, staged_row
-from .transforms import Context, evaluate, in_param_count_unit
+from .transforms import Context, in_param_count_unit, judge
 from .validation import field_check
 from .values import ManualValues
 
@@ -60,14 +60,22 @@ class Transformer:
     ):
         self.config, self.mappings, self.sources, self.store = config, mappings, sources, store
         self.manual = manual  # the values file's hand-entered values, staged as the source `manual`
+        self.missing: list[Missing] = []  # responses the cache lacks, after run()
+        self._missed_by: dict[str, list[str]] = {}  # url -> models waiting for it (per-model responses)
 
     def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
-        """Returns model -> source -> match status; raises OfflineCacheMiss (nothing replaced)."""
+        """Returns model -> source -> match status. A response the cache lacks leaves its cells
+        ``not cached`` (``missing`` lists them); every other value is staged."""
         progress.start("transform", len(models))
         fetcher = open_fetcher(self.config, self.sources, self.store, offline=True)
         misses: list[str] = []
+        self._missed_by.clear()
         try:
             catalogs = load_catalogs(self.sources, fetcher, misses)
+            for name, state in catalogs.items():  # a catalog the cache lacks: its cells say where it is
+                if isinstance(state, Match) and state.reason == Reason.NOT_FETCHED:
+                    url = self.sources.active[name].url
+                    state.reason, state.url, state.note = Reason.NOT_CACHED, url, f"not cached: {url}"
             models, discovered = with_keys(models, catalogs)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
@@ -84,8 +92,7 @@ class Transformer:
                         staged_rows += self._stage(model, found)
                         progress.advance("transform")
                     write([m.name for m in chunk], match_rows, staged_rows)
-                if misses:  # raised inside the transaction: nothing is replaced
-                    raise OfflineCacheMiss(sorted(set(misses)))
+            self.missing = self._missing(misses, [m.name for m in models])
         finally:
             self.store.record_cache_keys(fetcher.new_keys)
             fetcher.close()
@@ -127,8 +134,7 @@ class Transformer:
         except CacheMiss as miss:
             if skip := self.sources.missing_key(source.name):
                 return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY), None
-            misses.append(f"{miss.source} {miss.url}")
-            return Match(MatchStatus.FAILED, note="not in cache"), None
+            return self._not_cached(miss, model, misses), None
         except NotInSource as exc:
             return Match(MatchStatus.UNMATCHED, note=str(exc)), None
         except SourceError as exc:
@@ -138,6 +144,20 @@ class Transformer:
             return Match(MatchStatus.UNMATCHED, note="empty response"), None
         return _matched(model, pin, records[0]), docs[0]
 
+    def _not_cached(self, miss: CacheMiss, model: ModelInfo, misses: list[str]) -> Match:
+        """An offline lookup the cache cannot answer: the cell waits for `etl extract`."""
+        misses.append(f"{miss.source} {miss.url}")
+        self._missed_by.setdefault(miss.url, []).append(model.name)
+        return Match(MatchStatus.SKIPPED, note=f"not cached: {miss.url}", reason=Reason.NOT_CACHED, url=miss.url)
+
+    def _missing(self, misses: list[str], models: list[str]) -> list[Missing]:
+        """Each response the cache lacks once, with the models waiting for it (all: a catalog)."""
+        out = []
+        for line in sorted(set(misses)):
+            source, url = line.split(" ", 1)
+            out.append(Missing(source, url, tuple(dict.fromkeys(self._missed_by.get(url, models)))))
+        return out
+
     def _match_listed(
         self, source: Source, model: ModelInfo, fetcher: Fetcher, misses: list[str]
     ) -> tuple[Match, Document | None]:
@@ -145,17 +165,23 @@ class Transformer:
         try:
             files = listed_files(self.sources, source, model, fetcher)
         except NoListing as why:
+            parent = self.sources.active.get(source.listed_by.source)
+            listing = url_for(parent, model) if parent is not None else None
+            if why.reason == Reason.NOT_FETCHED and listing in self._missed_by:  # its listing is not cached
+                note = f"not cached: {listing} (it lists this source's files)"
+                return Match(MatchStatus.SKIPPED, note=note, reason=Reason.NOT_CACHED, url=listing), None
             return Match(why.status, note=why.note, reason=why.reason), None
         if not files:
             return Match(MatchStatus.UNMATCHED, note=f"{source.listed_by.source} lists no file of this source"), None
         parts: dict[str, Document] = {}
         rows: list[Any] = []
         failed: list[SourceError] = []
+        missed: Match | None = None
         for name in files:
             try:
                 doc = fetcher.documents(source, url_for(source, model, name))[0]
             except CacheMiss as miss:
-                misses.append(f"{miss.source} {miss.url}")
+                missed = missed or self._not_cached(miss, model, misses)
                 continue
             except NotInSource:
                 continue
@@ -167,6 +193,8 @@ class Transformer:
         if not parts:
             if failed:
                 return Match(MatchStatus.FAILED, note=str(failed[0]), url=failed[0].url), None
+            if missed:
+                return missed, None
             return Match(MatchStatus.UNMATCHED, note=f"none of the {len(files)} listed file(s) could be read"), None
         first = next(iter(parts.values()))
         listed = Listed(source.name, first.url, rows, first.fetched_at, {}, {}, parts)
@@ -205,12 +233,14 @@ class Transformer:
             doc = doc.part(cand, match.entry)
         ctx = Context(datetime.fromisoformat(doc.fetched_at), doc.companions, self.config.param_count_unit)
         rejected = None
+        version = self.mappings.versions.get((cand.section, cand.field))
+        means = (version[0], version[2]) if version else None
         try:
-            raw, value = evaluate(cand, match.entry, ctx)
+            raw, value, rejected = judge(cand, match.entry, ctx, doc.context, means)
         except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
             raw, value, rejected = None, None, f"could not be transformed ({type(exc).__name__}: {str(exc)[:80]})"
         if value is None and rejected is None:
-            return None
+            return None  # nothing, or a value the transforms turn into nothing (null_if)
         rejected = rejected or field_check("model.schema.json", cand.section, cand.field)(value)
         context = {**doc.context, "hf_id_from": match.note} if match.method == MatchMethod.DISCOVERED else doc.context
         return staged_row(

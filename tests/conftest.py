@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +16,10 @@ from replay import CASSETTES, ReplayServer
 from etl.fetch import Fetcher, FetchSettings
 from etl.mappings import load_mappings
 from etl.per_source import declared_settings
+from etl.settings import STORE_ENV
+
+# never the real user cache folder, not even from a session fixture or a subprocess
+os.environ[STORE_ENV] = str(Path(tempfile.mkdtemp(prefix="etl-store-")) / "etl.sqlite")
 
 ROOT = Path(__file__).resolve().parent.parent
 #: lines tests want shown at the end of the run (the reference set's coverage)
@@ -53,6 +59,12 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
     for var in {env for setting in declared_settings().values() for env in setting.envs}:
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_store(tmp_path, monkeypatch):
+    """Each test's default store is its own (where the user's cache folder would be)."""
+    monkeypatch.setenv(STORE_ENV, str(tmp_path / ".etl" / "etl.sqlite"))
 
 
 @pytest.fixture

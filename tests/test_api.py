@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import config_dict, import_into
+from helpers import cli, config_dict, import_into
 from replay import CASSETTES
 
 import etl.load
@@ -26,7 +26,19 @@ def test_readme_python_example_runs(example_config, capsys, monkeypatch):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert out.startswith("GLM-4.6 Reasoning written ")
-    assert out.rstrip().endswith(" 8 scoreable")  # 8 of the mapped fields have a value for it; LLMScoreEngine takes it
+    # 7 of the mapped fields have a value for it (its AA index, on a page of no stated version, is refused)
+    assert out.rstrip().endswith(" 7 scoreable")
+
+
+def test_readme_python_api_second_example_runs(example_config, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text().split("## Python API")[1], re.S)
+    code = "\n".join(blocks[:2]).replace('"examples/config.yaml"', repr(str(example_config)))
+    exec(compile(code, "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "(8, 45) openrouter"
+    assert "GLM-4.6 artificial_analysis ['glm-4-6', 'glm-4-6-reasoning']" in out
+    assert "artificial_analysis 0.575 https://artificialanalysis.ai/api/v2/language/models/free?page=3 chosen" in out
+    assert out[-1] == "[] []"
 
 
 def test_process_batch_returns_the_seed_shape(example_config):
@@ -35,7 +47,7 @@ def test_process_batch_returns_the_seed_shape(example_config):
         [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}, "Acme Internal 7B"]
     )
     assert [set(r) for r in rows] == [
-        {"model", "status", "output", "coverage", "error", "verdict", "kept", "removed"}
+        {"model", "status", "output", "coverage", "error", "verdict", "kept", "removed", "not_cached"}
     ] * 2
     assert rows[0]["coverage"]["sources"]["ambiguous"] == ["artificial_analysis"]
     assert rows[1]["coverage"]["filled"] == 0
@@ -45,7 +57,7 @@ def test_config_dicts_are_validated():
     with pytest.raises(UsageError) as err:
         Pipeline({"timeout": "soon", "modelz": []})
     assert err.value.problems == [
-        "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: allow_removals, artificial_analysis_key, "
+        "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: allow_removals, artificial_analysis_key, attribution_file, "
         "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
         "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",
@@ -145,7 +157,8 @@ def test_process_batch_keeps_input_order_and_takes_any_iterable(example_config):
     mixed = [next(names), ModelInfo("DeepSeek V3", hf_id="deepseek-ai/DeepSeek-V3"), *names]
     rows = Pipeline(config).process_batch(iter(mixed))
     assert [r["model"] for r in rows] == ["Acme Internal 7B", "DeepSeek V3", "GLM-4.6 Reasoning", "Claude 3.5 Haiku"]
-    assert Pipeline(config).process_batch(m for m in ["Claude 3.5 Haiku"])[0]["status"] == "written"
+    # its file is already there as this run would write it: not rewritten, and said so
+    assert Pipeline(config).process_batch(m for m in ["Claude 3.5 Haiku"])[0]["status"] == "unchanged"
 
 
 @pytest.mark.parametrize("how", ["load", "from_dict", "Pipeline(dict)"])
@@ -174,3 +187,47 @@ def test_values_from_a_cassette_carry_the_recording_date(workdir):
     pipeline.transform([ModelInfo("BERT", hf_id="bert-base-uncased")])
     rows = pipeline.store.staged("BERT", "hf_score")
     assert [r["fetched_at"] for r in rows] == ["2025-01-22T18:24:45+00:00"]  # the recorded Date header
+
+
+def test_the_api_returns_what_the_cli_shows(example_config):
+    """Coverage, match, explain, todo, missing responses and the diff come from the Python API; the
+    CLI only formats them (it never reads the store itself)."""
+    pipeline = Pipeline(PipelineConfig.load(example_config, {"offline": True}))
+    coverage = pipeline.coverage()
+    assert coverage.totals("Qwen2.5 72B Instruct") == (24, 45)
+    assert coverage.cells["GLM-4.6"]["model_specs.input_price"].status in ("filled", "conflict")
+    assert [c["id"] for c in coverage.pins["GLM-4.6"]["artificial_analysis"]] == ["glm-4-6", "glm-4-6-reasoning"]
+    assert coverage.verdicts["Acme Internal 7B"].scoreable is False
+    rows = {(r["model"], r["source"]): r for r in pipeline.matches()}
+    assert rows[("GLM-4.6", "artificial_analysis")]["status"] == "ambiguous"
+    assert rows[("GLM-4.6 Reasoning", "artificial_analysis")]["entry_id"] == "glm-4-6-reasoning"
+    chosen = [r for r in pipeline.explain("GLM-4.6 Reasoning", "input_price") if r["chosen"]]
+    assert [(r["source"], r["entry_id"]) for r in chosen] == [("artificial_analysis", "glm-4-6-reasoning")]
+    with pytest.raises(UsageError, match="Nope: no staged value"):
+        pipeline.explain("Nope")
+    todo = {(i.model, i.field): i for i in pipeline.todo()}
+    assert set(todo) >= {("Acme Internal 7B", "model_specs.param_count")}
+    assert pipeline.missing() == [] and pipeline.changes() == []
+    cli_source = (Path(etl.load.__file__).parent / "cli.py").read_text()
+    assert ".store" not in cli_source.replace("from .store import", "")
+
+
+def test_todo_proposes_the_pin_before_a_hand_entered_value(example_config):
+    """With OpenRouter off, GLM-4.6's prices come from Artificial Analysis alone, where the plain
+    name is ambiguous: the pin is what to do, not a value typed in by hand."""
+    data = yaml.safe_load(example_config.read_text())
+    data["sources"] = {"openrouter": {"enabled": False}}
+    data["models"] = [{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}]
+    data.pop("values_file")
+    example_config.write_text(yaml.safe_dump(data))
+    items = {i.field: i for i in Pipeline(PipelineConfig.load(example_config, {"offline": True})).todo()}
+    price = items["model_specs.input_price"]
+    assert [c["id"] for c in price.pins["artificial_analysis"]] == ["glm-4-6", "glm-4-6-reasoning"]
+    assert price.tried == ["artificial_analysis: ambiguous"]
+    out = cli("todo", "-c", str(example_config)).output
+    assert out.startswith(
+        "# pin first: GLM-4.6 is ambiguous in artificial_analysis, which fills model_specs.input_price, "
+        "model_specs.output_price: ids: {artificial_analysis: <id>}; candidates: glm-4-6 (GLM-4.6 (Non-reasoning)), "
+        "glm-4-6-reasoning (GLM-4.6 (Reasoning))\n"
+    )
+    assert "model_specs.input_price: null" not in out and "model_specs.context_window: null" in out

@@ -468,3 +468,25 @@ def test_every_values_file_key_is_described_with_an_example():
     nodes = [*(r for _, r in _rules(schema)), *(r for _, r in _rules(schema["$defs"]["entry"]))]
     for rule in nodes:
         assert rule["description"] and rule["examples"], rule
+
+
+@pytest.mark.parametrize(
+    ("emptied", "thin"),
+    [
+        (("dev_benchmarks", "community_score"), ["no dev benchmark", "no community score"]),
+        (("dev_benchmarks",), ["no dev benchmark"]),
+        (("community_score",), ["no community score"]),
+        ((), []),
+    ],
+)
+def test_a_file_without_dev_benchmarks_or_community_score_is_scoreable_but_thin(scoreable, emptied, thin):
+    """LLMScoreEngine scores such a file on price and size alone (Mixtral 8x7B: 12.38); its README
+    asks for at least one of each: the verdict says so, and the file is still accepted."""
+    for section in emptied:
+        scoreable[section] = dict.fromkeys(scoreable[section])
+    result = verdict(scoreable)
+    assert _lse_rejects(scoreable) is None and result.scoreable
+    assert result.thin == thin
+    assert result.status is (Status.THIN if thin else Status.SCOREABLE)
+    if len(thin) == 2:
+        assert result.label == "scoreable, thin: no dev benchmark, no community score"

@@ -72,7 +72,10 @@ def test_a_value_no_source_gives_any_more_is_kept_and_said_so(workdir):
         "      kept from the last load (no source gives them now; --allow-removals drops them): "
         "model_specs.input_price, model_specs.output_price"
     ) in result.output
-    assert "1/1 written; 0 source failure(s); 0/1 scoreable; 2 value(s) kept from the last load" in result.output
+    assert (
+        "0 written, 1 unchanged, 0 failed; 3/4 fields filled; 0 source failure(s); 0/1 scoreable; 2 value(s) kept from the last load"
+        in result.output
+    )
     assert cli("diff", "-c", "c.yaml").output.splitlines()[-1] == "0 change(s) since the previous load"
 
 

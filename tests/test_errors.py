@@ -23,7 +23,7 @@ def test_config_unknown_key_names_the_nearest_and_every_problem_is_reported(work
     result = cli("run", "-c", "c.yaml")
     assert result.exit_code == 2
     assert errors(result) == [
-        "error: c.yaml: (top level): unknown key 'modles': did you mean 'models'? valid: allow_removals, artificial_analysis_key, "
+        "error: c.yaml: (top level): unknown key 'modles': did you mean 'models'? valid: allow_removals, artificial_analysis_key, attribution_file, "
         "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
         "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",
@@ -89,7 +89,7 @@ def test_wrong_value_types_in_a_template_make_that_model_invalid_not_the_batch(e
     assert result.exit_code == 1
     assert "error: GLM-4.6 (from " in result.output
     assert "dev_benchmarks.MMLU: expected ['number', 'null'], got str 'high'" in result.output
-    assert "0/10 written" in result.output
+    assert "0 written, 0 unchanged, 10 failed;" in result.output
 
 
 def test_non_utf8_config(workdir):
@@ -150,7 +150,7 @@ def test_every_class_of_invalid_mapping_is_reported_at_once(bad_mappings):
     m = str(bad_mappings)
     assert errors(result) == [
         f"error: {m}/community_score.yaml: line 4, column 1: invalid YAML (expected the node content, but found '<stream end>'); fix the syntax",
-        f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, map, note, null_if, path, percent_if_fraction, provenance, round, scale, source, type, variant",
+        f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, evidence, map, note, null_if, path, percent_if_fraction, provenance, round, scale, select, source, type, variant, version",
         f"error: {m}/model_specs.yaml: fields.input_price[2].compute: 'magic' is not allowed: valid: architecture, architecture_from_name, context_window, hf_score, livebench_overall, open_vlm_overall, param_count",
         f"error: {m}/model_specs.yaml: fields.input_price[3]: missing key: 'source'",
         f"error: {m}/model_specs.yaml: fields.input_price[4]: needs one of: path, compute",

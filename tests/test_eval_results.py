@@ -175,8 +175,8 @@ def test_the_example_grm_eval_file_is_not_recorded_so_offline_names_it(example_c
     result = cli("run", "-c", str(example_config), "--offline")
     assert result.exit_code == 3
     assert (
-        "the cache lacks 1 response(s): hf_eval_results "
-        "https://huggingface.co/OrionLLM/GRM-2.6-Opus/resolve/main/.eval_results/gpqa_diamond.yaml." in result.output
+        "not cached (`etl cache missing` lists every one): "
+        "https://huggingface.co/OrionLLM/GRM-2.6-Opus/resolve/main/.eval_results/gpqa_diamond.yaml" in result.output
     )
 
 

@@ -59,7 +59,7 @@ def test_fifty_models_one_request_per_page_and_per_model_then_none_within_ttl(wo
         results = again.run()
         assert len(server.log) == before  # within the TTL: zero requests
         assert again.last_extract.sent == 0
-        assert all(r.status == "written" for r in results)
+        assert all(r.status == "unchanged" for r in results)  # the same files: not rewritten
 
 
 def test_each_source_keeps_its_rate_while_sources_run_in_parallel(workdir):
@@ -116,7 +116,7 @@ def test_offline_rerun_on_warm_cache_works_with_networking_disabled(workdir, mon
     config = _config(workdir, server, models)
     config.offline = True
     results = Pipeline(config).run()
-    assert [r.status for r in results] == ["written"]
+    assert [r.status for r in results] == ["unchanged"]  # the file already says this
     assert json.loads((workdir / "out" / "GLM-4.6 Reasoning_filled.json").read_text()) == first
     assert first["model_specs"]["architecture"] == "moe"
 

@@ -17,7 +17,7 @@ from etl.transforms import COMPUTES
 
 ETL = Path(__file__).resolve().parent.parent / "etl"
 MAPPING_SCHEMA = json.loads((schemas_dir() / "mapping.schema.json").read_text())
-STAGES = ("extract", "transform", "load", "pipeline", "sources", "outcomes")
+STAGES = ("extract", "transform", "load", "pipeline", "sources", "outcomes", "coverage")
 PRESENTATION = ("cli", "terminal", "report")
 THE_STAGES = ("extract", "transform", "load")
 

@@ -201,3 +201,27 @@ def test_sigterm_during_an_in_place_run_leaves_each_file_old_or_new(workdir, war
             assert json.loads(text)["model_specs"]["architecture"] == "moe"  # whole, parseable, filled
     assert 0 < changed  # the signal came mid-run: some files are new, the rest old
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
+
+
+def test_a_thin_file_is_written_and_called_thin_in_the_recap_and_coverage(example_config, workdir):
+    """Acme Internal 7B is in no source; with its specs in its own template it is scoreable on price
+    and size alone (no dev benchmark, no community score): said in the recap and in coverage."""
+    template = json.loads((workdir / "templates" / "template.json").read_text())
+    template["model_specs"].update(
+        input_price=0.1, output_price=0.2, context_window=8192, param_count=7_000_000_000, architecture="dense"
+    )
+    (workdir / "acme.json").write_text(json.dumps(template))
+    data = yaml.safe_load(example_config.read_text())
+    data["models"] = [{"name": "Acme Internal 7B", "template": str(workdir / "acme.json")}]
+    data.pop("values_file")
+    example_config.write_text(yaml.safe_dump(data))
+    run = cli("run", "-c", str(example_config), "--offline")
+    assert run.exit_code == 0, run.output
+    assert "      scoreable, thin: no dev benchmark, no community score\n" in run.output
+    assert "; 1/1 scoreable (1 thin)" in run.output
+    assert (workdir / "out" / "Acme Internal 7B_filled.json").is_file()
+    table = cli("coverage", "-c", str(example_config)).output
+    assert table.splitlines()[0].endswith("[scoreable, thin: no dev benchmark, no community score]")
+    as_json = json.loads(cli("coverage", "-c", str(example_config), "-f", "json").output)
+    verdict = as_json["models"]["Acme Internal 7B"]["verdict"]
+    assert verdict == {"status": "scoreable, thin", "reasons": [], "thin": ["no dev benchmark", "no community score"]}
