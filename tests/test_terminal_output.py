@@ -27,10 +27,10 @@ def test_an_upstream_error_with_escape_sequences_is_printed_escaped(workdir, ser
     assert result.exit_code == 1, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
     lines = result.output.splitlines()
-    assert lines[-2:] == [
-        "1/1 written; 1 source failure(s); 0/1 scoreable",
-        f"source failure: openrouter: HTTP 500 from {server.url}/api/v1/models: {SHOWN}; gave up after 1 attempts",
-    ]
+    assert "1 written, 0 unchanged, 0 failed; 0/4 fields filled; 1 source failure(s); 0/1 scoreable" in lines
+    assert lines[-1] == (
+        f"source failure: openrouter: HTTP 500 from {server.url}/api/v1/models: {SHOWN}; gave up after 1 attempts"
+    )
     assert f"openrouter: HTTP 500 from {server.url}/api/v1/models: {SHOWN} (attempt 1 of 1)" in lines  # the log
 
 
@@ -63,5 +63,8 @@ def test_the_recap_counts_the_source_failures_it_prints(capsys):
     results = [ModelResult("M", ModelStatus.WRITTEN, output="out/M.json", sources={"matched": ["aider"]})]
     recap(results, [Failure("openrouter", "HTTP 500 from http://x/api/v1/models: down")])
     out = capsys.readouterr()
-    assert out.out.splitlines()[-1] == "1/1 written; 1 source failure(s); 0/1 scoreable"
+    assert (
+        out.out.splitlines()[-1]
+        == "1 written, 0 unchanged, 0 failed; 0/0 fields filled; 1 source failure(s); 0/1 scoreable"
+    )
     assert out.err == "source failure: openrouter: HTTP 500 from http://x/api/v1/models: down\n"

@@ -53,14 +53,14 @@ def test_models_picked_with_dash_m_may_leave_values_of_other_configured_models(e
     result = cli("run", "-c", str(example_config), "--offline", "-m", '{"name": "GLM-4.6", "hf_id": "zai-org/GLM-4.6"}')
     assert result.exit_code == 0, result.output
     assert "unknown model" not in result.output
-    assert "1/1 written; " in result.output
+    assert "1 written, 0 unchanged, 0 failed; " in result.output
 
 
 def test_a_model_of_the_values_file_picked_with_dash_m_gets_its_value(example_config):
     result = cli(
         "run", "-c", str(example_config), "--offline", "-m", '{"name": "gpt-oss-120b", "hf_id": "openai/gpt-oss-120b"}'
     )
-    assert "1/1 written; " in result.output, result.output
+    assert "1 written, 0 unchanged, 0 failed; " in result.output, result.output
     written = json.loads((example_config.parent / "out" / "gpt-oss-120b_filled.json").read_text())
     assert written["model_specs"]["param_count"] == 117_000_000_000
 

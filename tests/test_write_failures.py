@@ -61,7 +61,7 @@ def test_a_model_file_that_cannot_be_written_in_place_fails_that_model_only(mode
     line = f"      error: {target}: cannot write the model file ({os.strerror(code)}); the previous file is unchanged; {fix}"
     assert line in result.output.splitlines()
     assert "FAILED GLM-4.6: " in result.output
-    assert "2/3 written; " in result.output  # the recap, after the models that came later
+    assert "2 written, 0 unchanged, 1 failed; " in result.output  # the recap, after the models that came later
     assert target.read_text() == TEMPLATE  # nothing truncated
     for other in ("Claude 3.5 Haiku", "gpt-oss-120b"):
         assert (folder / f"{other}.json").read_text() != TEMPLATE  # the batch went on
@@ -76,7 +76,7 @@ def test_a_full_disk_in_the_output_folder_fails_each_model_and_the_run_ends_with
         f"      error: {out / 'Qwen3-32B_filled.json'}: cannot write the model file (No space left on device); "
         "the previous file is unchanged; free some disk space (or choose another --output-dir) and re-run"
     ) in result.output.splitlines()
-    assert "9/10 written; " in result.output
+    assert "9 written, 0 unchanged, 1 failed; " in result.output
     assert not (out / "Qwen3-32B_filled.json").exists()
     assert (out / "gpt-oss-120b_filled.json").exists()  # after it in the batch
 
@@ -117,7 +117,7 @@ def test_a_read_only_folder_as_root_is_simulated_by_refusing_the_temp_file(model
         f"      error: {folder / 'GLM-4.6.json'}: cannot write the model file (Permission denied); the previous file "
         "is unchanged; make the file and its folder writable and re-run, or choose another --output-dir"
     ) in result.output.splitlines()
-    assert "2/3 written; " in result.output
+    assert "2 written, 0 unchanged, 1 failed; " in result.output
 
 
 def test_the_backup_of_a_private_model_file_is_private(models_dir):
@@ -140,5 +140,5 @@ def test_an_attribution_file_that_cannot_be_written_is_one_line_after_the_models
         f"{out / 'ATTRIBUTION.md'}: cannot write the attribution file (No space left on device); the previous file "
         "is unchanged; free some disk space (or choose another --output-dir) and re-run"
     ) in result.output.splitlines()
-    assert "10/10 written; " in result.output
+    assert "10 written, 0 unchanged, 0 failed; " in result.output
     assert result.exit_code == 0, result.output
