@@ -30,9 +30,9 @@ MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 64
 #: characters of a user's value echoed in an error message
 MAX_ECHO = 200
-#: digits of an integer in a user's file: no real value has more (Python refuses 4,300 with a
-#: ValueError, and beyond ~309 an integer overflows every float it meets)
-MAX_INT_DIGITS = 100
+#: digits of an integer in a user's file: Python's own limit, past which int() raises ValueError
+#: (a value that large is then refused by its field's maximum, with its place)
+MAX_INT_DIGITS = 4300
 
 
 def echo(value: Any, limit: int = MAX_ECHO) -> str:
@@ -119,7 +119,6 @@ def checked_loader(base: type) -> type:
                 _unique_keys(node)
             return super().construct_mapping(node, deep=deep)
 
-    Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
     return Loader
 
 
@@ -132,6 +131,8 @@ def _construct_int(loader: Any, node: Node) -> Any:
 
 
 _FAST, _PURE = checked_loader(_YAML_LOADER), checked_loader(yaml.SafeLoader)
+for _loader in (_FAST, _PURE):  # the user's files (a body's loader says it its own way, as a source failure)
+    _loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def load_yaml(text: str) -> Any:

@@ -292,7 +292,10 @@ def load_values(
             if not isinstance(entry, dict) or not isinstance(entry.get("source"), str) or not entry["source"].strip():
                 continue  # null: still to decide; a missing source is a schema problem already
             section, _, fname = key.partition(".")
-            problems += _entry_problems(where, section, fname, entry, rules, param_count_unit)
+            found = _entry_problems(where, section, fname, entry, rules, param_count_unit)
+            if found:  # refused: never converted (a 4,000-digit count overflows a float)
+                problems += found
+                continue
             line = lines.get((model, key))
             values.append(
                 ManualValue(

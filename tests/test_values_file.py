@@ -44,7 +44,7 @@ def test_an_integer_of_5000_digits_is_a_one_line_error(example_config, command):
     result = cli(*command, "-c", str(example_config), "--offline")
     assert result.exit_code == 2, result.output
     assert (
-        result.output == f"error: {values}: line 3: an integer of 5,000 digits (more than 100); write the real value\n"
+        result.output == f"error: {values}: line 3: an integer of 5,000 digits (more than 4300); write the real value\n"
     )
 
 
