@@ -191,7 +191,7 @@ class Loader:
             # points to is filled
             target, mode = target.resolve(), stat.S_IMODE(target.stat().st_mode)
             if not backup.exists():
-                write_atomic(backup, target.read_text(encoding="utf-8"), mode)
+                write_atomic(backup, target.read_bytes(), mode)  # the original, byte for byte (CRLF too)
         # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
         # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
         write_atomic(target, text, mode)
@@ -413,7 +413,7 @@ def _name(row: dict[str, Any]) -> str:
     return f"{row['section']}.{row['field']}"
 
 
-def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
+def write_atomic(target: Path, text: str | bytes, mode: int | None = None) -> None:
     """Write a temp file beside the target, then rename it over the target. Ctrl-C and SIGTERM
     are held for the few microseconds this takes, so an interrupt lands before or after it:
     the target is old or new, and no temp file is left behind."""
@@ -421,8 +421,8 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
         try:
             os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -57,6 +57,7 @@ class ManualValue:
     note: str | None
     file: str
     line: int | None
+    version: str | None = None  # the benchmark version the citation measured (fields that hold one)
 
     def as_row(self, rank: int) -> dict[str, Any]:
         """The staged-row shape of the other sources' values (the value not yet JSON-encoded)."""
@@ -71,7 +72,7 @@ class ManualValue:
             self.source,
             f"{self.file}:{self.line}" if self.line else self.file,
             "as is",
-            context={"note": self.note} if self.note else None,
+            context={k: v for k, v in (("note", self.note), ("version", self.version)) if v is not None} or None,
         )
 
 
@@ -307,6 +308,7 @@ def load_values(
                     entry.get("note"),
                     str(path),
                     line,
+                    None if entry.get("version") is None else str(entry["version"]),
                 )
             )
     if problems:
