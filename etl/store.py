@@ -25,6 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import StoreError, UsageError
+from .settings import STORE_ENV, STORE_FILE
 
 try:
     import fcntl
@@ -116,7 +117,11 @@ class LoadedFrom:
 
 #: what a store fault tells the user to do. Never "delete it": the store holds the load history
 #: that keeps values no source gives any more; a damaged store is moved aside, not deleted
-FIX = "move it aside (keep it: it holds the load history) and re-run, or run with --cache-path elsewhere"
+#: the path may be the user's own file (a mistyped --cache-path or ETL_CACHE_PATH): never "delete it"
+FIX = (
+    "if it is an etl store, move it aside (keep it: it holds the load history) and re-run; "
+    f"else point --cache-path (or {STORE_ENV}) at a store file"
+)
 MOVED = "{path}: the store was deleted or replaced during the run; re-run, or run with --cache-path elsewhere"
 #: beside the store: held (flock) while a run writes, so a second run on the same store is refused
 LOCK_SUFFIX = ".lock"
@@ -149,7 +154,7 @@ def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
     if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return f"{path}: not a valid SQLite store ({exc}); {FIX}"
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{path}: the store failed ({detail}); re-run; if it fails again, {FIX}"
+    return f"{path}: the store failed ({detail}); re-run; if it fails again: {FIX}"
 
 
 @contextmanager
@@ -424,7 +429,10 @@ def open_checked(path: Path) -> sqlite_utils.Database:
             f"{path}: cannot create its folder ({exc.strerror}); run with --cache-path elsewhere"
         ) from None
     if path.exists() and not path.is_file():
-        raise UsageError(f"{path}: is a folder, not a store file; remove it, or run with --cache-path elsewhere")
+        raise UsageError(
+            f"{path}: is a folder, not a store file; point --cache-path (or {STORE_ENV}) at a file, "
+            f"e.g. {path / STORE_FILE}"
+        )
     db = None
     try:
         db = sqlite_utils.Database(path)

@@ -30,7 +30,10 @@ from etl.files import MAX_DEPTH
 from etl.load import Loader
 from etl.settings import mappings_dir
 
-FIX = "move it aside (keep it: it holds the load history) and re-run, or run with --cache-path elsewhere"
+FIX = (
+    "if it is an etl store, move it aside (keep it: it holds the load history) and re-run; "
+    "else point --cache-path (or ETL_CACHE_PATH) at a store file"
+)
 
 
 def errors(result) -> list[str]:
@@ -237,7 +240,10 @@ def _damage(path: Path, how: str, good: Path) -> None:
             "garbage page",
             "the store is damaged (*** in database main *** Page 3: btreeInitPage() returns error code 11); " + FIX,
         ),
-        ("a folder", "is a folder, not a store file; remove it, or run with --cache-path elsewhere"),
+        (
+            "a folder",
+            "is a folder, not a store file; point --cache-path (or ETL_CACHE_PATH) at a file, e.g. {bad}/etl.sqlite",
+        ),
     ],
 )
 def test_a_damaged_store_is_one_line_naming_the_file_and_the_fix_for_run_and_cache_import(
@@ -245,6 +251,7 @@ def test_a_damaged_store_is_one_line_naming_the_file_and_the_fix_for_run_and_cac
 ):
     bad = example_config.parent / "bad.sqlite"
     _damage(bad, how, warm_store)
+    said = said.format(bad=bad)
     result = cli("run", "-c", str(example_config), "--offline", "--cache-path", str(bad))
     assert result.exit_code == 2
     assert errors(result) == [f"error: {bad}: {said}"]

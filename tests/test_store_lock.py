@@ -80,8 +80,9 @@ class _Fault(sqlite3.Error):
         (
             "SQLITE_ERROR",
             "something else",
-            "s.sqlite: the store failed (something else); re-run; if it fails again, move it aside (keep it: it "
-            "holds the load history) and re-run, or run with --cache-path elsewhere",
+            "s.sqlite: the store failed (something else); re-run; if it fails again: if it is an etl store, move it "
+            "aside (keep it: it holds the load history) and re-run; else point --cache-path (or ETL_CACHE_PATH) at "
+            "a store file",
         ),
     ],
 )
