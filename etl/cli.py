@@ -175,7 +175,7 @@ def explain(
             mark = f"REJECTED: {r['rejected']}"
         lines = [
             f"{r['section']}.{r['field']} = {json.dumps(r['value'])}  [{mark}]",
-            f"    source:     {r['source']} (entry {r['entry_id']})",
+            f"    source:     {r['source']}" + ("" if r["entry_id"] is None else f" (entry {r['entry_id']})"),
             f"    url:        {r['url']}",
             f"    jsonpath:   {r['path']}",
             f"    raw:        {json.dumps(r['raw'])}",
