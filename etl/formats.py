@@ -31,17 +31,27 @@ class _Loader(yaml.SafeLoader):
     so raw values stay JSON-serialisable for provenance."""
 
 
-_Loader.yaml_implicit_resolvers = {
+#: the same rules on libyaml's parser when present (~10x faster on a catalog; the pure loader
+#: still reads a body libyaml refuses, so its error message is the one users see)
+_FastLoader = type("_FastLoader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {})
+_Loader.yaml_implicit_resolvers = _FastLoader.yaml_implicit_resolvers = {
     first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def _load(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_FastLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
 
 
 def parse(source: Source, url: str, content: bytes) -> Any:
     """Parse a 200 body of ``source.format`` (yaml or tar.gz), or raise SourceError."""
     if source.format == "yaml":
         try:
-            return yaml.load(content.decode("utf-8-sig"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+            return _load(content.decode("utf-8-sig"))
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SourceError(source.name, f"unreadable YAML from {url}: {detail}", url) from None
@@ -106,7 +116,7 @@ def _member(archive: tarfile.TarFile, info: tarfile.TarInfo, url: str, source: S
     data = handle.read() if handle else b""
     try:
         if info.name.endswith((".yaml", ".yml")):
-            return yaml.load(data.decode("utf-8-sig"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+            return _load(data.decode("utf-8-sig"))
         return json.loads(data)
     except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SourceError(source.name, f"archive member {info.name} from {url} does not parse ({exc})", url) from None
