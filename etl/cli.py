@@ -20,8 +20,9 @@ import typer
 
 from .config import PipelineConfig
 from .errors import ExitCode, UsageError
+from .fields_doc import assumed, contract_gaps, fields_table
 from .load import write_atomic
-from .mappings import contract_gaps, fields_table, load_mappings
+from .mappings import load_mappings
 from .matching import MatchMethod
 from .options import STORE_HELP, pipeline_command
 from .outcomes import ModelResult, all_failures, exit_code
@@ -298,6 +299,9 @@ def launch(
 @mappings_app.command("check")
 def mappings_check(
     folder: Annotated[Path | None, typer.Argument(help="Mappings folder (default: the shipped mappings/).")] = None,
+    list_assumed: Annotated[
+        bool, typer.Option("--assumed", help="List every candidate whose variant is assumed, with why it is safe.")
+    ] = False,
 ) -> None:
     """Validate every mapping file against schemas/mapping.schema.json (all problems at once),
     compile every JSONPath, and check that every field of the output contract is listed."""
@@ -306,6 +310,11 @@ def mappings_check(
         gaps = contract_gaps(mappings)
         if gaps:
             raise UsageError(gaps)
+        if list_assumed:
+            lines = assumed(mappings)
+            for line in lines:
+                typer.echo(line)
+            typer.echo(f"{len(lines)} candidate(s) assume their variant or a detail of it (each says why)")
         fields = mappings.fields()
         mapped = sum(1 for _, _, c in fields if c)
         typer.echo(

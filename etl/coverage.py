@@ -16,6 +16,7 @@ from typing import Any
 from .consumer import Verdict
 from .mappings import Mappings
 from .outcomes import Reason
+from .rows import AMBIGUOUS
 from .values import MANUAL_SOURCE
 
 #: why a cell is empty, most actionable first (the first that applies is shown)
@@ -87,7 +88,8 @@ def build_coverage(
                 continue
             if (section, fname) in refused:
                 row = refused[(section, fname)]
-                cells[f"{section}.{fname}"] = Cell("rejected", detail=f"rejected: {row['source']}: {row['rejected']}")
+                status = "ambiguous" if row["rejected"].startswith(AMBIGUOUS) else "rejected"  # several rows
+                cells[f"{section}.{fname}"] = Cell(status, detail=f"{status}: {row['source']}: {row['rejected']}")
                 continue
             cells[f"{section}.{fname}"] = _why_empty(cands, by_source, active)
         coverage.cells[model] = cells

@@ -19,8 +19,9 @@ from .files import load_yaml, regex_hazard, yaml_problem
 from .listing import FILE_KEY, Listing, listing_problems
 from .paths import KeyPath, compile_path, first_value
 from .per_source import resolve_auths
+from .rows import STATED, Evidence, Select, Version, build_evidence, build_select, build_version
 from .settings import mappings_dir
-from .validation import schema_problems, suggest, validator
+from .validation import schema_problems, suggest
 
 __all__ = [
     "FILE_KEY",
@@ -37,7 +38,7 @@ __all__ = [
 
 SOURCES_FILE = "sources.yaml"
 #: what a mapping file may hold at its top level
-FILE_KEYS = ("sources", "auths", "section", "description", "variants", "tolerance", "fields", "no_source")
+FILE_KEYS = ("sources", "auths", "section", "description", "variants", "versions", "tolerance", "fields", "no_source")
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,12 @@ class Candidate:
     percent_if_fraction: bool = False
     #: keys next to the matched value (its parent object) kept with the raw value, e.g. is_self_reported
     provenance: tuple[str, ...] = ()
+    #: what states that the value is the field's variant (etl/rows.py)
+    evidence: Evidence | None = None
+    #: the version of the values, declared or read from the row or page
+    version: Version | None = None
+    #: which of several rows with different values is the value
+    select: Select | None = None
 
     def describe_transform(self) -> str:
         """Human-readable transform chain, stored with each value's provenance."""
@@ -219,6 +226,8 @@ class Mappings:
     variants: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (section, field) -> why no source publishes it (shown in FIELDS.md)
     no_source: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: (section, field) -> (the one version its values are, why that one, where it is declared)
+    versions: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
 
     def fields(self) -> list[tuple[str, str, list[Candidate]]]:
         return [(s, f, c) for s, fields in self.sections.items() for f, c in fields.items()]
@@ -357,6 +366,9 @@ def _build_candidates(
         for key in ("null_if", "provenance"):  # lists in YAML, tuples in a frozen dataclass
             if key in declared:
                 declared[key] = tuple(declared[key])
+        declared["evidence"] = build_evidence(raw.get("evidence"), where, problems)
+        declared["version"] = build_version(raw.get("version"), where, problems)
+        declared["select"] = build_select(raw.get("select"), where, problems)
         expr = _compile(raw["path"], f"{where}.path", problems) if "path" in raw else None
         out.append(Candidate(section=section, field=fname, rank=offset + i, where=where, expr=expr, **declared))
     return out
@@ -382,6 +394,10 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
     for (name, fname), means in mappings.variants.items():
         for cand in mappings.sections.get(name, {}).get(fname, []):
             _guard_variant(cand, means, problems)
+    for name, fname in mappings.versions:
+        for cand in mappings.sections.get(name, {}).get(fname, []):
+            if cand.version is None:
+                problems.append(f"{cand.where}: this field holds one version; add `version:` (declared or read)")
     if problems:
         raise UsageError(problems)
     return mappings
@@ -445,6 +461,15 @@ def _add_section(mappings: Mappings, path: Path, raw: dict[str, Any], valid: boo
             )
         mappings.variants[(name, fname)] = text
     _no_source(path, raw, name, mappings.no_source, problems)
+    versions = raw.get("versions") if isinstance(raw.get("versions"), dict) else {}
+    for fname, decl in versions.items():
+        if fname not in fields:
+            problems.append(
+                f"{path}: versions.{fname}: not a field of this file: {suggest(str(fname), map(str, fields))}"
+            )
+        elif isinstance(decl, dict):
+            decl = (str(decl.get("version")), str(decl.get("why", "")), f"{path.name} versions.{fname}")
+            mappings.versions[(name, fname)] = decl
     for fname, cands in fields.items():
         if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
             # semantic checks run even when the schema failed, so every problem shows at once
@@ -476,45 +501,9 @@ def _guard_variant(cand: Candidate, means: str, problems: list[str]) -> None:
             f"{cand.where}.variant: {cand.variant!r} is not the variant this field means ({means!r}); "
             "map it to a field of its own or drop it"
         )
-
-
-def contract_gaps(mappings: Mappings) -> list[str]:
-    """Fields of the output contract that no mapping file lists (coverage must say 'no source')."""
-    schema = validator("model.schema.json").schema
-    gaps = []
-    for section, spec in schema["properties"].items():
-        for fname in spec.get("properties", {}):
-            if fname == "model_name":
-                continue
-            if fname not in mappings.sections.get(section, {}):
-                gaps.append(
-                    f"{mappings.folder}: section {section}: field '{fname}' of the output contract is not "
-                    f"listed; add `{fname}: []` if no source publishes it"
-                )
-    return gaps
-
-
-def fields_table(mappings: Mappings) -> str:
-    """The docs table of every field: sources in order, JSONPath, transform, variant (Markdown)."""
-    lines = [
-        "# Fields and where they come from",
-        "",
-        "Generated by `etl mappings table > mappings/FIELDS.md` from the YAML files of this folder; a test",
-        "checks that it is current. Candidates are tried in order; the first that yields a value wins.",
-        "",
-        "| section | field | # | source | JSONPath | transform | variant |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for section, fname, cands in mappings.fields():
-        means = mappings.variants.get((section, fname), "")
-        if not cands:
-            why = mappings.no_source.get((section, fname))
-            label = f"*no source: {why}*" if why else "*no source yet*"
-            lines.append(f"| {section} | {fname} | - | {label} | | | {means} |")
-        for cand in cands:
-            path = f"`{cand.path}`".replace("|", "\\|") if cand.path else "(the entry)"
-            transform = cand.describe_transform().replace("|", "\\|")
-            lines.append(
-                f"| {section} | {fname} | {cand.rank + 1} | {cand.source} | {path} | {transform} | {cand.variant or means} |"
-            )
-    return "\n".join(lines) + "\n"
+    elif cand.evidence is None or cand.evidence.kind not in STATED:
+        kind = "assumed" if cand.evidence else "none declared"
+        problems.append(
+            f"{cand.where}.evidence: {kind}; this field means {means!r}, so a candidate fills it only with "
+            f"stated evidence: `evidence: {{kind: <{'|'.join(sorted(STATED))}>, states: ...}}`"
+        )

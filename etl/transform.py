@@ -26,7 +26,7 @@ from .matching import Match, MatchMethod, MatchStatus
 from .outcomes import Missing, Progress, Reason
 from .sources import Sources, url_for
 from .store import Store, encode, staged_row
-from .transforms import Context, evaluate, in_param_count_unit
+from .transforms import Context, in_param_count_unit, judge
 from .validation import field_check
 from .values import ManualValues
 
@@ -233,12 +233,14 @@ class Transformer:
             doc = doc.part(cand, match.entry)
         ctx = Context(datetime.fromisoformat(doc.fetched_at), doc.companions, self.config.param_count_unit)
         rejected = None
+        version = self.mappings.versions.get((cand.section, cand.field))
+        means = (version[0], version[2]) if version else None
         try:
-            raw, value = evaluate(cand, match.entry, ctx)
+            raw, value, rejected = judge(cand, match.entry, ctx, doc.context, means)
         except (ArithmeticError, TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
             raw, value, rejected = None, None, f"could not be transformed ({type(exc).__name__}: {str(exc)[:80]})"
         if value is None and rejected is None:
-            return None
+            return None  # nothing, or a value the transforms turn into nothing (null_if)
         rejected = rejected or field_check("model.schema.json", cand.section, cand.field)(value)
         context = {**doc.context, "hf_id_from": match.note} if match.method == MatchMethod.DISCOVERED else doc.context
         return staged_row(

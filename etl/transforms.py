@@ -18,6 +18,7 @@ from typing import Any
 from . import settings
 from .mappings import Candidate
 from .paths import first_value
+from .rows import ambiguity, describe_row, found_rows, refusal, select_rows
 
 #: config.json keys whose value > 1 marks a mixture-of-experts model.
 EXPERT_KEYS = ("num_local_experts", "n_routed_experts", "num_experts", "moe_num_experts")
@@ -273,6 +274,55 @@ def evaluate(candidate: Candidate, entry: Any, ctx: Context | None = None) -> tu
             candidate, computed
         )
     return raw, apply(candidate, raw)
+
+
+def judge(
+    cand: Candidate,
+    entry: Any,
+    ctx: Context | None = None,
+    page: dict[str, Any] | None = None,
+    means: tuple[str, str] | None = None,
+) -> tuple[Any, Any, str | None]:
+    """(raw, value, refused) for one candidate: every row its path finds is checked against the
+    declared evidence and the field's version (``means``: the version and where it is declared);
+    of the rows left, one distinct value is the value, several are ambiguous unless ``select``
+    picks one. Refused and ambiguous values come back with the reason, never as the value."""
+    page = page or {}
+    if cand.expr is None or cand.compute:
+        raw, value = evaluate(cand, entry, ctx)
+        return raw, value, None if value is None else refusal(cand.evidence, cand.version, means, entry, page)
+    rows = found_rows(cand.expr, entry)
+    if not rows:
+        return None, None, None
+    keys = cand.provenance
+    for row in rows:
+        row.refused = refusal(cand.evidence, cand.version, means, row.parent, page)
+    good = [row for row in rows if row.refused is None]
+    if not good:
+        first = rows[0]
+        more = f" ({len(rows)} rows, none stated)" if len(rows) > 1 else ""
+        raw = describe_row(first, keys) if keys else first.value
+        return raw, apply(cand, first.value), f"{first.refused}{more}"
+    distinct = _distinct(cand, good)
+    if len(distinct) > 1:
+        distinct = _distinct(cand, select_rows(good, cand.select)) if cand.select else distinct
+        if len(distinct) != 1:
+            shown = [(value, describe_row(row, keys)) for value, row in _distinct(cand, good).values()]
+            return [d for _, d in shown], None, ambiguity(shown, cand.where, cand.select)
+    if not distinct:
+        return (describe_row(good[0], keys) if keys else good[0].value), None, None
+    value, row = next(iter(distinct.values()))
+    return (describe_row(row, keys) if keys else row.value), value, None
+
+
+def _distinct(cand: Candidate, rows: list) -> dict[str, tuple[Any, Any]]:
+    """Transformed value -> (value, its first row), for the rows that yield one."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for row in rows:
+        value = apply(cand, row.value)
+        if value is not None:
+            out.setdefault(repr(value), (value, row))
+    return out
 
 
 def _with_provenance(candidate: Candidate, entry: Any) -> tuple[Any, Any]:

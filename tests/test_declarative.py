@@ -10,7 +10,8 @@ from helpers import cli
 from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.mappings import fields_table, load_mappings
+from etl.fields_doc import fields_table
+from etl.mappings import load_mappings
 from etl.settings import mappings_dir
 
 
@@ -40,7 +41,8 @@ def test_a_new_source_is_one_yaml_file(tmp_path):
             "fields:\n"
             "  MT-bench:\n"
             "    - {source: mtbench_mirror, path: '$.mt_bench', type: number, scale: 10,\n"
-            "       variant: 'MT-bench score (1-10) on 0-100 (x10)'}\n"
+            "       variant: 'MT-bench score (1-10) on 0-100 (x10)', version: 80 questions,\n"
+            "       evidence: {kind: source, states: the mirror's mt_bench column}}\n"
         )
         only = {name: {"enabled": False} for name in load_mappings(folder).sources if name != "mtbench_mirror"}
         config = PipelineConfig.from_dict(

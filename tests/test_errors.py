@@ -150,7 +150,7 @@ def test_every_class_of_invalid_mapping_is_reported_at_once(bad_mappings):
     m = str(bad_mappings)
     assert errors(result) == [
         f"error: {m}/community_score.yaml: line 4, column 1: invalid YAML (expected the node content, but found '<stream end>'); fix the syntax",
-        f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, map, note, null_if, path, percent_if_fraction, provenance, round, scale, source, type, variant",
+        f"error: {m}/model_specs.yaml: fields.input_price[1]: unknown key 'scael': did you mean 'scale'? valid: compute, divide, evidence, map, note, null_if, path, percent_if_fraction, provenance, round, scale, select, source, type, variant, version",
         f"error: {m}/model_specs.yaml: fields.input_price[2].compute: 'magic' is not allowed: valid: architecture, architecture_from_name, context_window, hf_score, livebench_overall, open_vlm_overall, param_count",
         f"error: {m}/model_specs.yaml: fields.input_price[3]: missing key: 'source'",
         f"error: {m}/model_specs.yaml: fields.input_price[4]: needs one of: path, compute",

@@ -73,8 +73,10 @@ def test_glm46_is_ambiguous_with_candidates_and_the_pin_resolves_it(example_conf
     plain = json.loads((workdir / "out" / "GLM-4.6_filled.json").read_text())
     pinned = json.loads((workdir / "out" / "GLM-4.6 Reasoning_filled.json").read_text())
     assert plain["entity_benchmarks"]["artificial_analysis"] is None  # never guessed
-    # the pinned entry: glm-4-6-reasoning in the (constructed) page 2, index 32.5 from the legacy route
-    assert pinned["entity_benchmarks"]["artificial_analysis"] == 32.5
+    # the pinned entry: glm-4-6-reasoning in a (constructed) page of the legacy route, which states no
+    # index version: its 32.5 is refused (the field holds 4.1), its prices are taken
+    assert pinned["entity_benchmarks"]["artificial_analysis"] is None
+    assert pinned["model_specs"]["input_price"] is not None
     assert pinned["model_specs"]["input_price"] == 0.575
 
 

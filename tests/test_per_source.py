@@ -48,7 +48,8 @@ def _acme_mappings(tmp_path: Path, url: str) -> Path:
         "fields:\n"
         "  MT-bench:\n"
         "    - {source: acme, path: '$.mt_bench', type: number, scale: 10,\n"
-        "       variant: 'MT-bench score (1-10) on 0-100 (x10)'}\n"
+        "       variant: 'MT-bench score (1-10) on 0-100 (x10)', version: 80 questions,\n"
+        "       evidence: {kind: source, states: the board's mt_bench column}}\n"
     )
     return folder
 

@@ -58,7 +58,7 @@ def test_coverage_table_lists_the_pins_to_write(example_config):
         "ambiguous: GLM-4.6 in artificial_analysis: pin one with ids: {artificial_analysis: <id>}; candidates: glm-4-6 (GLM-4.6 (Non-reasoning)), glm-4-6-reasoning (GLM-4.6 (Reasoning))"
         in out
     )
-    assert any(line.startswith("Qwen2.5 72B Instruct") and " 24/45 " in line for line in out.splitlines())
+    assert any(line.startswith("Qwen2.5 72B Instruct") and " 22/45 " in line for line in out.splitlines())
 
 
 def test_pins_written_edited_read_and_kept(example_config, workdir):
@@ -80,7 +80,11 @@ def test_pins_written_edited_read_and_kept(example_config, workdir):
     example_config.write_text(yaml.safe_dump(config))
     _ok("run", "-c", example_config, "--offline")
     glm = json.loads((workdir / "out" / "GLM-4.6_filled.json").read_text())
-    assert glm["entity_benchmarks"]["artificial_analysis"] == 30.2  # the pinned non-reasoning entry
+    # the pinned non-reasoning entry: its 30.2 is on a page that states no index version (refused)
+    assert glm["entity_benchmarks"]["artificial_analysis"] is None
+    explained = _ok("explain", "-c", example_config, "--offline", "GLM-4.6", "artificial_analysis")
+    assert "= 30.2  [REJECTED: the page states no intelligence_index_version" in explained
+    assert "(entry glm-4-6)" in explained
     haiku = json.loads((workdir / "out" / "Claude 3.5 Haiku_filled.json").read_text())
     assert haiku["community_score"]["lm_sys_arena_score"] is None  # rejected with false
     out = _ok("match", "-c", example_config, "--offline", "--write-pins", pins)

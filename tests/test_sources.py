@@ -53,7 +53,8 @@ def test_arena_hard_board_added_by_yaml_alone(tmp_path):
             "fields:\n"
             "  Arena-Hard:\n"
             "    - {source: arena_mirror, path: '$.score', type: number,\n"
-            "       variant: 'Arena-Hard-Auto v0.1 (500 prompts, GPT-4-Turbo baseline and judge), win rate 0-100; not Arena-Hard v2'}\n"
+            "       variant: 'Arena-Hard-Auto v0.1 (500 prompts, GPT-4-Turbo baseline and judge), win rate 0-100; not Arena-Hard v2',\n"
+            "       version: v0.1, evidence: {kind: source, states: a mirror of the v0.1 board}}\n"
         )
         off = {name: {"enabled": False} for name in load_mappings(folder).sources if name != "arena_mirror"}
         config = PipelineConfig.from_dict({"cache_path": str(tmp_path / "s.sqlite"), "sources": off})
@@ -112,9 +113,11 @@ def test_archive_records_join_sibling_files_and_keep_self_reported_provenance(tm
     assert arena["value"] == round(bench["arena-hard"]["score"] * 100, 2)
     raw = json.loads(arena["raw"]) if isinstance(arena["raw"], str) else arena["raw"]
     assert raw == {
-        "value": bench["arena-hard"]["score"],
+        "value": bench["arena-hard"]["normalized_score"],
         "is_self_reported": True,
         "self_reported_source_link": bench["arena-hard"]["self_reported_source_link"],
+        "analysis_method": bench["arena-hard"]["analysis_method"],
+        "model_benchmark_id": bench["arena-hard"]["model_benchmark_id"],
     }
     assert "AIME" in rows and "aime-2025" in bench  # AIME 2024 only: the 2025 row is another variant
 
