@@ -246,8 +246,9 @@ class Server:
         self.httpd.shutdown()
 
 
-def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, exit code) of one ``etl`` subprocess."""
+def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS MB, exit code, CPU seconds user + system) of one ``etl`` subprocess
+    (on a shared machine the CPU time says more than the wall time)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "etl", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -257,7 +258,7 @@ def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"etl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
@@ -299,7 +300,7 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
             return f"{name}.yaml"
 
         off = config("off", dict.fromkeys(urls, 1_000_000.0))
-        cold_wall, cold_rss, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        cold_wall, cold_rss, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
         sent, missing, per_source = server.total(), server.counts.get("404", 0), dict(server.counts)
         if missing:
             raise SystemExit(f"{missing} requests found no synthetic or recorded response")
@@ -307,14 +308,19 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
         expected = sum(requests.values()) + recorded_sent
         requests = {s: per_source.get(s, 0) for s in urls}  # the recorded catalogs' pages too
         server.counts.clear()
-        warm_wall, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        warm_wall, _, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
         warm_sent = server.total()
+        # each offline run starts from the store as extract left it: a run records what it loaded,
+        # and the next one would keep values it no longer finds (a measured run is a first run)
+        shutil.copy(work / "off.sqlite", work / "off.extracted.sqlite")
         offline = []
         for _ in range(repeat):
             shutil.rmtree(work / "out-off", ignore_errors=True)
+            shutil.copy(work / "off.extracted.sqlite", work / "off.sqlite")
             offline.append(run_etl(["run", "-c", off, "--offline", "--log-level", "WARNING"], work, env))
-        offline_wall = statistics.median(w for w, _, _ in offline)
-        offline_rss = max(r for _, r, _ in offline)
+        offline_wall = statistics.median(w for w, _, _, _ in offline)
+        offline_cpu = statistics.median(c for _, _, _, c in offline)
+        offline_rss = max(r for _, r, _, _ in offline)
         code = offline[-1][2]
         files = sorted((work / "out-off").glob("*"))
         written = sum(1 for f in files if f.name.endswith("_filled.json"))
@@ -328,7 +334,7 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
         floor_s = max(requests[s] / rates[s] for s in requests)
         on = config("on", rates)
         server.counts.clear()
-        limited_wall, _, _ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
+        limited_wall, _, _, _ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
         serial_floor = sum(requests[s] / rates[s] for s in requests)
         return {
             "models": n,
@@ -345,7 +351,9 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
             "warm_rerun_requests": warm_sent,
             "warm_rerun_s": round(warm_wall, 2),
             "warm_offline_run_s": round(offline_wall, 2),
-            "warm_offline_runs_s": [round(w, 2) for w, _, _ in offline],
+            "warm_offline_runs_s": [round(w, 2) for w, _, _, _ in offline],
+            "warm_offline_cpu_s": round(offline_cpu, 2),
+            "warm_offline_runs_cpu_s": [round(c, 2) for _, _, _, c in offline],
             "warm_offline_peak_rss_mb": round(offline_rss, 1),
             "files_written": written,
             "outputs_sha256": digest.hexdigest(),
@@ -374,14 +382,14 @@ def main() -> None:
         "system": platform.platform(),
     }
     rows = []
-    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'RSS MB':>7}"
+    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'CPU s':>6} {'RSS MB':>7}"
     print(head)
     for n in args.sizes:
         r = bench(n, args.rate, args.repeat, args.keep)
         rows.append(r)
         print(
             f"{r['models']:>7} {r['requests_sent_cold']:>9} {r['cold_extract_s_limits_off']:>10} {r['cold_extract_s_limits_on']:>9} "
-            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_peak_rss_mb']:>7}",
+            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_cpu_s']:>6} {r['warm_offline_peak_rss_mb']:>7}",
             flush=True,
         )
     args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
