@@ -288,11 +288,11 @@ class Store:
             where += " AND chosen = 1"
         return [_decode(r) for r in self.db[STAGED].rows_where(where, args, order_by="section, field, rank")]
 
-    def _rows_for(self, table: str, models: list[str], extra: str = "", columns: str = "*") -> Iterable[dict[str, Any]]:
+    def _rows_for(self, table: str, models: list[str], extra: str = "", select: str = "*") -> Iterable[dict[str, Any]]:
         for start in range(0, len(models), 500):
             chunk = models[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            cursor = self.db.execute(f"SELECT {columns} FROM {table} WHERE model IN ({marks}){extra}", chunk)
+            cursor = self.db.execute(f"SELECT {select} FROM {table} WHERE model IN ({marks}){extra}", chunk)
             columns = [c[0] for c in cursor.description]
             for values in cursor:
                 yield dict(zip(columns, values, strict=True))
