@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, FetchSettings, NotInSource
+from .listing import TooManyListed
 from .mappings import Source
 from .matching import MatchStatus
 from .outcomes import Reason
@@ -98,4 +99,12 @@ def listed_files(sources: Sources, source: Source, model: ModelInfo, fetcher: Fe
         ) from None
     except SourceError:
         raise NoListing(f"{parent.name} failed, which lists this source's files", reason=Reason.NOT_FETCHED) from None
-    return listing.files(doc.body)
+    try:
+        return listing.files(doc.body)
+    except TooManyListed as many:
+        raise NoListing(
+            f"{parent.name} lists {many.count:,} files of {source.name} for this model, more than "
+            f"listed_by.max_files ({many.cap}): none fetched; if they are genuine, raise max_files "
+            f"in the listed_by of {source.name} (mappings)",
+            status=MatchStatus.FAILED,
+        ) from None

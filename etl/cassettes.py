@@ -27,6 +27,7 @@ from vcr.serializers import yamlserializer
 
 from .errors import UsageError
 from .fetch import open_session
+from .outcomes import FetchOutcome
 from .sources import Sources
 from .store import Store, store_errors
 
@@ -85,7 +86,7 @@ def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, sour
 
 def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sources: Sources) -> dict[str, int]:
     """Save each recorded 200 into requests-cache's table, each other status into ``fetches``."""
-    counts = {"cached": 0, "not_found": 0, "failed": 0, "redirects": 0}
+    counts = {"cached": 0, FetchOutcome.NOT_FOUND: 0, FetchOutcome.FAILED: 0, "redirects": 0}
     expires = datetime.now(timezone.utc) + timedelta(hours=ttl_hours)
     fetch_rows = []
     for path in paths:
@@ -107,7 +108,7 @@ def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sou
                 counts["cached"] += 1
                 continue
             source = sources.source_for(req.uri)
-            outcome = "not_found" if source and status in source.not_found else "failed"
+            outcome = FetchOutcome.NOT_FOUND if source and status in source.not_found else FetchOutcome.FAILED
             counts[outcome] += 1
             fetch_rows.append(
                 {

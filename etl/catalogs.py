@@ -4,9 +4,13 @@ A model without an ``hf_id`` can still be fetched from the per-model sources (Hu
 info, config.json) when a catalog it is matched in publishes the repo id of its entry (OpenRouter's
 ``hugging_face_id``, BigCodeBench's ``link``...): that is the source's declared ``identity.hf_id``,
 and the per-model URL's ``{hf_id}`` placeholder says which sources use it. Only a match by pin or
-by name counts; an ambiguous one never does. Catalogs that publish different repo ids leave the
-model without a key and report both, as any ambiguity. Extract (phase two) and transform discover
-the same keys from the same cached catalogs, so an offline re-run needs no request.
+by name counts; an ambiguous one never does. A published key is evidence, not truth: it is used only
+when its repo name has the entry's own tokens (the source's ``harmless`` words aside: LLM Stats'
+``qwen2-72b-instruct`` publishing the base ``Qwen/Qwen2-72B`` is refused) and when no other catalog
+publishes it for another entry than the one the model's name matches there; a refused key is kept
+with its reason for ``etl match``. Catalogs that publish different repo ids leave the model without
+a key and report both, as any ambiguity. Extract (phase two) and transform discover the same keys
+from the same cached catalogs, so an offline re-run needs no request.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .config import ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Source
-from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod, MatchStatus
+from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod, MatchStatus, _diff, _key, hf_key, tokens
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
@@ -75,7 +79,7 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
         companions = {}
     for doc in docs:
         doc.companions = companions
-    return Catalog(CatalogIndex(source, entries), docs, owner)
+    return Catalog(CatalogIndex(source, entries, sources.names), docs, owner)
 
 
 def _fingerprint(record: Any) -> str:
@@ -91,9 +95,11 @@ def load_catalogs(sources: Sources, fetcher: Fetcher, misses: list[str]) -> dict
 
 @dataclass(frozen=True)
 class Discovered:
-    """The repo ids a model's catalog entries publish: one (the key) or several (ambiguous)."""
+    """The repo ids a model's catalog entries publish: one (the key) or several (ambiguous), and
+    the ones refused, each with why."""
 
     keys: dict[str, list[str]]  # repo id -> where each came from ("openrouter entry x (hugging_face_id)")
+    refused: dict[str, list[str]] = field(default_factory=dict)  # repo id -> "where: why"
 
     @property
     def key(self) -> str | None:
@@ -102,9 +108,30 @@ class Discovered:
     def describe(self, repo: str) -> str:
         return f"hf_id {repo} from {'; '.join(self.keys[repo])}"
 
+    def refusals(self, source: str | None = None) -> list[str]:
+        """``refused hf_id <repo> from <where>: <why>``, of one source's entries or of all."""
+        return [
+            f"refused hf_id {repo} from {why}"
+            for repo, whys in self.refused.items()
+            for why in whys
+            if source is None or why.startswith(f"{source} ")
+        ]
+
 
 def _path_text(expr: Any) -> str:
     return ".".join(expr) if isinstance(expr, KeyPath) else str(expr)
+
+
+def disagreement(index: CatalogIndex, entry: Any, repo: str) -> str | None:
+    """Why ``repo`` (published by ``entry``) is not that entry's model, or None when its name has the
+    tokens of one of the entry's own names (the source's ``harmless`` words aside)."""
+    harmless, rules = index.source.identity.harmless, index.rules
+    published = [t for t in tokens(repo.split("/")[-1], rules) if t not in harmless]
+    own = [[t for t in tokens(n, rules) if t not in harmless] for n in index.names(entry, published=False)]
+    if not own or any(_key(published) == _key(toks) for toks in own):
+        return None
+    closest = min(own, key=lambda toks: (len(set(toks) ^ set(published)), len(toks)))
+    return f"its repo name has other tokens than the entry ({_diff(closest, published)})"
 
 
 def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discovered | None:
@@ -112,20 +139,36 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
     if model.hf_id:
         return None
     keys: dict[str, list[str]] = {}
+    refused: dict[str, list[str]] = {}
+    matched: dict[str, Match] = {}
     for name, catalog in catalogs.items():
         if isinstance(catalog, Match) or catalog.index.source.identity.hf_id is None:
             continue
         match = catalog.index.match(model.name, None, model.ids.get(name))
         if match.status != MatchStatus.MATCHED or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
             continue
+        matched[name] = match
+        if not catalog.index.source.identity.discover:
+            continue
         raw = first_value(catalog.index.source.identity.hf_id, match.entry)
         repo = HF_PREFIX.sub("", str(raw or "").strip()).strip("/")
         if not REPO_ID.match(repo):
             continue
-        same = next((k for k in keys if k.lower() == repo.lower()), repo)
         where = f"{name} entry {match.entry_id} ({_path_text(catalog.index.source.identity.hf_id)})"
+        if why := disagreement(catalog.index, match.entry, repo):
+            refused.setdefault(repo, []).append(f"{where}: {why}")
+            continue
+        same = next((k for k in keys if k.lower() == repo.lower()), repo)
         keys.setdefault(same, []).append(where)
-    return Discovered(keys) if keys else None
+    for repo in list(keys):  # another catalog publishes the key for another entry than the name's
+        for name, match in matched.items():
+            index = catalogs[name].index  # type: ignore[union-attr]
+            hits = index.by_hf.get(hf_key(repo) or "", [])
+            if hits and hf_key(first_value(index.source.identity.hf_id, match.entry)) != hf_key(repo):
+                why = f"{name} publishes it for {index.describe(hits[0])['id']}, but the model's name is {match.entry_id} there"
+                refused.setdefault(repo, []).extend(f"{where}: {why}" for where in keys.pop(repo))
+                break
+    return Discovered(keys, refused) if keys or refused else None
 
 
 def with_keys(models: list[ModelInfo], catalogs: dict[str, Catalog | Match]) -> tuple[list[ModelInfo], dict]:

@@ -21,6 +21,7 @@ from .config import ModelInfo, PipelineConfig
 from .errors import SourceError, SourceStopped
 from .fetch import Cancelled, Fetcher, NotInSource
 from .mappings import Source
+from .matching import MatchStatus
 from .outcomes import ExtractReport, Failure, Progress
 from .sources import Sources, url_for
 from .store import Store
@@ -86,7 +87,9 @@ class Extractor:
                         continue
                     try:
                         files = listed_files(self.sources, source, model, reader)
-                    except NoListing:
+                    except NoListing as why:
+                        if why.status == MatchStatus.FAILED:
+                            log.warning("%s: %s: %s", source.name, model.name, why.note)
                         continue
                     urls |= {u for f in files if (u := url_for(source, model, f))}
                 out[source.name] = sorted(urls)

@@ -94,13 +94,15 @@ def _unique_keys(node: MappingNode) -> None:
     for key_node, _ in node.value:
         if type(key_node) is not ScalarNode or key_node.tag == "tag:yaml.org,2002:merge":
             continue
-        line = key_node.start_mark.line
-        first = seen.setdefault((key_node.tag, key_node.value), line)
-        if first != line:
-            raise _refuse(key_node, f"duplicate key {echo(key_node.value)} (first on line {first + 1}); keep one")
+        key = (key_node.tag, key_node.value)
+        if key in seen:  # on another line, or twice in one flow mapping ({a: 1, a: 2})
+            raise _refuse(key_node, f"duplicate key {echo(key_node.value)} (first on line {seen[key] + 1}); keep one")
+        seen[key] = key_node.start_mark.line
 
 
-def _make_loader(base: type) -> type:
+def checked_loader(base: type) -> type:
+    """``base`` (a PyYAML loader) with the checks above: bombs, cycles, depth, duplicate keys."""
+
     class Loader(base):  # type: ignore[misc, valid-type]
         def get_single_data(self) -> Any:
             node = self.get_single_node()
@@ -117,7 +119,7 @@ def _make_loader(base: type) -> type:
     return Loader
 
 
-_FAST, _PURE = _make_loader(_YAML_LOADER), _make_loader(yaml.SafeLoader)
+_FAST, _PURE = checked_loader(_YAML_LOADER), checked_loader(yaml.SafeLoader)
 
 
 def load_yaml(text: str) -> Any:

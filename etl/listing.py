@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import settings
 from .validation import suggest
 
 if TYPE_CHECKING:
@@ -18,18 +19,30 @@ if TYPE_CHECKING:
 FILE_KEY = "_file"
 
 
+class TooManyListed(Exception):
+    """A document lists more files than ``max_files``: none is fetched (each would be a request
+    sent with the user's key), and the model's value from this source fails with the count."""
+
+    def __init__(self, count: int, cap: int):
+        self.count, self.cap = count, cap
+        super().__init__(f"{count} files listed, more than max_files ({cap})")
+
+
 @dataclass(frozen=True)
 class Listing:
     """Where a per-model source's files are listed (schema: ``$defs.source.properties.listed_by``):
-    the values of ``path`` in the ``source``'s document that ``matches`` accepts fill ``{file}``."""
+    the values of ``path`` in the ``source``'s document that ``matches`` accepts fill ``{file}``,
+    at most ``max_files`` of them per model."""
 
     source: str
     path: Any
     matches: re.Pattern[str] | None
+    max_files: int = settings.DEFAULT_MAX_LISTED_FILES
 
     def files(self, document: Any) -> list[str]:
         """The listed file names, in document order, each once. A name with an empty, '.' or '..'
-        segment, or a leading '/', could leave the repo: it is never a file of it."""
+        segment, or a leading '/', could leave the repo: it is never a file of it. More than
+        ``max_files`` raises TooManyListed (the count is the whole list's, not the first N's)."""
         out: list[str] = []
         for match in self.path.find(document) if self.path is not None else []:
             name = match.value
@@ -37,7 +50,14 @@ class Listing:
                 continue
             if self.matches is None or self.matches.search(name):
                 out.append(name)
+        if len(out) > self.max_files:
+            raise TooManyListed(len(out), self.max_files)
         return out
+
+
+def listing_of(raw: dict[str, Any], path: Any, matches: re.Pattern[str] | None) -> Listing:
+    """A ``listed_by`` declaration (schema-checked) with its path and regex compiled by the caller."""
+    return Listing(raw["source"], path, matches, raw.get("max_files", settings.DEFAULT_MAX_LISTED_FILES))
 
 
 def _inside(name: str) -> bool:

@@ -16,7 +16,8 @@ import yaml
 
 from .errors import UsageError
 from .files import load_yaml, regex_hazard, yaml_problem
-from .listing import FILE_KEY, Listing, listing_problems
+from .identity import NAMES_FILE, Identity, NameRules, compile_identity, load_names
+from .listing import FILE_KEY, Listing, listing_of, listing_problems
 from .paths import KeyPath, compile_path, first_value
 from .per_source import resolve_auths
 from .rows import STATED, Evidence, Select, Version, build_evidence, build_select, build_version
@@ -30,6 +31,7 @@ __all__ = [
     "Listing",
     "KeyPath",
     "Mappings",
+    "NameRules",
     "Source",
     "compile_path",
     "first_value",
@@ -39,22 +41,6 @@ __all__ = [
 SOURCES_FILE = "sources.yaml"
 #: what a mapping file may hold at its top level
 FILE_KEYS = ("sources", "auths", "section", "description", "variants", "versions", "tolerance", "fields", "no_source")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """How a source names its entries (schema: ``$defs.source.properties.identity``)."""
-
-    ids: tuple[Any, ...] = ()
-    names: tuple[Any, ...] = ()
-    hf_id: Any = None
-    strip: re.Pattern[str] | None = None
-    #: values ``org/name`` (or Hugging Face URLs) whose ``name`` part is a name too
-    org_names: tuple[Any, ...] = ()
-    #: (token, the token it counts as), from the declared ``equivalent`` groups
-    equivalent: tuple[tuple[str, str], ...] = ()
-    #: dates in YYYYMMDD, YYYY-MM-DD and MM-YYYY forms are one token each
-    dates: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,12 +81,19 @@ class Source:
     #: the files of this per-model source are the ones another source's document lists ({file})
     listed_by: Listing | None = None
 
-    def is_derivative(self, entry: Any) -> str | None:
-        """The value that marks ``entry`` as a derivative repo, if any (any match of the path)."""
+    def is_derivative(self, entry: Any, repo: str = "") -> str | None:
+        """The value that marks ``entry`` (repo ``org/name``) as a derivative repo, if any: a match
+        whose ``org`` group is the repo's own org is the developer's own repo, not a derivative."""
         if self.derivative is None:
             return None
         expr, regex = self.derivative
-        return next((str(m.value) for m in expr.find(entry) if regex.search(str(m.value))), None)
+        own = repo.split("/")[0].lower()
+        for m in expr.find(entry):
+            hit = regex.search(str(m.value))
+            org = hit.groupdict().get("org") if hit else None
+            if hit and not (org and org.lower() == own):
+                return str(m.value)
+        return None
 
     @property
     def placeholders(self) -> list[str]:
@@ -228,6 +221,8 @@ class Mappings:
     no_source: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (section, field) -> (the one version its values are, why that one, where it is declared)
     versions: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
+    #: mappings/names.yaml: developers and aliases (etl/identity.py)
+    names: NameRules = field(default_factory=NameRules)
 
     def fields(self) -> list[tuple[str, str, list[Candidate]]]:
         return [(s, f, c) for s, fields in self.sections.items() for f, c in fields.items()]
@@ -276,7 +271,7 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
     compiled: dict[str, Any] = {
         "records": _compile(raw.get("records", "$"), f"{at}.records", problems),
         "where": tuple(_where(raw.get("where", []), at, problems)),
-        "identity": _identity(raw.get("identity", {}), at, problems),
+        "identity": compile_identity(raw.get("identity", {}), at, problems, _compile, _regex),
         "not_found": frozenset(raw.get("not_found", [])),
         "hints": {int(k): v for k, v in raw.get("hints", {}).items()},
         "context": {k: _compile(v, f"{at}.context.{k}", problems) for k, v in raw.get("context", {}).items()},
@@ -293,8 +288,8 @@ def _build_source(name: str, raw: dict[str, Any], file: Path, problems: list[str
         if "best_row" in raw
         else None,
         "frozen_since": str(raw["frozen_since"]) if "frozen_since" in raw else None,  # YAML reads a date
-        "listed_by": Listing(
-            raw["listed_by"]["source"],
+        "listed_by": listing_of(
+            raw["listed_by"],
             _compile(raw["listed_by"]["path"], f"{at}.listed_by.path", problems),
             _regex(raw["listed_by"]["matches"], f"{at}.listed_by.matches", problems)
             if "matches" in raw["listed_by"]
@@ -330,18 +325,6 @@ def _where(conditions: list[dict[str, Any]], at: str, problems: list[str]) -> li
             operand = _regex(operand, f"{at}.where[{i}]", problems)
         out.append((_compile(cond["path"], f"{at}.where[{i}].path", problems), ops[0], operand))
     return out
-
-
-def _identity(ident: dict[str, Any], at: str, problems: list[str]) -> Identity:
-    return Identity(
-        ids=tuple(_compile(p, f"{at}.identity.ids", problems) for p in ident.get("ids", [])),
-        names=tuple(_compile(p, f"{at}.identity.names", problems) for p in ident.get("names", [])),
-        hf_id=_compile(ident["hf_id"], f"{at}.identity.hf_id", problems) if "hf_id" in ident else None,
-        strip=_regex(ident["strip"], f"{at}.identity.strip", problems) if "strip" in ident else None,
-        org_names=tuple(_compile(p, f"{at}.identity.org_names", problems) for p in ident.get("org_names", [])),
-        equivalent=tuple((t.lower(), g[0].lower()) for g in ident.get("equivalent", []) for t in g[1:]),
-        dates=bool(ident.get("dates", False)),
-    )
 
 
 def _build_candidates(
@@ -388,7 +371,7 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
         raise UsageError(f"{folder / SOURCES_FILE}: missing; every mappings folder declares its sources there")
     problems: list[str] = []
     sources, files = _read_files(folder, problems)
-    mappings = Mappings(sources, {}, folder)
+    mappings = Mappings(sources, {}, folder, names=load_names(folder, problems, _read_yaml))
     for path, raw, valid in files:
         _add_section(mappings, path, raw, valid, problems)
     for (name, fname), means in mappings.variants.items():
@@ -405,7 +388,8 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
 
 def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], list[tuple[Path, dict, bool]]]:
     """Every file's sources (compiled) and section parts (with whether they are schema-valid)."""
-    paths = [folder / SOURCES_FILE] + [p for p in sorted(folder.glob("*.y*ml")) if p.name != SOURCES_FILE]
+    shared = (SOURCES_FILE, NAMES_FILE)
+    paths = [folder / SOURCES_FILE] + [p for p in sorted(folder.glob("*.y*ml")) if p.name not in shared]
     files: list[tuple[Path, dict[str, Any], bool]] = []
     sources: dict[str, Source] = {}
     origin: dict[str, Path] = {}

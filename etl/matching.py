@@ -1,19 +1,23 @@
 """Find a local model in a source's entries: pins, then join keys, then names with the same tokens.
 
 Never substring, never fuzzy: a name matches an entry only when both have the same tokens (case,
-``- _ . / : ,``, spaces and parentheses aside; size and ``instruct``/``chat``/``it`` tokens in any
-order, every other token in the same order, so GPT-4.5 is not GPT-5.4). ``GPT-4o-2024-05-13`` and
-``GPT-4o (2024-05-13)`` are the same name. An entry also fits when its tokens *without* its
-parenthesised qualifiers equal the query's: that is the ambiguity guard. A user who wrote "GLM-4.6"
-did not say which of "GLM-4.6 (Reasoning)" and "GLM-4.6 (Non-reasoning)" they meant, so several
-fitting entries are *ambiguous* (nothing is filled; the candidates and the pin to write are reported),
-even when one entry's slug spells the bare name. No match ever drops a token of the query.
+``- _ . / : ,``, spaces and parentheses aside, ``+`` read as ``plus``; size and
+``instruct``/``chat``/``it`` tokens in any order, every other token in the same order, so GPT-4.5 is
+not GPT-5.4). ``GPT-4o-2024-05-13`` and ``GPT-4o (2024-05-13)`` are the same name. An entry also
+fits when its tokens *without* its parenthesised qualifiers equal the query's: that is the
+ambiguity guard. Several fitting entries are *ambiguous* (nothing is filled; the candidates and the
+pin to write are reported), unless exactly one of them has exactly the query's tokens: ``o3-mini``
+is the entry named ``o3-mini``, not ``o3-mini (high)``; a bare ``GLM-4.6`` against
+``GLM-4.6 (Reasoning)`` and ``GLM-4.6 (Non-reasoning)`` stays ambiguous. No match drops a query token.
 
-What a source declares in its ``identity`` (mappings/sources.yaml), never a source name here:
-``org_names`` (the part after ``org/`` of an id or a Hugging Face link is a name too),
-``equivalent`` (token groups that are one token there, e.g. Gemma's ``it`` = ``instruct``) and
-``dates`` (``20240513``, ``2024-05-13`` and ``05-2024`` are each one token). The same rules apply to
-the query and to the entries of that source.
+The names of an entry are every identity column its source declares (etl/identity.py): display
+names, ids (not an id that drops a word of the display name: the slug ``glm-4-6`` of
+"GLM-4.6 (Non-reasoning)"), the repo id of ``hf_id``, and the ``name`` of every ``org/name`` value
+whose org mappings/names.yaml declares as that model's developer (``google/gemma-2-2b-it`` names
+``gemma-2-2b-it``; ``AI-Sweden-Models/Llama-3-8B-instruct`` names no Meta model). Where a source
+declares ``dates``, a day equals a month date of the same name when exactly one entry of that name
+has that month ("Claude 3.5 Sonnet (June '24)"). Names no rule connects come from the reviewed
+aliases of mappings/names.yaml.
 
 Cost: a catalog is indexed once (names by token key, entries by token); a lookup is a dict access,
 and the nearest entries of an unmatched model come from a bounded walk of the rarest tokens' posting
@@ -30,11 +34,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .mappings import Identity, Source
+from .identity import NO_NAMES, Identity, NameRules
+from .mappings import Source
 from .paths import first_value
 
 #: longer names are cut here before matching (linear work, bounded memory)
 MAX_NAME = 1000
+#: candidates listed for an ambiguous model (the count says how many more)
+CANDIDATES = 20
 #: nearest entries listed for an unmatched model, and the posting-list entries walked to find them
 NEAREST = 3
 NEAREST_BUDGET = 128
@@ -42,12 +49,20 @@ _SEP = r"\s._\-/:,'’()"
 _WORD = re.compile(rf"[^{_SEP}]+")
 _YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
 _END = rf"(?=[{_SEP}]|$)"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_NAME = (
+    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 _DATE_TOKEN = re.compile(
     rf"(?P<y>{_YEAR})(?P<m>{_MONTH})(?P<d>{_DAY}){_END}"  # 20240513
     rf"|(?P<y2>{_YEAR})[-_./](?P<m2>{_MONTH})[-_./](?P<d2>{_DAY}){_END}"  # 2024-05-13
     rf"|(?P<m3>{_MONTH})[-_./](?P<y3>{_YEAR}){_END}"  # 05-2024
+    rf"|{_MONTH_NAME}\.?(?:\s*['’](?P<yy>\d\d)|\s+(?P<y4>{_YEAR})){_END}"  # June '24, Sept 2024
     rf"|[^{_SEP}]+"
 )
+_DAY_TOKEN = re.compile(r"^\d{4}-\d\d-\d\d$")
+_MONTH_TOKEN = re.compile(r"^\d{4}-\d\d$")
 _SIZE = re.compile(r"^(a?\d+(?:x\d+)?[bmkt]|\d+e\d+b?)$")  # 70b, a3b, 8x7b, 1t
 _ORDER_FREE = {"instruct", "chat", "it"}
 HF_PREFIX = re.compile(r"^https?://(?:www\.)?huggingface\.co/", re.I)
@@ -74,6 +89,8 @@ class MatchMethod(StrEnum):
     NAME = "exact name"  # the same name once case and separators are aside
     TOKENS = "exact tokens"  # the same tokens, parentheses aside
     EQUIVALENCE = "declared equivalence"  # the same tokens after the source's declared equivalences
+    MONTH = "month date"  # the same name with a day for the entry's month, the only one of that month
+    ALIAS = "declared alias"  # another name of the model (mappings/names.yaml), with its citation
 
 
 @dataclass(frozen=True)
@@ -109,10 +126,15 @@ def has_qualifier(name: str) -> bool:
     return start >= 0 and name.find(")", start + 1) >= 0
 
 
+def _text(name: str) -> str:
+    """Cut at MAX_NAME, lower-cased, '+' read as 'plus' (Command R+ is not Command R)."""
+    return name[:MAX_NAME].lower().replace("+", " plus ")
+
+
 def tokens(name: str, rules: Rules = NO_RULES) -> list[str]:
     """Lower-case tokens, parentheses aside; declared dates become one token, declared
     equivalents their group's first token."""
-    text = name[:MAX_NAME].lower()
+    text = _text(name)
     if not rules.dates:
         out = _WORD.findall(text)
     else:
@@ -122,6 +144,9 @@ def tokens(name: str, rules: Rules = NO_RULES) -> list[str]:
                 out.append(f"{m['y'] or m['y2']}-{m['m'] or m['m2']}-{m['d'] or m['d2']}")
             elif m["y3"]:
                 out.append(f"{m['y3']}-{m['m3']}")
+            elif m["mon"]:
+                year = m["y4"] or f"20{m['yy']}"
+                out.append(f"{year}-{_MONTHS.index(m['mon'][:3]) + 1:02d}")
             else:
                 out.append(m.group())
     if rules.equivalent:
@@ -143,8 +168,7 @@ def token_key(name: str, rules: Rules = NO_RULES) -> str:
 
 def name_key(name: str) -> str:
     """The strict rule: case and separators aside, but a parenthesised qualifier stays one word."""
-    cut = name[:MAX_NAME].lower()
-    return _key([t for t in re.split(r"[\s._\-/:,'’]+", cut) if t])
+    return _key([t for t in re.split(r"[\s._\-/:,'’]+", _text(name)) if t])
 
 
 def base_key(name: str, rules: Rules = NO_RULES) -> str:
@@ -159,15 +183,24 @@ def hf_key(value: Any) -> str | None:
     return HF_PREFIX.sub("", value.strip()).strip("/").lower() or None
 
 
-def org_name(value: Any) -> str | None:
-    """``org/name`` or ``https://huggingface.co/org/name[/...]`` -> ``name``; anything else -> None."""
+def month_key(toks: list[str]) -> str | None:
+    """The token key with every day reduced to its month; None for a name without a date."""
+    if not any(_DAY_TOKEN.match(t) or _MONTH_TOKEN.match(t) for t in toks):
+        return None
+    return _key([t[:7] if _DAY_TOKEN.match(t) else t for t in toks])
+
+
+def org_name(value: Any) -> tuple[str, str] | None:
+    """``org/name`` or ``https://huggingface.co/org/name[/...]`` -> (org, name); else None."""
     if not isinstance(value, str):
         return None
     text = HF_PREFIX.sub("", value.strip())
     if _URL.match(text):
         return None  # a URL outside huggingface.co names a page, not a model
     parts = [p for p in text.split("/") if p]
-    return parts[1] if len(parts) >= 2 else None
+    if len(parts) < 2 or (len(parts) > 2 and text == value.strip()) or re.search(r"\s", parts[0]):
+        return None  # "a / b" or a path: not an org/name id
+    return parts[0], parts[1]
 
 
 @dataclass
@@ -215,18 +248,24 @@ def _diff(query: list[str], entry: list[str]) -> str:
 
 
 class CatalogIndex:
-    """One catalog's entries, indexed by id, join key, token key (full and base) and token."""
+    """One catalog's entries, indexed by id, join key, token key (full, base, month) and token."""
 
-    def __init__(self, source: Source, entries: list[Any]):
+    def __init__(self, source: Source, entries: list[Any], names: NameRules = NO_NAMES):
         self.source = source
         self.entries = entries
+        self.shared = names
         self.rules = Rules.of(source.identity)
         self.by_id: dict[str, list[int]] = defaultdict(list)
         self.by_hf: dict[str, list[int]] = defaultdict(list)
         self.by_key: dict[str, list[int]] = defaultdict(list)  # full or base token key -> entries
+        self.months: dict[str, list[int]] = defaultdict(list)  # token key, days as months -> entries
         self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
         self.lengths: list[int] = []  # the fewest tokens of any name of each entry (nearest's tie-break)
         self.bags: list[list[tuple[list[str], Counter[str]]]] = []  # each entry's names' tokens, for nearest
+        self.aliases: dict[str, list[tuple[str, str]]] = defaultdict(list)  # token key -> (alias, citation)
+        for alias in names.aliases:
+            for name in alias.names:
+                self.aliases[token_key(name)] += [(other, alias.citation) for other in alias.names if other != name]
         ident = source.identity
         for i, entry in enumerate(entries):
             for expr in ident.ids:
@@ -235,25 +274,52 @@ class CatalogIndex:
                     self.by_id[str(value).lower()].append(i)
             if ident.hf_id is not None:
                 key = hf_key(first_value(ident.hf_id, entry))
-                if key:
+                if key and not _URL.match(key):
                     self.by_hf[key].append(i)
             keys: set[str] = set()
+            months: set[str] = set()
             bags = []
             for name in self.names(entry):
                 toks = tokens(name, self.rules)
                 keys |= {_key(toks), base_key(name, self.rules)}
+                if self.rules.dates and (month := month_key(toks)):
+                    months.add(month)
                 bags.append((toks, Counter(toks)))
             words = {t for _, bag in bags for t in bag}
             for key in keys:
                 self.by_key[key].append(i)
+            for key in months:
+                self.months[key].append(i)
             for word in words:
                 self.postings[word].append(i)
             self.lengths.append(min((len(toks) for toks, _ in bags), default=0))
             self.bags.append(bags)
 
-    def names(self, entry: Any) -> list[str]:
-        """The entry's names: its display names (``strip`` applied), then its ``org_names``."""
-        return self.display_names(entry) + self.org_names(entry)
+    def names(self, entry: Any, published: bool = True) -> list[str]:
+        """Every name of the entry: display names (``strip`` applied), ids that keep every word of
+        the display names, and the ``name`` of an ``org/name`` value its developer publishes.
+        ``published=False`` leaves out what only the ``hf_id`` column says (to check that column)."""
+        ident = self.source.identity
+        display = self.display_names(entry)
+        bags = [Counter(tokens(d, self.rules)) for d in display]
+        values = [v for v in (first_value(e, entry) for e in ident.ids) if isinstance(v, str | int)]
+        if published and ident.hf_id is not None and isinstance(hf := first_value(ident.hf_id, entry), str):
+            values.append(HF_PREFIX.sub("", hf.strip()).strip("/") if HF_PREFIX.match(hf.strip()) else hf)
+        out = list(display)
+        for value in [str(v)[:MAX_NAME] for v in values if str(v).strip() and not _URL.match(str(v).strip())]:
+            if not self._drops(value, bags):
+                out.append(value)  # an id that drops a word the display name carries is no name
+        for value in display + [str(v) for v in values]:
+            found = org_name(value)
+            if found and (name := found[1][:MAX_NAME]) and (first := tokens(name)):
+                if self.shared.develops(found[0], first[0]) and not self._drops(name, bags, found[0]):
+                    out.append(name)
+        return list(dict.fromkeys(out))
+
+    def _drops(self, name: str, bags: list[Counter[str]], org: str = "") -> bool:
+        """Whether ``name`` has fewer tokens than a display name, and not only its org's."""
+        bag, allowed = Counter(tokens(name, self.rules)), Counter(tokens(org, self.rules))
+        return any(bag < b and not (b - bag) <= allowed for b in bags)
 
     def display_names(self, entry: Any) -> list[str]:
         ident, names = self.source.identity, []
@@ -264,10 +330,6 @@ class CatalogIndex:
                 names.append(ident.strip.sub("", value) if ident.strip else value)
         return names
 
-    def org_names(self, entry: Any) -> list[str]:
-        found = (org_name(first_value(expr, entry)) for expr in self.source.identity.org_names)
-        return [name for name in found if name]
-
     def describe(self, i: int) -> dict[str, str | None]:
         entry = self.entries[i]
         ident = self.source.identity
@@ -276,13 +338,14 @@ class CatalogIndex:
         return {"id": None if eid is None else str(eid), "name": None if name is None else str(name)}
 
     def _result(self, hits: list[int], method: str | None, note: str = "") -> Match:
-        hits = sorted(set(hits))
+        """One entry: matched; several (sorted, distinct): ambiguous, the first CANDIDATES listed."""
         if len(hits) == 1:
             d = self.describe(hits[0])
             entry = self.entries[hits[0]]
             return Match(MatchStatus.MATCHED, entry, d["id"], d["name"], method, note=note, position=hits[0])
-        cands = [self.describe(i) for i in hits]
-        pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}>}}"
+        cands = [self.describe(i) for i in hits[:CANDIDATES]]
+        more = f" (and {len(hits) - CANDIDATES} more)" if len(hits) > CANDIDATES else ""
+        pin = f"ids: {{{self.source.name}: <one of: {', '.join(str(c['id']) for c in cands)}{more}>}}"
         note = f"{len(hits)} entries fit; pin one with {pin}"
         return Match(MatchStatus.AMBIGUOUS, method=method, candidates=cands, note=note)
 
@@ -303,7 +366,8 @@ class CatalogIndex:
         return None
 
     def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
-        """Pin, then join key, then the name's tokens; several fitting entries are ambiguous."""
+        """Pin, then join key, then the name's tokens, a month date, an alias; several fitting
+        entries are ambiguous."""
         if pin is False:
             return Match(MatchStatus.SKIPPED, method=MatchMethod.PIN, note="pinned false: not in this source")
         if isinstance(pin, str):
@@ -311,23 +375,89 @@ class CatalogIndex:
             if not hits:
                 note = f"pin {pin!r} is not an id in this source"
                 return Match(MatchStatus.UNMATCHED, method=MatchMethod.PIN, note=note)
-            return self._result(hits, MatchMethod.PIN)
+            return self._result(sorted(set(hits)), MatchMethod.PIN)
         key = hf_key(hf_id)
         if key and key in self.by_hf:
-            return self._result(self.by_hf[key], MatchMethod.JOIN)
+            hits = self.by_hf[key]
+            if len(hits) > 1:  # entries sharing one repo: the name says which (a key it published cannot un-match it)
+                found = self.by_name(name)
+                if (
+                    found.status == MatchStatus.MATCHED
+                    and hf_key(first_value(self.source.identity.hf_id, found.entry)) == key
+                ):
+                    found.note = f"{len(hits)} entries publish {hf_id}; this one by its name" + (
+                        f"; {found.note}" if found.note else ""
+                    )
+                    return found
+            return self._result(hits, MatchMethod.JOIN)
+        found = self.by_name(name)
+        if found.status == MatchStatus.UNMATCHED and found.entry is None and not found.note.startswith("only "):
+            found = self.by_alias(name, found)
+        if found.status == MatchStatus.UNMATCHED:
+            found.nearest = self.nearest(tokens(name, self.rules))
+        return found
+
+    def by_name(self, name: str) -> Match:
+        """The name's tokens (exact beats qualified siblings), then a month date."""
         toks = tokens(name, self.rules)
         hits = sorted(set(self.by_key.get(_key(toks), [])))
-        how = [h for h in (self.method(name, i) for i in hits) if h]
+        how = {i: h for i in hits if (h := self.method(name, i))}
+        exact = [i for i in how if any(token_key(n, self.rules) == _key(toks) for n in self.names(self.entries[i]))]
+        if len(hits) > 1 and len(exact) == 1:  # o3-mini is the entry named so, not o3-mini (high)
+            others = ", ".join(str(self.describe(i)["id"]) for i in hits[: CANDIDATES + 1] if i != exact[0])
+            found = self._result(exact, how[exact[0]][0], note=f"exact tokens; not its qualified siblings {others}")
+            return found
         if len(hits) > 1:
-            return self._result(hits, min((m for m, _ in how), key=list(MatchMethod).index, default=None))
+            return self._result(hits, min((m for m, _ in how.values()), key=list(MatchMethod).index, default=None))
         if not how:
-            note = "no entry has this name or join key"
             if hits:
                 note = f"only {self.describe(hits[0])['id']} fits, with a qualifier the name lacks; pin it if it is this model"
-            return Match(MatchStatus.UNMATCHED, note=note, nearest=self.nearest(toks))
-        found = self._result(hits, how[0][0])
-        if how[0][1] not in self.display_names(found.entry):
-            found.note = f"as {how[0][1]!r} (the name part of an org/name id)"
+                return Match(MatchStatus.UNMATCHED, note=note)
+            return self.by_month(toks)
+        method, shown = how[hits[0]]
+        found = self._result(hits, method)
+        if shown not in self.display_names(found.entry):
+            ids = {str(first_value(e, found.entry)) for e in self.source.identity.ids}
+            found.note = f"as {shown!r} ({'an id of the entry' if shown in ids else 'the name part of an org/name id'})"
+        return found
+
+    def by_month(self, toks: list[str]) -> Match:
+        """A day for the month an entry names, when exactly one entry of the name has that month."""
+        month = month_key(toks) if self.rules.dates else None
+        hits = sorted(set(self.months.get(month, []))) if month else []
+        if len(hits) == 1:
+            days = [t for t in toks if _DAY_TOKEN.match(t)]
+            names = self.names(self.entries[hits[0]])
+            same = [
+                n
+                for n in names
+                if month_key(t := tokens(n, self.rules)) == month and not (days and any(_DAY_TOKEN.match(x) for x in t))
+            ]
+            if same or not days:
+                found = self._result(hits, MatchMethod.MONTH)
+                found.note = f"as {(same or names)[0]!r}: the only entry of this name in that month"
+                return found
+            return Match(MatchStatus.UNMATCHED, note="no entry has this name or join key")
+        if hits:
+            found = self._result(hits, MatchMethod.MONTH)
+            found.note = f"{len(hits)} entries of this name have that month; " + found.note
+            return found
+        return Match(MatchStatus.UNMATCHED, note="no entry has this name or join key")
+
+    def by_alias(self, name: str, unmatched: Match) -> Match:
+        """The declared aliases of a name that has no entry of its own (mappings/names.yaml): one
+        entry for all of them is a match; several, or an ambiguous alias, stay ambiguous."""
+        tried = [(alias, cite, self.by_name(alias)) for alias, cite in self.aliases.get(token_key(name), [])]
+        fits = [(a, c, m) for a, c, m in tried if m.status != MatchStatus.UNMATCHED]
+        if not fits:
+            return unmatched
+        positions = sorted({m.position for _, _, m in fits if m.position is not None})
+        alias, cite, first = fits[0]
+        if len(positions) == 1 and all(m.status == MatchStatus.MATCHED for _, _, m in fits):
+            first.method, first.note = MatchMethod.ALIAS, f"as its alias {alias!r} ({cite})"
+            return first
+        found = self._result(positions, MatchMethod.ALIAS) if len(positions) > 1 else first
+        found.note = f"its aliases {', '.join(repr(a) for a, _, _ in fits)} fit several entries; {found.note}"
         return found
 
     def nearest(self, query: list[str]) -> list[dict[str, str | None]]:

@@ -34,6 +34,15 @@ class Reason(StrEnum):
     NO_JOIN_KEY = "no join key"  # a per-model URL needs a value the model lacks (hf_id)
 
 
+class FetchOutcome(StrEnum):
+    """The last answer to a URL, as the ``fetches`` table keeps it (etl/fetch.py writes it, cassette
+    import too; an offline run reads it to tell a remembered 404 or failure from a cache miss)."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"  # a status the source declares 'not found': remembered for the TTL
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Missing:
     """A response an offline run needed and the cache lacks; ``models``: who waits for it."""

@@ -80,7 +80,9 @@ def schemas_dir() -> Path:
 #: is cut there. A source's ``deadline`` overrides it.
 DEFAULT_DEADLINE = 120.0
 #: The largest body accepted, counted after decompression; a source's ``max_body`` overrides it.
-DEFAULT_MAX_BODY_BYTES = 64 * 2**20
+#: 8x the largest real one (SWE-bench's leaderboards, 4 MB): a body is held ~5 times at its peak
+#: (read, parsed, then serialized and written by the cache), so 32 MiB keeps a run under ~300 MB.
+DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 #: Seconds added to each rolling rate-limit window, so network jitter cannot squeeze ``rate + 1``
 #: arrivals into one second at the server.
 DEFAULT_RATE_MARGIN = 0.1
@@ -92,3 +94,6 @@ CANCEL_GRACE = 0.5
 #: Share of a catalog page's records a refresh may lose before it counts as a failure (and the
 #: cached copy stays in use); per source: shrink_limit in YAML or sources.<name>.shrink_limit.
 DEFAULT_SHRINK_LIMIT = 0.5
+#: Files one model's listing document may name for a ``listed_by`` source (one request each, with
+#: the user's key); past it none is fetched. Per source: ``listed_by.max_files`` in its YAML.
+DEFAULT_MAX_LISTED_FILES = 50

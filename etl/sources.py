@@ -35,6 +35,7 @@ class Sources:
                 [f"{config.origin}: sources.{n}: unknown source: {suggest(n, mappings.sources)}" for n in unknown]
             )
         self.declared = mappings.sources
+        self.names = mappings.names  # developers and aliases: how every source's names are read
         used = mappings.used_sources()
         environ = config.environ if config.environ is not None else os.environ
         self.keys = {n: k for n, s in self.declared.items() if (k := _key(s, config, environ))}

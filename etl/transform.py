@@ -107,6 +107,8 @@ class Transformer:
             if isinstance(state, Match):
                 return state, None
             match = state.index.match(model.name, model.hf_id, pin)
+            if found is not None and (refused := found.refusals(source.name)):  # a key it published, refused
+                match.note = "; ".join([match.note, *refused] if match.note else refused)
             return (
                 (match, state.docs[state.owner[match.position]])
                 if match.status == MatchStatus.MATCHED
@@ -122,13 +124,15 @@ class Transformer:
         url = url_for(source, model)
         if source.listed_by is not None:
             return self._match_listed(source, model, fetcher, misses)
-        if url is None and found is not None and "hf_id" in source.placeholders:  # catalogs disagree
+        if url is None and found is not None and len(found.keys) > 1 and "hf_id" in source.placeholders:
             cands = [{"id": repo, "name": found.describe(repo)} for repo in found.keys]
             note = "catalogs publish different hf_id for this model; set hf_id in the config to choose"
             return Match(MatchStatus.AMBIGUOUS, method=MatchMethod.DISCOVERED, candidates=cands, note=note), None
         if url is None:
             missing = ", ".join(p for p in source.placeholders if not getattr(model, p, None))
-            return Match(MatchStatus.SKIPPED, note=f"model has no {missing}", reason=Reason.NO_JOIN_KEY), None
+            refused = found.refusals() if found is not None and "hf_id" in source.placeholders else []
+            note = "; ".join([f"model has no {missing}", *refused])
+            return Match(MatchStatus.SKIPPED, note=note, reason=Reason.NO_JOIN_KEY), None
         try:
             docs = fetcher.documents(source, url)
         except CacheMiss as miss:
@@ -291,7 +295,7 @@ def _refuse_derivatives(found: dict[str, tuple[Match, Document | None]], sources
     for name, (match, _) in list(found.items()):
         if match.method != MatchMethod.DISCOVERED or match.status != MatchStatus.MATCHED:
             continue
-        marker = sources[name].is_derivative(match.entry)
+        marker = sources[name].is_derivative(match.entry, match.entry_id or "")
         if marker is None:
             continue
         note = f"the discovered repo {match.entry_id} is a derivative ({marker}), not this model; set hf_id to use it"

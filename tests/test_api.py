@@ -35,7 +35,7 @@ def test_readme_python_api_second_example_runs(example_config, capsys):
     code = "\n".join(blocks[:2]).replace('"examples/config.yaml"', repr(str(example_config)))
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out.splitlines()
-    assert out[1] == "(8, 45) openrouter"
+    assert out[1] == "(7, 45) openrouter"  # its AA index: a page of no stated version
     assert "GLM-4.6 artificial_analysis ['glm-4-6', 'glm-4-6-reasoning']" in out
     assert "artificial_analysis 0.575 https://artificialanalysis.ai/api/v2/language/models/free?page=3 chosen" in out
     assert out[-1] == "[] []"

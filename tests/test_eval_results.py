@@ -201,20 +201,45 @@ def test_other_variants_of_a_mapped_benchmark_fill_nothing():
 
 def test_a_discovered_key_fetches_the_listed_files_after_its_model_info(workdir):
     """No hf_id: OpenRouter's hugging_face_id names the repo (phase two fetches its model_info),
-    then its two listed eval files (phase three); a warm re-run sends nothing."""
+    then its two listed eval files (phase three); a warm re-run sends nothing. The repo's name is the
+    entry's (a repo with other tokens is refused as a key: tests/test_join_keys.py)."""
     two = {n: FILES[GEMMA][n] for n in (".eval_results/gpqa.yaml", ".eval_results/mmlu_pro.yaml")}
-    catalog = {"data": [{"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/two-evals"}]}
+    catalog = {"data": [{"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/Foo-1"}]}
     with ReplayServer() as server:
         server.route("/api/v1/models", body=catalog)
-        _serve_repo(server, "acme/two-evals", two, ["README.md"])
+        _serve_repo(server, "acme/Foo-1", two, ["README.md"])
         config = config_for(workdir, server, [ModelInfo("Foo 1")], only=[*ONLY, "openrouter"])
         Pipeline(config).run()
         cold = [r["path"] for r in server.log]
         pipeline = Pipeline(config)
         pipeline.run()
         assert len(server.log) == len(cold)
-    assert cold[:2] == ["/api/v1/models", "/api/models/acme/two-evals"]
-    assert sorted(cold[2:]) == [f"/acme/two-evals/resolve/main/{n}" for n in sorted(two)]
+    assert cold[:2] == ["/api/v1/models", "/api/models/acme/Foo-1"]
+    assert sorted(cold[2:]) == [f"/acme/Foo-1/resolve/main/{n}" for n in sorted(two)]
     gpqa = pipeline.store.staged("Foo 1", "GPQA diamond")[0]
     assert (gpqa["source"], gpqa["value"]) == ("hf_eval_results", 78.8)
-    assert gpqa["context"]["hf_id_from"] == "hf_id acme/two-evals from openrouter entry acme/foo-1 (hugging_face_id)"
+    assert gpqa["context"]["hf_id_from"] == "hf_id acme/Foo-1 from openrouter entry acme/foo-1 (hugging_face_id)"
+
+
+def test_a_listing_past_max_files_sends_no_file_request_and_says_why(workdir):
+    """10,000 listed eval files would be 10,000 requests with the user's key: past the mapping's
+    max_files (50) none is sent, and the model's hf_eval_results says how many and what to raise."""
+    many = [f".eval_results/bench_{i}.yaml" for i in range(10_000)]
+    few = {".eval_results/gpqa.yaml": FILES[GEMMA][".eval_results/gpqa.yaml"]}
+    models = [ModelInfo("Flood", hf_id="acme/flood"), ModelInfo("Few", hf_id="acme/few")]
+    with ReplayServer() as server:
+        _serve_repo(server, "acme/flood", {}, many)
+        _serve_repo(server, "acme/few", few, [])
+        config = config_for(workdir, server, models, only=ONLY)
+        pipeline = Pipeline(config)
+        pipeline.run()
+        paths = sorted(r["path"] for r in server.log)
+    assert paths == ["/acme/few/resolve/main/.eval_results/gpqa.yaml", "/api/models/acme/few", "/api/models/acme/flood"]
+    flood = {m["source"]: m for m in pipeline.store.matches("Flood")}["hf_eval_results"]
+    assert flood["status"] == "failed"
+    assert flood["note"] == (
+        "huggingface lists 10,000 files of hf_eval_results for this model, more than listed_by.max_files (50): "
+        "none fetched; if they are genuine, raise max_files in the listed_by of hf_eval_results (mappings)"
+    )
+    few_values = {r["field"] for r in pipeline.store.staged("Few") if r["source"] == "hf_eval_results"}
+    assert few_values == {"GPQA diamond"}  # the cap is per model: the other model is read as before

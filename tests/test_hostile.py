@@ -31,6 +31,8 @@ from etl.cli import app
 from etl.errors import SourceError, SourceStopped, UsageError
 from etl.fetch import Cancelled, RateLimiter
 from etl.mappings import load_mappings
+from etl.settings import DEFAULT_MAX_BODY_BYTES
+from etl.transport import size_text
 
 JSON = {"Content-Type": "application/json"}
 OK_BODY = json.dumps({"data": [{"id": "a/b", "name": "B"}]}).encode()
@@ -233,7 +235,7 @@ print(json.dumps({{"message": message, "peak_mb": resource.getrusage(resource.RU
 @pytest.mark.parametrize("kind", ["endless", "huge", "bomb"])
 def test_an_endless_huge_or_bombing_body_is_cut_at_the_limit_with_bounded_memory(tmp_path, kind):
     """Peak RSS (ru_maxrss of a fresh interpreter doing just this fetch, server included) stays
-    under 300 MB, against a 64 MiB default limit; without the cap each of these reached gigabytes."""
+    under 300 MB, against the default limit (settings.DEFAULT_MAX_BODY_BYTES); without the cap each of these reached gigabytes."""
     store = tmp_path / "s.sqlite"
     proc = subprocess.run(
         [sys.executable, "-c", RSS_PROBE.format(tests=str(TESTS)), kind, str(store)],
@@ -245,7 +247,7 @@ def test_an_endless_huge_or_bombing_body_is_cut_at_the_limit_with_bounded_memory
     result = json.loads(proc.stdout)
     url = result["message"].split(" from ", 1)[1].split(" ", 1)[0] if " from " in result["message"] else "?"
     assert result["message"] == (
-        f"openrouter: the body from {url} is larger than the 64 MiB limit (counted decompressed); "
+        f"openrouter: the body from {url} is larger than the {size_text(DEFAULT_MAX_BODY_BYTES)} limit (counted decompressed); "
         "nothing kept; if it is genuine, raise sources.openrouter.max_body"
     )
     assert result["peak_mb"] < 300, result
@@ -412,14 +414,14 @@ def test_an_https_to_http_hop_is_refused_and_the_key_never_goes_in_clear(server,
     host = server.url.split("://", 1)[1]  # 127.0.0.1:port: the same host, only the scheme drops
     fetcher, source, _ = make(server, "artificial_analysis", "/api/v2/language/models/free", key=SENTINEL)
     source = replace(source, url=f"https://{host}/api/v2/language/models/free")
-    fetcher.http = _TlsFront(fetcher.http, f"http://{host}/api/v2/language/models/free")
+    fetcher.transport.http = _TlsFront(fetcher.transport.http, f"http://{host}/api/v2/language/models/free")
     with pytest.raises(SourceError) as err:
         fetcher.documents(source, source.url)
     assert str(err.value) == (
         f"artificial_analysis: https://{host}/api/v2/language/models/free redirected to plain http "
         f"(http://{host}/api/v2/language/models/free): refused, a request may not drop https"
     )
-    assert fetcher.http.seen[0][1] == {"x-api-key": SENTINEL}  # the key went over https only
+    assert fetcher.transport.http.seen[0][1] == {"x-api-key": SENTINEL}  # the key went over https only
     assert server.log == []  # the plain-http server heard nothing, key or not
     assert fetcher.outcomes[-1]["outcome"] == "failed"  # remembered: offline reports it, not a miss
 
@@ -470,7 +472,7 @@ def test_a_real_https_server_redirecting_to_plain_http_is_refused(server, tls_se
     tls.route("/api/v2/language/models/free", 301, b"", {"Location": plain})
     server.route("/api/v2/language/models/free", 200, OK_BODY)
     fetcher, source, _ = make(tls, "artificial_analysis", "/api/v2/language/models/free", key=SENTINEL)
-    fetcher.http.verify = str(cert)
+    fetcher.transport.http.verify = str(cert)
     with pytest.raises(SourceError) as err:
         fetcher.documents(source, source.url)
     assert str(err.value) == (

@@ -105,23 +105,107 @@ def test_a_discovered_key_costs_exactly_its_per_model_requests_and_a_warm_rerun_
     assert json.loads((workdir / "out" / "Foo 1_filled.json").read_text())["model_specs"]["architecture"] == "dense"
 
 
-def test_a_discovered_key_to_a_quantised_repo_is_refused(workdir):
+def test_a_discovered_key_whose_repo_name_is_not_the_entry_is_refused_with_its_reason(workdir):
+    """foo-1-GGUF is not "Foo 1": refused where it is published, before any request for it."""
     with ReplayServer() as server:
         _catalogs(server, "acme/foo-1-GGUF", "https://huggingface.co/acme/foo-1-GGUF")
-        quantised = {"id": "acme/foo-1-GGUF", "downloads": 5, "likes": 1, "createdAt": "2024-01-01T00:00:00Z"}
-        quantised |= {"tags": ["gguf", "base_model:quantized:acme/foo-1"], "safetensors": {"total": 1000}}
-        server.route("/api/models/acme/foo-1-GGUF", body=quantised)
         only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
         pipeline = Pipeline(
             PipelineConfig.from_dict(config_dict(server, only, models=["Foo 1"]), "t", base_dir=workdir)
         )
         pipeline.run()
+        assert server.count("/api/models/") == 0 and server.count("/resolve/") == 0
     rows = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
-    for source in ("huggingface", "huggingface_config"):
-        assert rows[source]["status"] == "unmatched"
-        assert rows[source]["note"] == (
-            "the discovered repo acme/foo-1-GGUF is a derivative (base_model:quantized:acme/foo-1), "
-            "not this model; set hf_id to use it"
-        )
+    why = "its repo name has other tokens than the entry (extra token 'gguf')"
+    assert rows["openrouter"]["status"] == "matched"
+    assert rows["openrouter"]["note"] == (
+        f"refused hf_id acme/foo-1-GGUF from openrouter entry acme/foo-1 (hugging_face_id): {why}"
+    )
+    assert rows["huggingface"]["status"] == "skipped"
+    assert rows["huggingface"]["note"].startswith("model has no hf_id; refused hf_id acme/foo-1-GGUF from openrouter")
     data = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())
     assert data["model_specs"]["param_count"] is None and data["model_specs"]["architecture"] is None
+
+
+def _derivative_run(workdir, tags):
+    with ReplayServer() as server:
+        _catalogs(server, "acme/Foo-1", "https://huggingface.co/acme/Foo-1")
+        info = {"id": "acme/Foo-1", "downloads": 5, "likes": 1, "createdAt": "2024-01-01T00:00:00Z"}
+        server.route("/api/models/acme/Foo-1", body=info | {"tags": tags, "safetensors": {"total": 1000}})
+        only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
+        pipeline = Pipeline(
+            PipelineConfig.from_dict(config_dict(server, only, models=["Foo 1"]), "t", base_dir=workdir)
+        )
+        pipeline.run()
+    return {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+
+
+def test_a_discovered_key_to_a_quantisation_or_another_orgs_finetune_is_refused(workdir):
+    for tag in ("base_model:quantized:acme/foo-1-base", "base_model:finetune:other-org/Foo-1"):
+        rows = _derivative_run(workdir, ["gguf", tag])
+        for source in ("huggingface", "huggingface_config"):
+            assert rows[source]["status"] == "unmatched", tag
+            assert rows[source]["note"] == (
+                f"the discovered repo acme/Foo-1 is a derivative ({tag}), not this model; set hf_id to use it"
+            )
+
+
+def test_the_developers_own_instruct_repo_of_its_base_is_not_a_derivative(workdir):
+    """Qwen/Qwen2.5-7B-Instruct says base_model:finetune:Qwen/Qwen2.5-7B; gemma-3-1b-it likewise."""
+    rows = _derivative_run(workdir, ["base_model:finetune:acme/Foo-1-base", "base_model:acme/Foo-1-base"])
+    assert rows["huggingface"]["status"] == "matched" and rows["huggingface"]["entry_id"] == "acme/Foo-1"
+    data = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())
+    assert data["model_specs"]["param_count"] is not None  # from the safetensors total
+
+
+def test_a_key_shared_by_several_entries_keeps_the_entry_the_name_matched(workdir):
+    """Issue 18: two entries publish one repo; the key discovered from the one the model matched by
+    name must not make it ambiguous (it would lose its price and context window)."""
+    price = {"pricing": {"prompt": "0.000001", "completion": "0.000002"}, "context_length": 8192}
+    entries = [
+        {"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/Foo-1", **price},
+        {"id": "acme/foo-1-fast", "name": "Acme: Foo 1 Fast", "hugging_face_id": "acme/Foo-1", **price},
+    ]
+    with ReplayServer() as server:
+        server.route("/api/v1/models", body={"data": entries})
+        server.route("/api/models/acme/Foo-1", body={"id": "acme/Foo-1", "downloads": 5, "likes": 1})
+        server.route("/acme/Foo-1/resolve/main/config.json", body={"model_type": "llama"})
+        only = ["openrouter", "huggingface", "huggingface_config"]
+        data = config_dict(server, only, models=["Foo 1", "Foo 1 Fast"])
+        pipeline = Pipeline(PipelineConfig.from_dict(data, "t", base_dir=workdir))
+        pipeline.run()
+    foo = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+    assert (foo["openrouter"]["status"], foo["openrouter"]["entry_id"]) == ("matched", "acme/foo-1")
+    assert foo["openrouter"]["note"].startswith("2 entries publish acme/Foo-1; this one by its name")
+    assert foo["huggingface"]["status"] == "matched"
+    written = json.loads((workdir / "out" / "Foo 1_filled.json").read_text())["model_specs"]
+    assert written["input_price"] == 1.0 and written["context_window"] == 8192
+    fast = {r["source"]: r for r in pipeline.store.matches("Foo 1 Fast")}  # its repo name lacks 'fast'
+    assert fast["openrouter"]["entry_id"] == "acme/foo-1-fast"
+    assert "refused hf_id acme/Foo-1" in fast["openrouter"]["note"]
+
+
+def test_a_key_another_catalog_publishes_for_another_entry_is_refused(workdir):
+    """OpenRouter's Foo 1 publishes acme/Foo-1, but BigCodeBench publishes that repo for "Foo-1-Base",
+    while the model's name there is "Foo-1": the key disagrees with that catalog and is not used."""
+    with ReplayServer() as server:
+        entry = {"id": "acme/foo-1", "name": "Acme: Foo 1", "hugging_face_id": "acme/Foo-1"}
+        server.route("/api/v1/models", body={"data": [entry]})
+        bigcode = {
+            "Foo-1": {"pass@1": {"complete": 50.0}},
+            "Foo-1-Base": {"link": "https://huggingface.co/acme/Foo-1", "pass@1": {"complete": 20.0}},
+        }
+        server.route("/bigcodebench/results.json", body=bigcode)
+        only = ["openrouter", "bigcodebench", "huggingface", "huggingface_config"]
+        pipeline = Pipeline(
+            PipelineConfig.from_dict(config_dict(server, only, models=["Foo 1"]), "t", base_dir=workdir)
+        )
+        pipeline.run()
+        assert server.count("/api/models/") == 0
+    rows = {r["source"]: r for r in pipeline.store.matches("Foo 1")}
+    assert (rows["bigcodebench"]["status"], rows["bigcodebench"]["entry_id"]) == ("matched", "Foo-1")
+    assert rows["openrouter"]["note"] == (
+        "refused hf_id acme/Foo-1 from openrouter entry acme/foo-1 (hugging_face_id): "
+        "bigcodebench publishes it for Foo-1-Base, but the model's name is Foo-1 there"
+    )
+    assert rows["huggingface"]["status"] == "skipped"

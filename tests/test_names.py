@@ -24,6 +24,7 @@ from vcr.serializers import yamlserializer
 
 from etl.errors import UsageError
 from etl.fetch import Document
+from etl.identity import NO_NAMES, NameRules
 from etl.mappings import Identity, Source, compile_path, load_mappings
 from etl.matching import (
     MAX_NAME,
@@ -74,7 +75,15 @@ def raw_entries(source: str) -> list[tuple[str, list[str]]]:
         elif source in ("bigcodebench", "evalplus"):
             out += [(k, [k, *_repo_name(v.get("link"))]) for k, v in body.items()]
         elif source == "artificial_analysis":
-            out += [(e["slug"], [e["name"], e["slug"]]) for e in body["data"]]
+            # a slug that drops a word of the name ('glm-4-6' of 'GLM-4.6 (Non-reasoning)') names nothing
+            out += [
+                (
+                    e["slug"],
+                    [e["name"]]
+                    + ([] if ref_tokens(e["slug"], source) < ref_tokens(e["name"], source) else [e["slug"]]),
+                )
+                for e in body["data"]
+            ]
         else:
             out += [(r["row"]["model_name"], [r["row"]["model_name"]]) for r in body["rows"]]
     return out
@@ -85,6 +94,9 @@ DATES = {"openrouter", "bigcodebench", "evalplus", "artificial_analysis", "lmare
 SAME = {"bigcodebench": {"it": "instruct"}}
 
 
+MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+
+
 def ref_tokens(name: str, source: str | None = None) -> Counter:
     """The multiset of tokens: lower case; '-', '_', '.', '/', ':', ',', quotes, spaces and
     parentheses split; a date (YYYYMMDD, YYYY-MM-DD, MM-YYYY) is one token where declared."""
@@ -92,9 +104,14 @@ def ref_tokens(name: str, source: str | None = None) -> Counter:
 
 
 def ref_sequence(name: str, source: str | None = None) -> list[str]:
-    """The same tokens, in their order."""
-    text = name.lower()
+    """The same tokens, in their order ('+' is 'plus'; a month name and its year is a month date)."""
+    text = name.lower().replace("+", " plus ")
     if source in DATES:
+        text = re.sub(
+            r"(?<![a-z])(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?:\s*['’]\s*(\d\d)|\s+(\d{4}))(?!\d)",
+            lambda m: f" §{m.group(3) or '20' + m.group(2)}{MONTHS.index(m.group(1)) + 1:02d} ",
+            text,
+        )
         edge_l, edge_r = r"(?<![^\s._\-/:,'’()])", r"(?![^\s._\-/:,'’()])"
         y, mo, d = r"((?:19|20)\d\d)", r"(0[1-9]|1[0-2])", r"(0[1-9]|[12]\d|3[01])"
         text = re.sub(edge_l + y + mo + d + edge_r, r"§\1\2\3", text)
@@ -128,9 +145,10 @@ def top_names(n: int = 60) -> list[str]:
 # ----- the matcher, fed from the loaded mappings and the parsed records ------------------------
 @cache
 def index(source: str) -> CatalogIndex:
-    src = load_mappings().sources[source]
+    mappings = load_mappings()
+    src = mappings.sources[source]
     entries = [e for body in _bodies(source) for e in Document(source, "", body, "").records(src)]
-    return CatalogIndex(src, entries)
+    return CatalogIndex(src, entries, NameRules(mappings.names.developers))  # aliases: tests/test_identity.py
 
 
 NAMES = top_names()
@@ -144,6 +162,20 @@ def test_the_sixty_names_are_the_recorded_tables():
         "GPT-4o-2024-05-13",
     ]
     assert NAMES[-1] == "o1-preview"
+
+
+def month_fits(name: str, source: str) -> list[str]:
+    """Ids of the entries with the name's tokens once every day is read as its month (the month rule)."""
+    if source not in DATES:
+        return []
+
+    def as_months(text: str) -> list[str]:  # in their order: "Claude Sonnet 3.5 (June 2024)" is another name
+        return [re.sub(r"^(§\d{6})\d\d$", r"\1", t) for t in ref_sequence(text, source)]
+
+    month = as_months(name)
+    if not any(t.startswith("§") for t in month):
+        return []
+    return [eid for eid, names in raw_entries(source) if any(month == as_months(n) for n in names)]
 
 
 @pytest.mark.parametrize("source", list(FILES))
@@ -161,12 +193,18 @@ def test_every_name_with_one_token_identical_entry_is_matched_and_several_are_am
             # token-identical, or (the exact-name rule, kept) a bare name and the entry's only variant
             kinds["one identical" if identical else "one variant"] += 1
             ok = got.status == "matched" and got.entry_id == expected[0] and (identical or "(" not in name)
+        elif len(identical) == 1:  # exact beats its qualified siblings
+            kinds["one exact, qualified siblings"] += 1
+            ok = got.status == "matched" and got.entry_id == identical[0]
         elif expected:
             kinds["several"] += 1
             ok = got.status == "ambiguous" and sorted(c["id"] for c in got.candidates) == sorted(expected)
+        elif len(months := month_fits(name, source)) == 1:
+            kinds["one in that month"] += 1
+            ok = got.status == "matched" and got.entry_id == months[0] and got.method == MatchMethod.MONTH
         else:
             kinds["none"] += 1
-            ok = got.status == "unmatched" and got.entry is None
+            ok = got.status != "matched" and got.entry is None
         if not ok:
             wrong.append((name, expected, got.status, got.entry_id, [c["id"] for c in got.candidates]))
     assert wrong == []
@@ -176,9 +214,16 @@ def test_every_name_with_one_token_identical_entry_is_matched_and_several_are_am
 KINDS = {
     "openrouter": {"one identical": 13, "none": 47},
     "bigcodebench": {"one identical": 23, "none": 37},
-    "evalplus": {"one identical": 5, "one variant": 5, "none": 50},  # claude-3-opus (Mar 2024), O1 Mini (Sept 2024)...
-    "artificial_analysis": {"one identical": 18, "several": 2, "none": 40},  # o3-mini, Claude 3.7 Sonnet
-    "lmarena": {"one identical": 59, "several": 1},  # Claude 3.7 Sonnet and Claude 3.7 Sonnet (thinking-32k)
+    "evalplus": {"one identical": 5, "one variant": 5, "one in that month": 3, "none": 47},  # GPT 4o Mini (July 2024)
+    # o3-mini; Claude 3.5 Sonnet (June '24) and (Oct '24); Claude 3.7 Sonnet: (Reasoning) or (Non-reasoning)
+    "artificial_analysis": {
+        "one identical": 19,
+        "one exact, qualified siblings": 1,
+        "one in that month": 2,
+        "several": 1,
+        "none": 37,
+    },
+    "lmarena": {"one identical": 59, "one exact, qualified siblings": 1},  # Claude 3.7 Sonnet, not (thinking-32k)
 }
 
 
@@ -221,8 +266,9 @@ def test_a_match_by_an_org_name_says_which_name():
 
 def test_counts_per_source():
     counts = {s: sum(index(s).match(n, None).status == "matched" for n in NAMES) for s in FILES}
-    # issue 14 measured OpenRouter 5 of 10 and BigCodeBench 15 (+3 by link) before
-    assert counts == {"openrouter": 13, "bigcodebench": 23, "evalplus": 10, "artificial_analysis": 18, "lmarena": 59}
+    # issue 14 measured OpenRouter 5 of 10 and BigCodeBench 15 (+3 by link) before; issue 21 adds
+    # month dates (EvalPlus 3, AA 2), exact beats qualified (AA o3-mini, LMArena Claude 3.7 Sonnet), R+ (AA)
+    assert counts == {"openrouter": 13, "bigcodebench": 23, "evalplus": 13, "artificial_analysis": 22, "lmarena": 60}
 
 
 # ----- the ambiguity guard, on the recorded catalogs ---------------------------------------------
@@ -231,18 +277,23 @@ def _ids(match: Match) -> list[str]:
 
 
 def test_bare_names_stay_ambiguous_even_when_a_slug_spells_them():
-    glm = index("artificial_analysis").match("GLM-4.6", None)
+    glm = index("artificial_analysis").match("GLM-4.6", None)  # slug glm-4-6 is "GLM-4.6 (Non-reasoning)"
     assert glm.status == "ambiguous" and _ids(glm) == ["glm-4-6", "glm-4-6-reasoning"]
-    gpt4o = index("openrouter").match("GPT-4o", None)  # an entry named just "GPT-4o" exists, and three dated ones
-    assert gpt4o.status == "ambiguous"
-    assert _ids(gpt4o) == [
-        "openai/gpt-4o",
-        "openai/gpt-4o-2024-05-13",
-        "openai/gpt-4o-2024-08-06",
-        "openai/gpt-4o-2024-11-20",
-    ]
-    sonnet = index("lmarena").match("Claude 3.7 Sonnet", None)
-    assert _ids(sonnet) == ["Claude 3.7 Sonnet", "Claude 3.7 Sonnet (thinking-32k)"]
+    assert index("artificial_analysis").match("GLM-4.6 (Non-reasoning)", None).entry_id == "glm-4-6"
+
+
+def test_an_entry_with_exactly_the_names_tokens_beats_its_qualified_siblings():
+    o3 = index("artificial_analysis").match("o3-mini", None)  # not "o3-mini (high)"
+    assert (o3.status, o3.entry_id, o3.method) == ("matched", "o3-mini", "exact name")
+    assert "o3-mini-high" in o3.note
+    assert index("artificial_analysis").match("o3-mini (high)", None).entry_id == "o3-mini-high"
+    sonnet = index("lmarena").match("Claude 3.7 Sonnet", None)  # not "(thinking-32k)"
+    assert (sonnet.status, sonnet.entry_id) == ("matched", "Claude 3.7 Sonnet")
+    gpt4o = index("openrouter").match("GPT-4o", None)  # "OpenAI: GPT-4o", not its three dated siblings
+    assert (gpt4o.status, gpt4o.entry_id) == ("matched", "openai/gpt-4o")
+    # no entry named exactly so: the qualified ones stay candidates
+    claude = index("artificial_analysis").match("Claude 3.7 Sonnet", None)
+    assert claude.status == "ambiguous" and _ids(claude) == ["claude-3-7-sonnet", "claude-3-7-sonnet-thinking"]
 
 
 def test_gpt5_effort_levels_are_candidates_not_a_guess():
@@ -277,19 +328,23 @@ def test_version_order_counts():
     assert token_key("Qwen2.5 Instruct 72B") == token_key("qwen2.5-72b-instruct")
 
 
-def test_org_names_follow_the_mapping_not_python():
-    """Without the declaration the id is not a name; with it, the part after org/ is."""
+def test_org_names_follow_the_declared_developers_not_python():
+    """Without a developer declared, `org/` stays part of the name; with it, the part after `org/` is
+    a name too, for that org's models only."""
     entries = [{"id": "openai/gpt-4o-2024-05-13", "name": "OpenAI: GPT-4o (May)"}]
     plain = _idx(entries)
-    declared = _idx(entries, org_names=(compile_path("$.id"),))
+    declared = _idx(entries, names=NameRules({"openai": ("gpt",)}))
     assert plain.match("GPT-4o-2024-05-13", None).status == "unmatched"
     assert declared.match("GPT-4o-2024-05-13", None).entry_id == "openai/gpt-4o-2024-05-13"
-    assert (
-        _idx(
-            [{"id": "x", "name": "y", "l": "https://openai.com/index/gpt-4o"}], org_names=(compile_path("$.l"),)
-        ).names({"l": "https://openai.com/index/gpt-4o"})
-        == []
-    )  # a page outside huggingface.co names no model
+    assert plain.match("openai/gpt-4o-2024-05-13", None).entry_id == "openai/gpt-4o-2024-05-13"  # the id itself
+    other = _idx(
+        [{"id": "AI-Sweden-Models/Llama-3-8B-instruct", "name": "x"}], names=NameRules({"meta-llama": ("llama",)})
+    )
+    assert other.match("Llama-3-8B-Instruct", None).status == "unmatched"  # a finetune by another org
+    link = _idx(
+        [{"id": "x", "name": "y", "l": "https://openai.com/index/gpt-4o"}], names=NameRules({"openai": ("gpt",)})
+    )
+    assert link.names({"id": "x", "name": "y", "l": "https://openai.com/index/gpt-4o"}) == ["y", "x"]
 
 
 def test_equivalences_and_dates_only_where_declared():
@@ -300,7 +355,9 @@ def test_equivalences_and_dates_only_where_declared():
     declared = _idx(entries, equivalent=(("it", "instruct"),), dates=True)
     assert declared.match("Gemma 2 9B it", None).method == "declared equivalence"
     assert declared.match("Claude 3.5 Sonnet (20240620)", None).entry_id == "c"
-    assert declared.match("Claude 3.5 Sonnet (06-2024)", None).status == "unmatched"  # a month is not a day
+    # a month is not a day, but the only entry of that name in that month is the model (issue 21)
+    assert plain.match("Claude 3.5 Sonnet (06-2024)", None).status == "unmatched"
+    assert declared.match("Claude 3.5 Sonnet (06-2024)", None).method == MatchMethod.MONTH
 
 
 def test_statuses_are_one_enum_equal_to_their_strings():
@@ -380,7 +437,7 @@ def query_and_names(draw) -> tuple[str, list[str]]:
     return _join(draw, parts), names or ["x"]
 
 
-def _idx(entries, **ident) -> CatalogIndex:
+def _idx(entries, names: NameRules = NO_NAMES, **ident) -> CatalogIndex:
     source = Source(
         name="src",
         url="http://127.0.0.1/x",
@@ -388,12 +445,13 @@ def _idx(entries, **ident) -> CatalogIndex:
         records=compile_path("$[*]"),
         identity=Identity(ids=(compile_path("$.id"),), names=(compile_path("$.name"),), **ident),
     )
-    return CatalogIndex(source, entries)
+    return CatalogIndex(source, entries, names)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=query_and_names(), declared=st.booleans())
 @example(case=("GLM 4 6", ["GLM 4 6 (x)", "GLM 4 6 (y)", "glm-4-6"]), declared=False)
+@example(case=("gpt 4o 20240513", ["gpt 4o (05-2024)", "gpt 4o (06-2024)"]), declared=True)
 @example(case=("gpt 4o 20240513", ["gpt 4o (2024-05-13)", "gpt 4o"]), declared=True)
 @example(
     case=("20240513-gpt-2024-05-13-gpt", ["2024-05-13-gpt-20240513-gpt", "20240513-gpt-2024-05-13-gpt"]), declared=False
@@ -402,20 +460,28 @@ def test_a_match_never_drops_a_query_token_and_new_rules_keep_the_multiset(case,
     query, names = case
     rules = {"equivalent": (("it", "instruct"),), "dates": True} if declared else {}
     source = "bigcodebench" if declared else None  # the reference reading with the same declarations
-    got = _idx([{"id": str(i), "name": n} for i, n in enumerate(names)], **rules).match(query, None)
+    # ids are names too: these ids share no token with any query
+    got = _idx([{"id": f"zz{i}", "name": n} for i, n in enumerate(names)], **rules).match(query, None)
     if got.status != "matched":
         return
-    name = names[int(got.entry_id)]
+    name = names[int(got.entry_id[2:])]
     want, full, base = ref_tokens(query, source), ref_tokens(name, source), ref_tokens(without_qualifiers(name), source)
+    if got.method == MatchMethod.MONTH:  # the only entry of the name in that month: the same tokens, days as months
+        month = lambda c: Counter(t[:7] if re.fullmatch(r"§\d{8}", t) else t for t in c.elements())  # noqa: E731
+        assert declared and month(want) == month(full), f"{query!r} matched {name!r} by month with other tokens"
+        return
     assert not (want - full), f"{query!r} matched {name!r}, dropping {sorted((want - full).elements())}"
     if got.method in (MatchMethod.TOKENS, MatchMethod.EQUIVALENCE):
         assert want == full, f"{query!r} matched {name!r} by {got.method} with other tokens"
     else:  # the exact-name rule: the same name, or a bare query and the entry without its qualifier
         assert got.method == MatchMethod.NAME and want in (full, base)
-    # another entry with the query's tokens in the same order fits too: that would be ambiguous
+    # another entry with the query's tokens in the same order fits too: that is ambiguous, unless
+    # the match has exactly the query's tokens and the other fits only without its qualifier
     # (the same tokens in another order are another name: GPT-4.5 is not GPT-5.4)
     seq, others = ref_sequence(query, source), [n for n in names if n != name]
-    assert not any(seq in (ref_sequence(n, source), ref_sequence(without_qualifiers(n), source)) for n in others)
+    fitting_too = [n for n in others if seq in (ref_sequence(n, source), ref_sequence(without_qualifiers(n), source))]
+    if fitting_too:
+        assert want == full and not any(seq == ref_sequence(n, source) for n in fitting_too), (query, name, fitting_too)
 
 
 def test_a_bad_declaration_is_reported_with_its_place(tmp_path):

@@ -280,6 +280,6 @@ def test_a_key_goes_only_to_the_declared_host_over_https_or_to_loopback(tmp_path
     )
     try:
         source = load_mappings().sources["huggingface"]
-        assert fetcher._may_carry_key(source, urlsplit(asked), urlsplit(hop)) is carries
+        assert fetcher.transport.may_carry_key(source, urlsplit(asked), urlsplit(hop)) is carries
     finally:
         fetcher.close()

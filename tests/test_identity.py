@@ -1,0 +1,267 @@
+"""The right model in every source (issue 21), on the recorded catalogs: each rule's match, and the
+near-miss it must leave unmatched or ambiguous.
+
+1. every identity column is a name (LLM Stats' model_id), but not an id that drops a word of the
+   display name (AA's slug glm-4-6 of "GLM-4.6 (Non-reasoning)");
+2. `org/name` names `name` where the org develops the model (UGI, Open LLM), not another org's finetune;
+3. `+` reads `plus` (Command R+ is not Command R);
+4. an entry with exactly the name's tokens beats its qualified siblings; a bare name without one stays ambiguous;
+5. a day equals the only month date of that name (June '24); a version suffix is not a date;
+6. a join key is used only when it agrees with the entry that published it and with the other catalogs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import yaml
+from conftest import EXAMPLES
+
+from etl import Pipeline
+from etl.catalogs import load_catalogs
+from etl.errors import UsageError
+from etl.extract import open_fetcher
+from etl.identity import NAMES_FILE, NameRules
+from etl.mappings import Identity, Source, compile_path, load_mappings
+from etl.matching import CatalogIndex, MatchMethod
+
+OFF = {s: {"enabled": False} for s in ("huggingface", "huggingface_config", "hf_eval_results")}
+
+
+@pytest.fixture(scope="module")
+def recorded(warm_store, tmp_path_factory):
+    """Every recorded catalog, indexed as a run indexes it (a copy of the warm store)."""
+    work = tmp_path_factory.mktemp("identity")
+    shutil.copy(warm_store, work / "etl.sqlite")
+    config = {
+        "template_path": str(EXAMPLES / "templates" / "template.json"),
+        "cache_path": str(work / "etl.sqlite"),
+        "output_dir": str(work / "out"),
+        "models": ["x"],
+        "sources": OFF,
+    }
+    pipeline = Pipeline(config)
+    fetcher = open_fetcher(pipeline.config, pipeline.resolved, pipeline.store, offline=True)
+    try:
+        catalogs = load_catalogs(pipeline.resolved, fetcher, [])
+    finally:
+        fetcher.close()
+    return {name: c.index for name, c in catalogs.items() if hasattr(c, "index")}, config, work
+
+
+def match(recorded, source: str, name: str):
+    return recorded[0][source].match(name, None)
+
+
+def _ids(found) -> list[str]:
+    return sorted(c["id"] for c in found.candidates)
+
+
+# ----- 1. ids are names; not an id that drops a word of the display name ----------------------------
+def test_an_id_column_is_a_name(recorded):
+    for name, entry in [
+        ("GPT-4o-2024-05-13", "gpt-4o-2024-05-13"),  # its name is the bare "GPT-4o" of several dated entries
+        ("Claude 3.5 Sonnet (20240620)", "claude-3-5-sonnet-20240620"),
+        ("GPT-4o-mini-2024-07-18", "gpt-4o-mini-2024-07-18"),
+    ]:
+        found = match(recorded, "llm_stats", name)
+        assert (found.status, found.entry_id) == ("matched", entry), name
+        assert found.note == f"as {entry!r} (an id of the entry)"
+    bare = match(recorded, "llm_stats", "GPT-4o")  # the display name of both dated entries
+    assert bare.status == "ambiguous" and _ids(bare) == ["gpt-4o-2024-05-13", "gpt-4o-2024-08-06"]
+
+
+def test_an_id_that_drops_a_qualifier_of_the_display_name_is_no_name(recorded):
+    glm = match(recorded, "artificial_analysis", "GLM-4.6")  # slug glm-4-6 is "GLM-4.6 (Non-reasoning)"
+    assert glm.status == "ambiguous" and _ids(glm) == ["glm-4-6", "glm-4-6-reasoning"]
+    index = recorded[0]["artificial_analysis"]
+    entry = index.entries[index.by_id["glm-4-6"][0]]
+    assert "glm-4-6" not in index.names(entry) and "GLM-4.6 (Non-reasoning)" in index.names(entry)
+
+
+# ----- 2. org/ prefixes: one rule, the developer's ------------------------------------------------
+@pytest.mark.parametrize(
+    ("source", "name", "entry"),
+    [
+        ("ugi", "GPT-4o-2024-05-13", "openai/gpt-4o-2024-05-13"),
+        ("ugi", "Gemma-2-2b-it", "google/gemma-2-2b-it"),
+        ("open_llm", "Gemma-2-2b-it", "google_gemma-2-2b-it_bfloat16"),
+        ("open_llm", "Qwen2-72B-Instruct", "Qwen_Qwen2-72B-Instruct_bfloat16"),
+        ("openrouter", "GPT-3.5-Turbo-0613", "openai/gpt-3.5-turbo-0613"),
+    ],
+)
+def test_org_slash_name_names_the_developers_model(recorded, source, name, entry):
+    found = match(recorded, source, name)
+    assert (found.status, found.entry_id, found.method) == ("matched", entry, MatchMethod.NAME)
+
+
+def test_another_orgs_finetune_is_not_the_model(recorded):
+    """AI-Sweden-Models/Llama-3-8B-instruct is in Open LLM beside Meta's two rows (two precisions)."""
+    found = match(recorded, "open_llm", "Llama-3-8B-Instruct")
+    assert found.status == "unmatched", found
+    assert recorded[0]["open_llm"].by_id["ai-sweden-models/llama-3-8b-instruct"]  # it is there
+    meta = match(recorded, "open_llm", "Meta-Llama-3-8B-Instruct")  # Meta's repo name: its two rows
+    assert meta.status == "ambiguous" and all(c["id"].startswith("meta-llama_") for c in meta.candidates)
+    assert not NameRules({"meta-llama": ("llama",)}).develops("AI-Sweden-Models", "llama")
+
+
+# ----- 3. '+' is 'plus' ---------------------------------------------------------------------------
+def test_plus_is_a_word(recorded):
+    for source in ("artificial_analysis", "llm_stats"):
+        found = match(recorded, source, "Command R+ (04-2024)")
+        assert (found.status, found.entry_id) == ("matched", "command-r-plus-04-2024"), source
+    # Command R (04-2024) is neither R+ nor AA's Command-R (Mar '24)
+    plain = match(recorded, "artificial_analysis", "Command R (04-2024)")
+    assert plain.status == "unmatched"
+    assert match(recorded, "llm_stats", "Command R (04-2024)").status == "unmatched"
+
+
+# ----- 4. exact beats qualified -------------------------------------------------------------------
+def test_the_entry_with_exactly_the_names_tokens_wins(recorded):
+    mt = match(recorded, "mt_bench", "Claude 3.7 Sonnet")  # not "Claude 3.7 Sonnet (thinking-32k)"
+    assert (mt.status, mt.entry_id) == ("matched", "claude-3-7-sonnet-20250219")
+    assert match(recorded, "mt_bench", "Claude 3.7 Sonnet (thinking-32k)").entry_id.endswith("-thinking-32k")
+    o3 = match(recorded, "artificial_analysis", "o3-mini")
+    assert (o3.status, o3.entry_id) == ("matched", "o3-mini")
+    # no entry named exactly GLM-4.6: both qualified entries stay candidates (test above)
+
+
+# ----- 5. month dates -----------------------------------------------------------------------------
+def test_a_day_is_the_only_entry_of_its_name_in_that_month(recorded):
+    aa = match(recorded, "artificial_analysis", "Claude 3.5 Sonnet (20240620)")
+    assert (aa.status, aa.entry_id, aa.method) == ("matched", "claude-35-sonnet-june-24", MatchMethod.MONTH)
+    assert match(recorded, "artificial_analysis", "Claude 3.5 Sonnet (20241022)").entry_id == "claude-35-sonnet"
+    ep = match(recorded, "evalplus", "GPT-4o-mini-2024-07-18")
+    assert (ep.status, ep.entry_id, ep.method) == ("matched", "GPT 4o Mini (July 2024)", MatchMethod.MONTH)
+
+
+def test_a_version_suffix_is_not_a_date_and_another_month_is_not_the_model(recorded):
+    assert (
+        match(recorded, "artificial_analysis", "Gemini-1.5-Pro-002").status == "unmatched"
+    )  # (Sep '24): the alias file's
+    assert match(recorded, "artificial_analysis", "Claude 3.5 Sonnet (20240720)").status == "unmatched"  # no July entry
+
+
+def test_two_entries_of_the_name_in_that_month_are_ambiguous():
+    source = Source(
+        name="src",
+        url="http://127.0.0.1/x",
+        scope="catalog",
+        records=compile_path("$[*]"),
+        identity=Identity(ids=(compile_path("$.id"),), names=(compile_path("$.name"),), dates=True),
+    )
+    entries = [
+        {"id": "a", "name": "Foo (May '24)"},
+        {"id": "b", "name": "Foo (2024-05-20)"},
+        {"id": "c", "name": "Foo (June '24)"},
+    ]
+    index = CatalogIndex(source, entries)
+    found = index.match("Foo 2024-05-13", None)
+    assert found.status == "ambiguous" and _ids(found) == ["a", "b"]
+    assert index.match("Foo 2024-06-02", None).entry_id == "c"
+    assert index.match("Foo 2024-07-02", None).status == "unmatched"
+
+
+# ----- 6. join keys are evidence ------------------------------------------------------------------
+def _run(recorded, models):
+    _, config, work = recorded
+    pipeline = Pipeline({**config, "models": models, "output_dir": str(work / "out")})
+    pipeline.run()
+    return pipeline
+
+
+def test_a_published_base_repo_is_refused_and_the_instruct_row_is_used(recorded):
+    """LLM Stats' qwen2-72b-instruct publishes Qwen/Qwen2-72B: the base. Open LLM then gives the
+    Instruct row's average (43.59 in the recorded file), not the base's (35.46)."""
+    pipeline = _run(recorded, ["Qwen2-72B-Instruct"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Qwen2-72B-Instruct")}
+    assert rows["llm_stats"]["status"] == "matched"
+    assert (
+        "refused hf_id Qwen/Qwen2-72B from llm_stats entry qwen2-72b-instruct (source_weights_link): "
+        in (rows["llm_stats"]["note"])
+    )
+    assert "missing token 'instruct'" in rows["llm_stats"]["note"]
+    assert rows["open_llm"]["entry_id"] == "Qwen_Qwen2-72B-Instruct_bfloat16"
+    staged = pipeline.store.staged("Qwen2-72B-Instruct", "open_llm")
+    assert [r["value"] for r in staged if r["chosen"]] == [43.59]
+
+
+def test_a_published_key_that_agrees_is_used(recorded):
+    """OpenRouter's google/gemma-2-27b-it entry publishes google/gemma-2-27b-it: the model's key."""
+    pipeline = _run(recorded, ["Gemma-2-27B-it"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Gemma-2-27B-it")}
+    assert "refused" not in (rows["openrouter"]["note"] or "")
+    assert rows["bigcodebench"]["method"] in ("join:hf_id", "exact name")
+    assert rows["bigcodebench"]["entry_id"] == "Gemma-2-27B-Instruct"
+
+
+# ----- the alias file -----------------------------------------------------------------------------
+def test_a_declared_alias_finds_the_entry_and_cites_its_source(recorded):
+    found = match(recorded, "arena_hard", "Gemini-1.5-Flash-001")
+    assert (found.status, found.entry_id, found.method) == ("matched", "gemini-1.5-flash-api-0514", MatchMethod.ALIAS)
+    assert "leaderboard_table_20250511.csv: row key gemini-1.5-flash-api-0514" in found.note
+    assert match(recorded, "arena_hard", "Gemini-1.5-Flash-002").status == "unmatched"  # another model
+
+
+def test_every_shipped_alias_has_a_citation_and_the_file_is_checked(tmp_path):
+    names = load_mappings().names
+    assert names.aliases and all(a.citation.startswith("https://") for a in names.aliases)
+    folder = tmp_path / "mappings"
+    shutil.copytree(load_mappings().folder, folder)
+    text = (folder / NAMES_FILE).read_text(encoding="utf-8")
+    bad = yaml.safe_load(text)
+    bad["aliases"].append({"names": ["Gemini-1.5-Flash-001", "gemini-flash-x"], "citation": "https://example.org/x"})
+    bad["aliases"].append({"names": ["Foo 1", "foo-1"], "citation": "https://example.org/y"})
+    bad["aliases"].append({"names": ["Bar"]})
+    (folder / NAMES_FILE).write_text(yaml.safe_dump(bad), encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        load_mappings(folder)
+    last = f"{folder / NAMES_FILE}: aliases[{len(bad['aliases']) - 1}]"
+    assert str(err.value).splitlines() == [f"{last}: missing key: 'citation'", f"{last}.names: ['Bar'] is too short"]
+    del bad["aliases"][-1]
+    (folder / NAMES_FILE).write_text(yaml.safe_dump(bad), encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        load_mappings(folder)
+    n = len(bad["aliases"])
+    assert str(err.value).splitlines() == [
+        f"{folder / NAMES_FILE}: aliases[{n - 2}]: 'Gemini-1.5-Flash-001' is already in aliases[0]; merge the two",
+        f"{folder / NAMES_FILE}: aliases[{n - 1}]: 'Foo 1' and 'foo-1' have the same tokens; no alias is needed",
+    ]
+
+
+def test_llama_3_3_is_never_llama_3_and_back(recorded):
+    """A version is a token: every catalog's match for Llama-3.3 names 3.3, and none for Llama-3 does."""
+    seen = 0
+    for source, index in recorded[0].items():
+        for query, is_33 in (("Llama-3.3-70B-Instruct", True), ("Llama-3-70B-Instruct", False)):
+            found = index.match(query, None)
+            if found.status != "matched":
+                continue
+            seen += 1
+            names = " ".join(index.names(found.entry)).lower()
+            assert bool(re.search(r"3[._-]3", names)) == is_33, (source, query, found.entry_id)
+    assert seen >= 8  # the recorded catalogs hold both, in several sources
+
+
+def test_the_developers_instruct_repo_is_its_model_and_a_quantisation_is_not(recorded):
+    """The recorded model info of Qwen/Qwen2.5-7B-Instruct says base_model:finetune:Qwen/Qwen2.5-7B
+    (gemma-3-1b-it: finetune of google/gemma-3-1b-pt): the developer's own repos, so the key the
+    catalogs publish is used and hf_score is filled (before: refused as derivatives)."""
+    _, config, work = recorded
+    sources = {"huggingface_config": {"enabled": False}, "hf_eval_results": {"enabled": False}}
+    pipeline = Pipeline({**config, "models": ["Qwen2.5-7B-Instruct", "gemma-3-1b-it"], "sources": sources})
+    pipeline.run()
+    for model, repo in (("Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct"), ("gemma-3-1b-it", "google/gemma-3-1b-it")):
+        rows = {r["source"]: r for r in pipeline.store.matches(model)}
+        assert (rows["huggingface"]["status"], rows["huggingface"]["entry_id"]) == ("matched", repo)
+        assert [r["value"] is not None for r in pipeline.store.staged(model, "hf_score") if r["chosen"]] == [True]
+    hf = load_mappings().sources["huggingface"]
+    info = {"tags": ["base_model:finetune:Qwen/Qwen2.5-7B"]}
+    assert hf.is_derivative(info, "Qwen/Qwen2.5-7B-Instruct") is None
+    assert hf.is_derivative(info, "someone/Qwen2.5-7B-Instruct") == "base_model:finetune:Qwen/Qwen2.5-7B"
+    quantised = {"tags": ["base_model:quantized:Qwen/Qwen2.5-7B-Instruct"]}
+    assert (
+        hf.is_derivative(quantised, "Qwen/Qwen2.5-7B-Instruct-AWQ") == "base_model:quantized:Qwen/Qwen2.5-7B-Instruct"
+    )
