@@ -3,10 +3,15 @@
     python benchmarks/run.py                 # 100, 1,000 and 10,000 models
     python benchmarks/run.py --sizes 1000    # one size
 
-For each size N it generates N models whose catalog and per-model responses are shaped like the
-recorded data (AA free pages of 200, one OpenRouter catalog, LMArena datasets-server pages of 100,
-Hugging Face model info and config.json per model), serves them from 127.0.0.1, and measures, each
-in a fresh ``etl`` subprocess (so its peak RSS is its own, read with os.wait4):
+For each size N it generates N models and serves every shipped source from 127.0.0.1, none
+switched off: the catalogs the models are in are synthetic, in the recorded shapes (AA free pages
+of 200, one OpenRouter catalog, LMArena datasets-server pages of 100), and so are the per-model
+responses (Hugging Face model info and config.json per model; every 10th model info lists one
+``.eval_results`` file, served with a recorded body); every other catalog (AA Pro too, enabled with
+a fake key the local server never checks) is served its recorded responses from cassettes/*.yaml,
+read with vcrpy's own loader. Each source's URL is ``/<source>/<host><path>``, so requests are
+counted per source. Each stage runs in a fresh ``etl`` subprocess (its peak RSS and CPU time are
+its own, read with os.wait4):
 
 - cold extract, rate limits off: requests sent and wall time;
 - cold extract, rate limits on: wall time against the floor (the slowest source's requests / its
@@ -14,7 +19,9 @@ in a fresh ``etl`` subprocess (so its peak RSS is its own, read with os.wait4):
   (Hugging Face: 500 calls / 5 min anonymous) would make 10,000 models take hours, and what is
   measured is whether the run costs the slowest source's floor and not the sum of all of them;
 - warm re-run of extract inside the TTL: requests sent (must be 0);
-- warm offline ``etl run --offline`` (transform + load): wall time and peak RSS.
+- warm offline ``etl run --offline`` (transform + load): wall time, CPU time and peak RSS, the median
+  of ``--repeat`` runs, each from the store as extract left it; a digest of the files written (the
+  same before and after a change that must not change outputs).
 
 Results go to benchmarks/results.json. Nothing is sent anywhere but 127.0.0.1.
 """
@@ -324,6 +331,8 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
         code = offline[-1][2]
         files = sorted((work / "out-off").glob("*"))
         written = sum(1 for f in files if f.name.endswith("_filled.json"))
+        if written != n:  # a figure for a run that did not write every file measures nothing
+            raise SystemExit(f"etl run --offline wrote {written} of {n} files (exit code {code})")
         digest = hashlib.sha256()
         for f in files:
             if f.is_file():
@@ -373,6 +382,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s for per-model sources when limits are on")
     parser.add_argument("--repeat", type=int, default=1, help="offline runs per size (the median is reported)")
     parser.add_argument("--keep", action="store_true", help="keep each size's work directory (cache, outputs)")
+    parser.add_argument("--note", default="", help="the machine's state (quiet, shared...), saved with the figures")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     args = parser.parse_args()
     machine = {
@@ -392,7 +402,8 @@ def main() -> None:
             f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_cpu_s']:>6} {r['warm_offline_peak_rss_mb']:>7}",
             flush=True,
         )
-    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
+    measured = {"at": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), "repeat": args.repeat, "note": args.note}
+    args.out.write_text(json.dumps({"machine": machine, "measured": measured, "results": rows}, indent=2) + "\n")
     print(f"rates with limits on (requests/s): {rows[-1]['rates_per_s']}")
     print(f"machine: {machine}\nwritten: {args.out}")
 
