@@ -16,7 +16,7 @@ from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, FetchSettings, NotInSource
 from .listing import TooManyListed
 from .mappings import Source
-from .matching import MatchStatus
+from .matching import Match, MatchStatus
 from .outcomes import Reason
 from .sources import Sources, url_for
 from .store import Store
@@ -72,6 +72,26 @@ class NoListing(Exception):
     def __init__(self, note: str, status: MatchStatus = MatchStatus.SKIPPED, reason: Reason | None = None):
         super().__init__(note)
         self.note, self.status, self.reason = note, status, reason
+
+
+FetchFailure = CacheMiss | NotInSource | SourceError
+
+
+def fetch_match(exc: FetchFailure, source: Source, sources: Sources) -> Match:
+    """What a read that gave no document means for matching, written once for every caller.
+
+    The cache lacks it: the cells wait for ``etl extract`` (``not cached``, with the URL), or the
+    source was skipped for want of a key. The source's declared not-found (a 404 for one repo):
+    the model is not in it, but a catalog that is not found is that catalog failing, for every
+    model. Any other source error: failed, with the URL it came from."""
+    if isinstance(exc, CacheMiss):
+        if skip := sources.missing_key(source.name):
+            return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY)
+        return Match(MatchStatus.SKIPPED, note=f"not cached: {exc.url}", reason=Reason.NOT_CACHED, url=exc.url)
+    if isinstance(exc, NotInSource):
+        status = MatchStatus.FAILED if source.scope == "catalog" else MatchStatus.UNMATCHED
+        return Match(status, note=str(exc))
+    return Match(MatchStatus.FAILED, note=str(exc), url=exc.url)
 
 
 def listed_files(sources: Sources, source: Source, model: ModelInfo, fetcher: Fetcher) -> list[str]:

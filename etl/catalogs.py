@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .access import fetch_match
 from .config import ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
@@ -51,15 +52,11 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
     """The indexed catalog from the cache, or the Match every model gets when it cannot be read."""
     try:
         docs = fetcher.documents(source, source.url)
-    except CacheMiss as miss:
-        if skip := sources.missing_key(source.name):
-            return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY)
-        misses.append(f"{miss.source} {miss.url}")
-        return Match(MatchStatus.SKIPPED, note="not fetched", reason=Reason.NOT_FETCHED)
-    except SourceError as exc:
-        return Match(MatchStatus.FAILED, note=str(exc), url=exc.url)
-    except NotInSource as exc:
-        return Match(MatchStatus.FAILED, note=str(exc))
+    except (CacheMiss, NotInSource, SourceError) as exc:
+        failed = fetch_match(exc, source, sources)
+        if failed.reason == Reason.NOT_CACHED:
+            misses.append(f"{source.name} {failed.url}")
+        return failed
     entries, owner, seen = [], [], set()
     for d, doc in enumerate(docs):
         for record in doc.records(source):

@@ -49,9 +49,10 @@ DOTENV_FILE = ".env"
 
 def default_store_path() -> Path:
     """One store per user, whatever folder a command runs from: ``$ETL_CACHE_PATH``, else
-    ``etl.sqlite`` in the user's cache folder (``~/.cache/llm-benchmark-etl`` on Linux)."""
+    ``etl.sqlite`` in the user's cache folder (``~/.cache/llm-benchmark-etl`` on Linux). A relative
+    ``$ETL_CACHE_PATH`` is made absolute at once, so the recap names the one file it means."""
     chosen = os.environ.get(STORE_ENV, "").strip()
-    return Path(chosen).expanduser() if chosen else user_store_path()
+    return Path(chosen).expanduser().absolute() if chosen else user_store_path()
 
 
 def user_store_path() -> Path:

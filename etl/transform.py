@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from . import settings
-from .access import NoListing, listed_files, open_fetcher
+from .access import FetchFailure, NoListing, fetch_match, listed_files, open_fetcher
 from .catalogs import load_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError
@@ -72,10 +72,6 @@ class Transformer:
         self._missed_by.clear()
         try:
             catalogs = load_catalogs(self.sources, fetcher, misses)
-            for name, state in catalogs.items():  # a catalog the cache lacks: its cells say where it is
-                if isinstance(state, Match) and state.reason == Reason.NOT_FETCHED:
-                    url = self.sources.active[name].url
-                    state.reason, state.url, state.note = Reason.NOT_CACHED, url, f"not cached: {url}"
             models, discovered = with_keys(models, catalogs)
             statuses: dict[str, dict[str, str]] = {}
             with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
@@ -135,24 +131,20 @@ class Transformer:
             return Match(MatchStatus.SKIPPED, note=note, reason=Reason.NO_JOIN_KEY), None
         try:
             docs = fetcher.documents(source, url)
-        except CacheMiss as miss:
-            if skip := self.sources.missing_key(source.name):
-                return Match(MatchStatus.SKIPPED, note=skip, reason=Reason.NO_KEY), None
-            return self._not_cached(miss, model, misses), None
-        except NotInSource as exc:
-            return Match(MatchStatus.UNMATCHED, note=str(exc)), None
-        except SourceError as exc:
-            return Match(MatchStatus.FAILED, note=str(exc), url=exc.url), None
+        except (CacheMiss, NotInSource, SourceError) as exc:
+            return self._failed(exc, source, model, misses), None
         records = docs[0].records(source)
         if not records:
             return Match(MatchStatus.UNMATCHED, note="empty response"), None
         return _matched(model, pin, records[0]), docs[0]
 
-    def _not_cached(self, miss: CacheMiss, model: ModelInfo, misses: list[str]) -> Match:
-        """An offline lookup the cache cannot answer: the cell waits for `etl extract`."""
-        misses.append(f"{miss.source} {miss.url}")
-        self._missed_by.setdefault(miss.url, []).append(model.name)
-        return Match(MatchStatus.SKIPPED, note=f"not cached: {miss.url}", reason=Reason.NOT_CACHED, url=miss.url)
+    def _failed(self, exc: FetchFailure, source: Source, model: ModelInfo, misses: list[str]) -> Match:
+        """A per-model read that gave no document; one the cache lacks is listed for `etl cache missing`."""
+        failed = fetch_match(exc, source, self.sources)
+        if failed.reason == Reason.NOT_CACHED:
+            misses.append(f"{source.name} {failed.url}")
+            self._missed_by.setdefault(failed.url, []).append(model.name)
+        return failed
 
     def _missing(self, misses: list[str], models: list[str]) -> list[Missing]:
         """Each response the cache lacks once, with the models waiting for it (all: a catalog)."""
@@ -179,24 +171,23 @@ class Transformer:
             return Match(MatchStatus.UNMATCHED, note=f"{source.listed_by.source} lists no file of this source"), None
         parts: dict[str, Document] = {}
         rows: list[Any] = []
-        failed: list[SourceError] = []
+        failed: list[Match] = []
         missed: Match | None = None
         for name in files:
             try:
                 doc = fetcher.documents(source, url_for(source, model, name))[0]
-            except CacheMiss as miss:
-                missed = missed or self._not_cached(miss, model, misses)
-                continue
-            except NotInSource:
-                continue
-            except SourceError as exc:
-                failed.append(exc)
-                continue
+            except (CacheMiss, NotInSource, SourceError) as exc:
+                outcome = self._failed(exc, source, model, misses)
+                if outcome.reason == Reason.NOT_CACHED:
+                    missed = missed or outcome
+                elif outcome.status == MatchStatus.FAILED:
+                    failed.append(outcome)
+                continue  # a listed file that is not there: the other files still count
             parts[name] = doc
             rows += [{**r, FILE_KEY: name} if isinstance(r, dict) else r for r in doc.records(source)]
         if not parts:
             if failed:
-                return Match(MatchStatus.FAILED, note=str(failed[0]), url=failed[0].url), None
+                return failed[0], None
             if missed:
                 return missed, None
             return Match(MatchStatus.UNMATCHED, note=f"none of the {len(files)} listed file(s) could be read"), None

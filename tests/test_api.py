@@ -194,7 +194,7 @@ def test_the_api_returns_what_the_cli_shows(example_config):
     CLI only formats them (it never reads the store itself)."""
     pipeline = Pipeline(PipelineConfig.load(example_config, {"offline": True}))
     coverage = pipeline.coverage()
-    assert coverage.totals("Qwen2.5 72B Instruct") == (24, 45)
+    assert coverage.totals("Qwen2.5 72B Instruct") == (22, 45)
     assert coverage.cells["GLM-4.6"]["model_specs.input_price"].status in ("filled", "conflict")
     assert [c["id"] for c in coverage.pins["GLM-4.6"]["artificial_analysis"]] == ["glm-4-6", "glm-4-6-reasoning"]
     assert coverage.verdicts["Acme Internal 7B"].scoreable is False

@@ -7,31 +7,67 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
+from itertools import count
 
 import pytest
 import yaml
 from replay import CORE, ReplayServer
 
+#: the test signals the run once this many Hugging Face model requests have reached the server
+SIGNAL_AFTER = 8
 
-def _slow_hf(key: str):
-    parts = key.strip("/").split("/")
-    if parts[:2] == ["api", "models"] and len(parts) == 4:
-        time.sleep(0.15)
+
+def _slow_hf(signalled: threading.Event):
+    """Slow Hugging Face answers. From the request after SIGNAL_AFTER on, each waits until the test
+    has sent its signal: however long a busy machine starves the test, the run cannot finish first."""
+    seen = count(1)
+
+    def answer(key: str):
+        parts = key.strip("/").split("/")
+        if parts[:2] == ["api", "models"] and len(parts) == 4:
+            if next(seen) > SIGNAL_AFTER:
+                signalled.wait(30)
+            return _hf_answer(parts)
+        if len(parts) == 5 and parts[2:] == ["resolve", "main", "config.json"]:
+            return _hf_answer(parts)
+        return None
+
+    return answer
+
+
+def _hf_answer(parts: list[str]):
+    time.sleep(0.15)
+    if parts[0] == "api":
         body = {"id": f"{parts[2]}/{parts[3]}", "downloads": 100, "likes": 5, "createdAt": "2025-01-01T00:00:00Z"}
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
-    if len(parts) == 5 and parts[2:] == ["resolve", "main", "config.json"]:
-        time.sleep(0.15)
-        return 200, {"Content-Type": "application/json"}, b'{"model_type": "llama"}'
-    return None
+    return 200, {"Content-Type": "application/json"}, b'{"model_type": "llama"}'
+
+
+@contextmanager
+def _sigint_not_ignored():
+    """Children started inside get SIGINT at its default, as a terminal's foreground command does.
+    pytest launched as a background job (``pytest &`` in a script) ignores SIGINT, its children
+    inherit that, and Python then never turns SIGINT into KeyboardInterrupt: the signal this test
+    sends would be ignored by request of the environment, not lost by etl. A handler (unlike
+    SIG_IGN) is reset to the default on exec. Not preexec_fn: unsafe with the server's threads."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: set outside Python, nothing to restore
+            signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(workdir, sig):
     with ReplayServer(["openrouter_models.yaml", "lmarena_rows.yaml"]) as server:
-        server.dynamic.append(_slow_hf)
+        signalled = threading.Event()
+        server.dynamic.append(_slow_hf(signalled))
         config = {
             "template_path": "templates/template.json",
             "cache_path": "store.sqlite",
@@ -41,11 +77,14 @@ def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(wo
         }
         (workdir / "c.yaml").write_text(yaml.safe_dump(config))
         cmd = [sys.executable, "-m", "etl", "run", "-c", "c.yaml"]
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with _sigint_not_ignored():
+            proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
-        while server.count("/api/models/") < 8 and time.monotonic() < deadline:
+        while server.count("/api/models/") < SIGNAL_AFTER and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
         proc.send_signal(sig)
+        signalled.set()
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
         assert "interrupted: no partial file was written; a re-run resumes from the cache" in err

@@ -37,6 +37,12 @@ def test_the_default_store_is_the_user_cache_folder_unless_the_variable_names_an
     assert PipelineConfig().cache_path == tmp_path / "mine.sqlite"
 
 
+def test_a_relative_variable_names_one_file_whatever_folder_a_command_runs_from(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(settings.STORE_ENV, "rel.sqlite")
+    assert settings.default_store_path() == tmp_path / "rel.sqlite"
+
+
 def test_the_readme_folder_flow_from_another_folder_than_the_import(tmp_path, monkeypatch):
     store = Path(os.environ[settings.STORE_ENV])  # this test's stand-in for the user cache folder
     product = tmp_path / "llm-benchmark-etl"
