@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .access import fetch_match
-from .config import ModelInfo
+from .config import REPO_ID, ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Source
@@ -30,13 +29,8 @@ from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod, MatchStatus, 
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
-from .validation import raw_schema
 
 log = logging.getLogger("etl")
-
-#: what a Hugging Face repo id looks like: the config schema's `hf_id` pattern, the one place it is
-#: declared (a URL elsewhere, a bare name, a '..' segment: not a join key)
-REPO_ID = re.compile(raw_schema("config.schema.json")["$defs"]["model"]["properties"]["hf_id"]["pattern"])
 
 
 @dataclass

@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import signal
+import stat
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from .config import PipelineConfig
-from .errors import ExitCode, UsageError
+from .errors import ExitCode, UsageError, printable
 from .fields_doc import assumed, contract_gaps, fields_table
 from .load import write_atomic
 from .mappings import load_mappings
@@ -71,10 +72,10 @@ def extract(pipeline: Pipeline) -> None:
     with progress_for(pipeline.config.log_level) as bar:
         report = pipeline.extract(progress=bar)
     for line in report.skipped:
-        typer.echo(line)
+        typer.echo(printable(line))
     typer.echo(f"{report.sent} request(s) sent; {len(report.failures)} failure(s)")
     for failure in report.failures:
-        typer.echo(f"source failure: {failure}", err=True)
+        typer.echo(printable(f"source failure: {failure}"), err=True)
     raise typer.Exit(exit_code([], report.failures))
 
 
@@ -108,7 +109,7 @@ def run(pipeline: Pipeline) -> None:
     with progress_for(pipeline.config.log_level) as bar:
         results = pipeline.run(progress=bar)
     for line in pipeline.last_extract.skipped if pipeline.last_extract else []:
-        typer.echo(line)
+        typer.echo(printable(line))
     raise typer.Exit(_recap(pipeline, results))
 
 
@@ -150,11 +151,12 @@ def match(
         what = row["entry_id"] or ""
         if row["status"] == "matched":
             what = f"{row['entry_id']} ({row['entry_name']}) by {row['method']}"
-        typer.echo(f"{row['model']:<28} {row['source']:<24} {row['status']:<10} {what} {row['note'] or ''}".rstrip())
+        line = f"{row['model']:<28} {row['source']:<24} {row['status']:<10} {what} {row['note'] or ''}"
+        typer.echo(printable(line.rstrip()))  # entry ids and names are upstream text
         for cand in row["candidates"] or []:
-            typer.echo(f"{pad}candidate: {cand['id']} ({cand['name']})")
+            typer.echo(printable(f"{pad}candidate: {cand['id']} ({cand['name']})"))
         for near in row["nearest"] or []:
-            typer.echo(f"{pad}nearest: {near['id']} ({near['name']}): {near['reason']}")
+            typer.echo(printable(f"{pad}nearest: {near['id']} ({near['name']}): {near['reason']}"))
 
 
 @app.command()
@@ -171,15 +173,19 @@ def explain(
         mark = ("chosen" if r["chosen"] else "also  ") + (", CONFLICT" if r.get("conflict") else "")
         if r.get("rejected"):
             mark = f"REJECTED: {r['rejected']}"
-        typer.echo(f"{r['section']}.{r['field']} = {json.dumps(r['value'])}  [{mark}]")
-        typer.echo(f"    source:     {r['source']} (entry {r['entry_id']})")
-        typer.echo(f"    url:        {r['url']}")
-        typer.echo(f"    jsonpath:   {r['path']}")
-        typer.echo(f"    raw:        {json.dumps(r['raw'])}")
-        typer.echo(f"    transform:  {r['transform']}")
-        typer.echo(f"    fetched_at: {r['fetched_at']}")
+        lines = [
+            f"{r['section']}.{r['field']} = {json.dumps(r['value'])}  [{mark}]",
+            f"    source:     {r['source']} (entry {r['entry_id']})",
+            f"    url:        {r['url']}",
+            f"    jsonpath:   {r['path']}",
+            f"    raw:        {json.dumps(r['raw'])}",
+            f"    transform:  {r['transform']}",
+            f"    fetched_at: {r['fetched_at']}",
+        ]
         if r["context"] and any(v is not None for v in r["context"].values()):
-            typer.echo(f"    context:    {json.dumps(r['context'])}")
+            lines.append(f"    context:    {json.dumps(r['context'])}")
+        for line in lines:  # entry ids, URLs, rejections: upstream text
+            typer.echo(printable(line))
 
 
 @app.command()
@@ -236,12 +242,13 @@ def todo(
     if pins:
         pins.append("Write them with `etl match --write-pins pins.yaml` (then pins_file: pins.yaml), and run again.")
     if write:
-        write_atomic(write, text)
+        target = write.resolve()  # a link stays a link (the file it points to is written), and keeps its mode
+        write_atomic(target, text, stat.S_IMODE(target.stat().st_mode) if target.is_file() else None)
         for line in pins:
-            typer.echo(line)
+            typer.echo(printable(line))  # candidates' ids and names: upstream text
         typer.echo(f"{write}: {fields} field(s) to fill for {len(blocking)} model(s); then set values_file: {write}")
     else:
-        typer.echo("".join(f"# {line}\n" for line in pins) + text, nl=False)
+        typer.echo("".join(f"# {printable(line)}\n" for line in pins) + text, nl=False)
 
 
 def _pin_line(model: str, source: str, fields: list[str], cands: list[dict[str, Any]]) -> str:
@@ -268,7 +275,7 @@ def diff(pipeline: Pipeline) -> None:
     the source of the new value."""
     changes = pipeline.changes()
     for line in diff_lines(changes):
-        typer.echo(line)
+        typer.echo(printable(line))
     typer.echo(f"{len(changes)} change(s) since the previous load")
 
 

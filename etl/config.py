@@ -21,16 +21,18 @@ from typing import Any
 from dotenv import dotenv_values
 
 from . import settings
-from .errors import UsageError
+from .errors import BIDI, UsageError
 from .files import echo, read_structured
 from .per_source import Setting, SettingKind, config_properties, declared_settings
-from .validation import place, schema_problems
+from .validation import place, raw_schema, schema_problems
 
 #: config keys that hold paths (relative to the config file)
 PATH_KEYS = ("template_path", "input_dir", "output_dir", "cache_path", "pins_file", "values_file", "attribution_file")
 _UNSAFE = re.compile(r"[\x00-\x1f<>:\"|?*]")
-#: bidirectional overrides and isolates: they make a name display as another one
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: what a Hugging Face repo id looks like: the config schema's `hf_id` pattern, the one place it is
+#: declared. One rule for an hf_id, a string pin of a source whose URL takes {hf_id}, and a join
+#: key a catalog publishes: one owner/name, no '..', no query, no fragment, no spaces.
+REPO_ID = re.compile(raw_schema("config.schema.json")["$defs"]["model"]["properties"]["hf_id"]["pattern"])
 #: the PipelineConfig field that holds each kind of per-source setting
 _HOLDER = {SettingKind.KEY: "source_keys", SettingKind.RATE: "source_rates"}
 
@@ -60,9 +62,19 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name) if isinstance(name, str) else name
 
 
+def repo_id_problem(value: object) -> str | None:
+    """Why ``value`` cannot go into a URL as a Hugging Face repo id, or None (see REPO_ID)."""
+    if isinstance(value, str) and REPO_ID.fullmatch(value):
+        return None
+    return (
+        f"{echo(value)} is not a Hugging Face repo id (one owner/name of letters, digits, '.', '_' and '-'; "
+        "no '..', '?', '#' or spaces)"
+    )
+
+
 def check_model_name(name: str, where: str) -> str | None:
     """Why a name cannot be a model's (and its file's) name, or None."""
-    bad = next((i for i, c in enumerate(name) if unicodedata.category(c) == "Cc" or c in _BIDI), None)
+    bad = next((i for i, c in enumerate(name) if unicodedata.category(c) == "Cc" or c in BIDI), None)
     if bad is not None:
         return (
             f"{where}: model name {echo(name)} contains a control character (U+{ord(name[bad]):04X} at "
@@ -117,6 +129,8 @@ class PipelineConfig:
     environ: Mapping[str, str] | None = None
     #: keys written in the config file: below the environment in precedence
     file_keys: dict[str, str] = field(default_factory=dict)
+    #: names of the config file's models when --models chose others: the values file may name them
+    file_models: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:  # keys never appear in logs or tracebacks
         shown = {
@@ -198,6 +212,7 @@ class PipelineConfig:
             if value is None:
                 continue
             if key == "models":
+                config.file_models = [m.name for m in config.models]
                 config.models = value
             elif key in (*PATH_KEYS, "mappings_dir"):
                 setattr(config, key, Path(value))

@@ -1,8 +1,35 @@
-"""Domain errors. The library raises these; only the CLI turns them into messages and exit codes."""
+"""Domain errors. The library raises these; only the CLI turns them into messages and exit codes.
+Upstream text in them (and in anything else printed) goes through :func:`printable` first."""
 
 from __future__ import annotations
 
+import unicodedata
 from enum import IntEnum
+
+#: bidirectional overrides and isolates: they make a text display as another one
+BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: the escapes of the commonest control characters (others read \xNN or \uNNNN)
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print or to write into a comment: every control character (escape
+    sequences that move the cursor or set the title), line or paragraph separator and bidi
+    override shown as its escape. Upstream text (error bodies, entry ids and names) goes through
+    this before it reaches a terminal, a log or a file line."""
+    text = str(text)
+    if text.isprintable() and not BIDI.intersection(text):
+        return text
+    return "".join(_escape(c) if _unsafe(c) else c for c in text)
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in BIDI
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return _ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 class ExitCode(IntEnum):
@@ -51,3 +78,8 @@ class SourceStopped(SourceError):
 class StoreError(EtlError):
     """The SQLite store failed during a run (disk full, deleted, damaged): one line naming the
     file and the fix (exit 1). Before a run the same faults are a UsageError (exit 2)."""
+
+
+class WriteFailed(EtlError):
+    """A model's file could not be written (disk full, read-only, immutable): that model failed,
+    the batch goes on (exit 1 at the end)."""

@@ -17,7 +17,7 @@ from re import _parser as _re_parser
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError
+from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import UsageError
@@ -30,6 +30,9 @@ MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 64
 #: characters of a user's value echoed in an error message
 MAX_ECHO = 200
+#: digits of an integer in a user's file: Python's own limit, past which int() raises ValueError
+#: (a value that large is then refused by its field's maximum, with its place)
+MAX_INT_DIGITS = 4300
 
 
 def echo(value: Any, limit: int = MAX_ECHO) -> str:
@@ -119,7 +122,17 @@ def checked_loader(base: type) -> type:
     return Loader
 
 
+def _construct_int(loader: Any, node: Node) -> Any:
+    """An integer with more than MAX_INT_DIGITS digits is refused at its line (not a ValueError)."""
+    digits = len(str(node.value).replace("_", "").replace(":", "").lstrip("+-"))  # 0x.., 0o.., 1:30 alike
+    if digits > MAX_INT_DIGITS:
+        raise _refuse(node, f"an integer of {digits:,} digits (more than {MAX_INT_DIGITS}); write the real value")
+    return SafeConstructor.construct_yaml_int(loader, node)
+
+
 _FAST, _PURE = checked_loader(_YAML_LOADER), checked_loader(yaml.SafeLoader)
+for _loader in (_FAST, _PURE):  # the user's files (a body's loader says it its own way, as a source failure)
+    _loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def load_yaml(text: str) -> Any:

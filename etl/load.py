@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import functools
 import json
+import logging
 import os
 import signal
 import stat
@@ -26,7 +28,7 @@ from typing import Any
 from . import settings
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
-from .errors import EtlError, UsageError
+from .errors import EtlError, UsageError, WriteFailed
 from .files import echo, read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress, Reason
@@ -43,6 +45,7 @@ _TEMP_EXTRA = len("..") + 8 + len(".tmp")
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: files get the mode the user's umask gives, not mkstemp's 0600
 
+log = logging.getLogger("etl")
 Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
 
 
@@ -184,10 +187,11 @@ class Loader:
         mode = None
         if in_place:
             backup = target.with_name(target.name + ".bak")
-            if not backup.exists():
-                write_atomic(backup, target.read_text(encoding="utf-8"))
-            # the user's file keeps its mode, and a link stays a link: the file it points to is filled
+            # the user's file keeps its mode (its backup too), and a link stays a link: the file it
+            # points to is filled
             target, mode = target.resolve(), stat.S_IMODE(target.stat().st_mode)
+            if not backup.exists():
+                write_atomic(backup, target.read_bytes(), mode)  # the original, byte for byte (CRLF too)
         # rename is atomic: an interrupted run never leaves half a file. No fsync per file: it
         # tripled the time of a 10,000-model load, and outputs are regenerable from the store.
         write_atomic(target, text, mode)
@@ -227,7 +231,10 @@ class Loader:
                     used |= {r["source"] for r in rows}
             self.store.record_load(load_rows)
         if used - {MANUAL_SOURCE}:
-            write_attribution(self.attribution_path(), self.mappings, used - {MANUAL_SOURCE})
+            try:
+                write_attribution(self.attribution_path(), self.mappings, used - {MANUAL_SOURCE})
+            except OSError as exc:  # the models are written; say why their attribution is not
+                log.error("%s", write_problem(self.attribution_path(), exc, "the attribution file"))
         return results
 
     def _model(
@@ -255,12 +262,15 @@ class Loader:
             if problems:
                 result.status, result.error = ModelStatus.INVALID, "\n".join(problems)
             else:
-                written = self._save(model, data, template)
+                try:
+                    written = self._save(model, data, template)
+                except OSError as exc:  # disk full, read-only, immutable: this model failed, the batch goes on
+                    raise WriteFailed(write_problem(self.target(model), exc)) from None
                 result.output = str(self.target(model))
                 result.status = ModelStatus.WRITTEN if written else ModelStatus.UNCHANGED
                 result.verdict = verdict(data, self.config.consumer_schema)
-        except EtlError as exc:  # a broken template or a model never transformed: this model only
-            result.error = str(exc)
+        except EtlError as exc:  # a broken template, a model never transformed, a file that cannot
+            result.status, result.error = ModelStatus.FAILED, str(exc)  # be written: this model only
             if not self.config.continue_on_error:
                 raise
         return result, data
@@ -382,11 +392,28 @@ def remove_stale_temps(folder: Path, stems: list[str]) -> int:
     return removed
 
 
+#: errno -> the fix for a model file that cannot be written
+_WRITE_FIXES = {
+    errno.ENOSPC: "free some disk space (or choose another --output-dir) and re-run",
+    getattr(errno, "EDQUOT", -1): "free some of your disk quota (or choose another --output-dir) and re-run",
+    errno.EPERM: "the file is immutable or protected (`lsattr` shows it; `chattr -i` clears it): allow writing and re-run",
+    errno.EACCES: "make the file and its folder writable and re-run, or choose another --output-dir",
+    errno.EROFS: "the filesystem is read-only: choose another --output-dir, or remount it writable, and re-run",
+}
+
+
+def write_problem(target: Path, exc: OSError, what: str = "the model file") -> str:
+    """One line for a file that cannot be written: the file, what the OS said, the fix. Nothing
+    was truncated (writes go to a temp file first): the previous file is intact."""
+    fix = _WRITE_FIXES.get(exc.errno or 0, "fix the cause and re-run")
+    return f"{target}: cannot write {what} ({exc.strerror or exc}); the previous file is unchanged; {fix}"
+
+
 def _name(row: dict[str, Any]) -> str:
     return f"{row['section']}.{row['field']}"
 
 
-def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
+def write_atomic(target: Path, text: str | bytes, mode: int | None = None) -> None:
     """Write a temp file beside the target, then rename it over the target. Ctrl-C and SIGTERM
     are held for the few microseconds this takes, so an interrupt lands before or after it:
     the target is old or new, and no temp file is left behind."""
@@ -394,8 +421,8 @@ def write_atomic(target: Path, text: str, mode: int | None = None) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
         try:
             os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ from .load import Loader
 from .mappings import Mappings, load_mappings
 from .outcomes import ExtractReport, Missing, ModelResult, Progress
 from .per_source import settings_of
-from .pins import apply_pins
+from .pins import apply_pins, key_problems
 from .sources import Sources
 from .store import Store
 from .transform import Transformer
@@ -68,13 +68,28 @@ class Pipeline:
         return self.with_pins(models)
 
     def with_pins(self, models: list[ModelInfo]) -> list[ModelInfo]:
-        return apply_pins(models, self.config.pins_file)
+        """The models with the pins file's decisions; every repo id a URL will take checked."""
+        self.check_keys(models)  # the config's own pins (and hf_id), before the file's are added
+        return apply_pins(models, self.config.pins_file, self.repo_sources)
+
+    @functools.cached_property
+    def repo_sources(self) -> frozenset[str]:
+        """The sources whose URL takes a repo id (``{hf_id}``): a string pin for them is one."""
+        return frozenset(name for name, source in self.mappings.sources.items() if "hf_id" in source.placeholders)
+
+    def check_keys(self, models: list[ModelInfo]) -> None:
+        """Every hf_id and repo pin is a repo id, before any URL is built from it."""
+        problems = key_problems(models, self.repo_sources)
+        if problems:
+            raise UsageError(problems)
 
     # ----- the stages ---------------------------------------------------------------------------
     def extract(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> ExtractReport:
         """Fetch every response the transform needs into the cache (catalogs once, per-model once)."""
         models = models if models is not None else self.models()
-        self.last_extract = Extractor(self.config, self.resolved, self.store).run(models, progress or Progress())
+        self.check_keys(models)
+        with self.store.writing():  # another run on this store is refused before any request
+            self.last_extract = Extractor(self.config, self.resolved, self.store).run(models, progress or Progress())
         return self.last_extract
 
     def transform(
@@ -83,22 +98,25 @@ class Pipeline:
         """Match and stage, from the cache only: model -> source -> match status."""
         models = models if models is not None else self.models()
         stage = Transformer(self.config, self.mappings, self.resolved, self.store, self.manual_values(models))
-        statuses = stage.run(models, progress or Progress())
+        with self.store.writing():
+            statuses = stage.run(models, progress or Progress())
         self.last_missing = stage.missing
         return statuses
 
     def load(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         """Merge, validate and write every model; one failing model does not stop the batch."""
         models = models if models is not None else self.models()
-        return self.loader.run(models, progress or Progress())
+        with self.store.writing():
+            return self.loader.run(models, progress or Progress())
 
     def run(self, models: list[ModelInfo] | None = None, progress: Progress | None = None) -> list[ModelResult]:
         models = models if models is not None else self.models()
         self.check(models)
-        if not self.config.offline:
-            self.extract(models, progress)
-        self.transform(models, progress)
-        return self.load(models, progress)
+        with self.store.writing():  # one run's extract, transform and load: no other run in between
+            if not self.config.offline:
+                self.extract(models, progress)
+            self.transform(models, progress)
+            return self.load(models, progress)
 
     def process_batch(self, models: Iterable[ModelInfo | dict[str, Any] | str]) -> list[dict[str, Any]]:
         """The seed's batch call: ``[{model, status, output, coverage, error}]``, in input order;
@@ -120,7 +138,8 @@ class Pipeline:
         and the mappings."""
         if self.config.values_file is None:
             return None
-        names = tuple(dict.fromkeys([*(m.name for m in self.config.models), *(m.name for m in models)]))
+        configured = [*self.config.file_models, *(m.name for m in self.config.models)]
+        names = tuple(dict.fromkeys([*configured, *(m.name for m in models)]))
         path = Path(self.config.values_file)
         key = (names, path.stat().st_mtime_ns if path.is_file() else None)
         if self._manual is None or self._manual[0] != key:  # run() checks it, then transform uses it: read once

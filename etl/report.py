@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .coverage import Coverage
+from .errors import printable
 
 COLOURS = {
     "filled": "#2e7d32",
@@ -96,7 +97,9 @@ def _pin_lines(coverage: Coverage) -> list[str]:
     for model, per_source in coverage.pins.items():
         for source, cands in per_source.items():
             ids = ", ".join(f"{c['id']} ({c['name']})" for c in cands)
-            lines.append(f"ambiguous: {model} in {source}: pin one with ids: {{{source}: <id>}}; candidates: {ids}")
+            lines.append(
+                printable(f"ambiguous: {model} in {source}: pin one with ids: {{{source}: <id>}}; candidates: {ids}")
+            )
     for model, sources in coverage.unmatched.items():
         lines.append(f"unmatched: {model} in {', '.join(sources)} (pin an id if the name differs there)")
     return lines

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ from typing import Any
 import sqlite_utils
 
 from .errors import StoreError, UsageError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two runs on one store are not refused there
+    fcntl = None  # type: ignore[assignment]
 
 FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_keys", "loads"
 #: the staged table's columns and their types, in order; every staged row is built by staged_row()
@@ -108,9 +114,16 @@ class LoadedFrom:
         return cls(source, rest.removesuffix(")") if marker else None)
 
 
-#: what every store fault tells the user to do: the store is a cache, rebuilt by the next run
-FIX = "delete it, or run with --cache-path elsewhere"
+#: what a store fault tells the user to do. Never "delete it": the store holds the load history
+#: that keeps values no source gives any more; a damaged store is moved aside, not deleted
+FIX = "move it aside (keep it: it holds the load history) and re-run, or run with --cache-path elsewhere"
 MOVED = "{path}: the store was deleted or replaced during the run; re-run, or run with --cache-path elsewhere"
+#: beside the store: held (flock) while a run writes, so a second run on the same store is refused
+LOCK_SUFFIX = ".lock"
+BUSY = (
+    "{path}: another etl run ({holder}) is writing to this store; wait for it to end and re-run, or give this "
+    "run its own --cache-path (do not delete the store: it holds the load history that keeps values)"
+)
 
 
 def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
@@ -124,12 +137,19 @@ def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
         return f"{path}: the store (or its folder) is read-only; make it writable, or run with --cache-path elsewhere"
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return f"{path}: the store is locked by another process (another etl run?); wait for it, or run with --cache-path elsewhere"
+    if name.startswith("SQLITE_CONSTRAINT"):  # two writers at once: the lock keeps etl runs apart
+        return (
+            f"{path}: another process wrote to the store at the same time ({exc}); wait for it to end and re-run, "
+            "or run with --cache-path elsewhere"
+        )
+    if name.startswith("SQLITE_IOERR"):
+        return f"{path}: the disk failed to read or write the store ({exc}): is it full? free some space and re-run"
     if name == "SQLITE_CANTOPEN":
         return f"{path}: cannot open the store (is its folder read-only, or is it a folder?); {FIX}"
     if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return f"{path}: not a valid SQLite store ({exc}); {FIX}"
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{path}: the store failed ({detail}); {FIX}"
+    return f"{path}: the store failed ({detail}); re-run; if it fails again, {FIX}"
 
 
 @contextmanager
@@ -172,6 +192,28 @@ class Store:
             self.db.close()
             raise UsageError(store_problem(path, exc)) from None
         self._inode = _inode(path)
+        self._lock_file: int | None = None
+        self._writers = 0
+        self._writers_lock = threading.Lock()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the store for this run's writes (re-entrant, across threads): another etl run on
+        the same store is refused with one line (its load history would be interleaved with this
+        one's) until this one is done. An advisory lock on ``<store>.lock``, released on exit or
+        when the process dies."""
+        with self._writers_lock:
+            if self._writers == 0:
+                self._lock_file = _acquire(self.path)
+            self._writers += 1
+        try:
+            yield
+        finally:
+            with self._writers_lock:
+                self._writers -= 1
+                if self._writers == 0 and self._lock_file is not None:
+                    os.close(self._lock_file)  # closing releases the flock
+                    self._lock_file = None
 
     def _still_there(self) -> None:
         """A store deleted or replaced mid-run would take this run's writes with it, silently."""
@@ -233,12 +275,14 @@ class Store:
 
     def record_cache_keys(self, keys: dict[str, str]) -> None:
         if keys:
-            self.db[KEYS].upsert_all(({"ident": i, "key": k} for i, k in keys.items()), pk="ident", batch_size=1000)
+            with self.writing():
+                self.db[KEYS].upsert_all(({"ident": i, "key": k} for i, k in keys.items()), pk="ident", batch_size=1000)
 
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
         if rows:
-            self.db[FETCHES].upsert_all(rows, pk="url")
+            with self.writing():
+                self.db[FETCHES].upsert_all(rows, pk="url")
 
     def known_outcomes(self) -> dict[str, tuple[str, float, str]]:
         """URL -> (outcome, epoch seconds, message) for URLs whose last answer was not a 200."""
@@ -264,16 +308,17 @@ class Store:
                     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                     conn.executemany(sql, ([row[c] for c in columns] for row in rows))
 
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            yield write
-            conn.commit()
-        except sqlite3.Error as exc:
-            _rollback(conn)
-            raise StoreError(store_problem(self.path, exc)) from None
-        except BaseException:
-            _rollback(conn)
-            raise
+        with self.writing():
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield write
+                conn.commit()
+            except sqlite3.Error as exc:
+                _rollback(conn)
+                raise StoreError(store_problem(self.path, exc)) from None
+            except BaseException:
+                _rollback(conn)
+                raise
 
     def matches(self, model: str | None = None) -> list[dict[str, Any]]:
         where, args = ("model = ?", [model]) if model else (None, None)
@@ -300,7 +345,7 @@ class Store:
     def record_load(self, rows: list[dict[str, Any]]) -> None:
         """Keep the values of this load and of the one before (for ``etl diff``), per model."""
         models = sorted({r["model"] for r in rows})
-        with self.db.conn:
+        with self.writing(), self.db.conn:
             for start in range(0, len(models), 500):
                 chunk = models[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -363,6 +408,9 @@ class Store:
         return bool(self.db.execute(f"SELECT 1 FROM {MATCHES} WHERE model = ? LIMIT 1", [model]).fetchone())
 
     def close(self) -> None:
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
         self.db.close()
 
 
@@ -398,6 +446,28 @@ def open_checked(path: Path) -> sqlite_utils.Database:
         db.close()
         raise
     return db
+
+
+def _acquire(path: Path) -> int | None:
+    """The lock file's descriptor, locked; StoreError when another process holds it (the line
+    names it by the pid and start time it wrote there)."""
+    if fcntl is None:
+        return None
+    lock = path.with_name(path.name + LOCK_SUFFIX)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(store_problem(lock, exc)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "pid unknown"
+        os.close(fd)
+        raise StoreError(BUSY.format(path=path, holder=holder)) from None
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}, since {stamp}".encode(), 0)
+    return fd
 
 
 def _inode(path: Path) -> tuple[int, int] | None:

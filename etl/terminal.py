@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from .config import ModelInfo, models_from_folder
-from .errors import EtlError, ExitCode, UsageError
+from .errors import EtlError, ExitCode, UsageError, printable
 from .outcomes import Failure, Missing, ModelResult, ModelStatus, Progress
 from .per_source import SettingKind, declared_settings
 
@@ -28,7 +28,7 @@ class _SecretFilter(logging.Filter):
         message = record.getMessage()
         for secret in self.secrets:
             message = message.replace(secret, "***")
-        record.msg, record.args = message, ()
+        record.msg, record.args = printable(message), ()  # upstream text never moves the cursor
         return True
 
 
@@ -119,7 +119,7 @@ def errors_to_exit() -> Iterator[None]:
     except EtlError as exc:
         lines = exc.problems if isinstance(exc, UsageError) else [str(exc)]
         for line in lines:
-            typer.echo("error: " + " ".join(str(line).splitlines()), err=True)  # one line each, always
+            typer.echo("error: " + printable(" ".join(str(line).splitlines())), err=True)  # one line each, always
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
@@ -150,7 +150,7 @@ def recap(
             typer.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     statuses = Counter(r.status for r in results)
     saved = [r for r in results if r.saved]
-    failed_sources = sum(len(r.sources.get("failed", [])) for r in results)
+    failed_sources = len(failures)  # the failures printed below (a catalog's counts once, not per model)
     scoreable = [r for r in saved if r.verdict and r.verdict.scoreable]
     thin = sum(bool(r.verdict.thin) for r in scoreable if r.verdict)
     kept, removed = sum(len(r.kept) for r in results), sum(len(r.removed) for r in results)
@@ -172,7 +172,7 @@ def recap(
             "lists them; `etl extract` (with network) fetches them"
         )
     for failure in failures:
-        typer.echo(f"source failure: {failure}", err=True)
+        typer.echo(printable(f"source failure: {failure}"), err=True)
 
 
 _STATUS_LABEL = {
@@ -207,7 +207,7 @@ def _model_lines(r: ModelResult) -> None:
     for url in r.not_cached:
         typer.echo(f"      not cached (`etl cache missing` lists every one): {url}")
     for line in (r.error or "").splitlines():
-        typer.echo(f"      error: {line}")
+        typer.echo(printable(f"      error: {line}"))
 
 
 # ----- guided mode ------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import FILE_KEY, Candidate, Mappings, Source
 from .matching import Match, MatchMethod, MatchStatus
 from .outcomes import Missing, Progress, Reason
+from .rows import same_version
 from .sources import Sources, url_for
 from .store import Store, encode, staged_row
 from .transforms import Context, in_param_count_unit, judge
 from .validation import field_check
-from .values import ManualValues
+from .values import ManualValue, ManualValues
 
 log = logging.getLogger("etl")
 
@@ -203,7 +204,9 @@ class Transformer:
         for section, fname, candidates in self.mappings.fields():
             every = [row for cand in candidates if (row := self._value(model, cand, found))]
             if (section, fname) in manual:
-                row = manual[(section, fname)].as_row(self.manual.rank(len(candidates)))
+                hand = manual[(section, fname)]
+                row = hand.as_row(self.manual.rank(len(candidates)))
+                row["rejected"] = self._wrong_version(section, fname, hand)
                 every.insert(0 if row["rank"] < 0 else len(every), row)
             field_rows = [row for row in every if not row["rejected"]]  # refused values are kept, not chosen
             if field_rows:
@@ -218,6 +221,21 @@ class Transformer:
                 )
             rows += field_rows
         return rows
+
+    def _wrong_version(self, section: str, fname: str, hand: ManualValue) -> str | None:
+        """A hand-entered value is held to the field's one version like a source's: the scorer
+        compares the field across models, so a V3 score typed in beside V4 boards is refused."""
+        declared = self.mappings.versions.get((section, fname))
+        if declared is None or hand.value is None:
+            return None
+        if hand.version is None:
+            return (
+                f"no version stated; this field holds {declared[0]} only ({declared[2]}): "
+                f"add `version: {declared[0]}` to the entry if the cited source measured that version"
+            )
+        if not same_version(hand.version, declared[0]):
+            return f"version {hand.version}, not the {declared[0]} this field holds ({declared[2]}): another benchmark"
+        return None
 
     def _value(self, model: ModelInfo, cand: Candidate, found: dict) -> dict[str, Any] | None:
         """The staged row of one candidate, with its provenance; None when it yields nothing."""

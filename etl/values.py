@@ -13,23 +13,24 @@ of these values: output files are rewritten by every run, this file only by the 
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
 
-from .errors import UsageError
+from .errors import UsageError, printable
 from .files import load_yaml, yaml_problem
 from .mappings import Mappings, load_mappings
 from .store import staged_row
 from .transforms import DEFAULT_PARAM_COUNT_UNIT, PARAM_COUNT_UNITS, RAW_COUNT_THRESHOLD
-from .validation import schema_problems, suggest, validator
+from .validation import place, schema_problems, suggest, validator
 
 #: the source name manual values are staged under (provenance, coverage cell, `etl explain`)
 MANUAL_SOURCE = "manual"
@@ -56,6 +57,7 @@ class ManualValue:
     note: str | None
     file: str
     line: int | None
+    version: str | None = None  # the benchmark version the citation measured (fields that hold one)
 
     def as_row(self, rank: int) -> dict[str, Any]:
         """The staged-row shape of the other sources' values (the value not yet JSON-encoded)."""
@@ -70,7 +72,7 @@ class ManualValue:
             self.source,
             f"{self.file}:{self.line}" if self.line else self.file,
             "as is",
-            context={"note": self.note} if self.note else None,
+            context={k: v for k, v in (("note", self.note), ("version", self.version)) if v is not None} or None,
         )
 
 
@@ -79,17 +81,26 @@ class ManualValues:
     path: Path
     precedence: str
     values: list[ManualValue]
+    #: model -> its values, built once: a scan per model was O(models x values) (61 s at 50,000)
+    by_model: dict[str, list[ManualValue]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[ManualValue]] = {}
+        for value in self.values:
+            index.setdefault(value.model, []).append(value)
+        object.__setattr__(self, "by_model", index)
 
     def rank(self, candidates: int) -> int:
         """The rank manual values take among a field's ``candidates`` source candidates."""
         return -1 if self.precedence == "first" else candidates
 
     def for_model(self, name: str) -> list[ManualValue]:
-        return [v for v in self.values if v.model == name]
+        return list(self.by_model.get(name, ()))
 
 
-def _read(path: Path) -> tuple[Any, str]:
-    """(data, text); every failure is one line naming the file and the place."""
+def _read(path: Path) -> tuple[Any, str, dict[tuple[str, ...], int]]:
+    """(data, text, line of each model and field key); every failure is one line naming the file
+    and the place."""
     if not path.is_file():
         raise UsageError(
             f"{path}: values file not found; create it (`etl todo -c CONFIG --write {path}` writes a skeleton) "
@@ -100,16 +111,48 @@ def _read(path: Path) -> tuple[Any, str]:
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path}: byte {exc.start}: not UTF-8 text; save the file as UTF-8") from None
     try:
-        return load_yaml(text) or {}, text
+        data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise UsageError(yaml_problem(path, exc)) from None
+    lines = _key_lines(text)
+    problems = _foreign_values(data, path, lines)
+    if problems:
+        raise UsageError(problems)
+    return data, text, lines
+
+
+#: YAML values that JSON (the output) cannot hold -> what the user wrote, and the fix
+_FOREIGN = {
+    datetime.date: ("{text} reads as a date in YAML", 'write a number, or quote it ("{text}") to mean text'),
+    set: ("a YAML !!set", "write a list, or a number"),
+    bytes: ("YAML !!binary", "write a number, or the text itself in quotes"),
+}
+
+
+def _foreign_values(data: Any, path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
+    """One line per value JSON cannot hold (a date, a set, binary), with its place, line and fix:
+    each would end in a TypeError deep in a check or a write (walked iteratively: no recursion)."""
+    problems, stack = [], [(data, ())]
+    while stack:
+        node, at = stack.pop()
+        if isinstance(node, dict):
+            stack += [(v, (*at, k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, (*at, i)) for i, v in enumerate(node)]
+        elif kind := next((k for k in _FOREIGN if isinstance(node, k)), None):
+            text = node.isoformat() if isinstance(node, datetime.date) else ""
+            what, fix = (part.format(text=text) for part in _FOREIGN[kind])
+            keys = tuple(str(k) for k in at[1:3]) if at[:1] == ("models",) else ()
+            line = lines.get(keys) or lines.get(keys[:1]) or "?"
+            problems.append(f"{path}: {place(at)} (line {line}): {what}, not a value JSON can hold; {fix}")
+    return sorted(problems, key=_line_of)
 
 
 def _key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Line of each model and each field key under ``models:`` (1-based), from the YAML node tree."""
     lines: dict[tuple[str, ...], int] = {}
-    try:
-        root = yaml.compose(text)
+    try:  # libyaml when present: the pure composer took 70 s on a file of 50,000 entries
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return lines
     if not isinstance(root, yaml.MappingNode):
@@ -227,17 +270,17 @@ def load_values(
     """Read and check a values file against the config's models and the mappings' fields; raise
     UsageError with every problem (unknown model, unknown field, wrong type, no source), one line each."""
     path = Path(path)
-    data, text = _read(path)
-    lines = _key_lines(text)
+    data, _, lines = _read(path)
     problems = _structure_problems(data, path, lines)
     mappings = mappings or load_mappings()
     known = list(models)
+    configured = set(known)  # a list scanned per model was O(models x models)
     rules = _field_rules()
     values: list[ManualValue] = []
     shaped = isinstance(data, dict) and isinstance(data.get("models"), dict)
     for model, entries in (data["models"] if shaped else {}).items():
         model = str(model)
-        if model not in known:
+        if model not in configured:
             at = f"{path}: models.{model} (line {lines.get((model,), '?')})"
             problems.append(f"{at}: unknown model {model!r} (not in the config): {suggest(model, known)}")
         for key, entry in (entries if isinstance(entries, dict) else {}).items():
@@ -250,7 +293,10 @@ def load_values(
             if not isinstance(entry, dict) or not isinstance(entry.get("source"), str) or not entry["source"].strip():
                 continue  # null: still to decide; a missing source is a schema problem already
             section, _, fname = key.partition(".")
-            problems += _entry_problems(where, section, fname, entry, rules, param_count_unit)
+            found = _entry_problems(where, section, fname, entry, rules, param_count_unit)
+            if found:  # refused: never converted (a 4,000-digit count overflows a float)
+                problems += found
+                continue
             line = lines.get((model, key))
             values.append(
                 ManualValue(
@@ -262,6 +308,7 @@ def load_values(
                     entry.get("note"),
                     str(path),
                     line,
+                    None if entry.get("version") is None else str(entry["version"]),
                 )
             )
     if problems:
@@ -299,8 +346,8 @@ def _decisions(existing_path: Path | None) -> tuple[str | None, dict[str, dict[s
     """(precedence, model -> field -> entry) already decided in the file; null entries are open."""
     if existing_path is None or not existing_path.is_file():
         return None, {}
-    data, text = _read(existing_path)
-    problems = _structure_problems(data, existing_path, _key_lines(text))
+    data, _, lines = _read(existing_path)
+    problems = _structure_problems(data, existing_path, lines)
     if problems:
         raise UsageError(problems)
     decided = {
@@ -332,20 +379,25 @@ def todo_skeleton(existing_path: Path | str | None, blocking: dict[str, list[tup
             lines.append(f"    {_yaml_key(fname)}: {_flow(entry)}")
         for fname, tried in open_fields:
             said = "; ".join(" ".join(t.split()) for t in tried) if tried else "no source publishes this field"
-            lines.append(f"    # tried: {said}")
+            lines.append(f"    # tried: {printable(said)}")
             lines.append(f"    {_yaml_key(fname)}: null")
     return "\n".join(lines) + "\n"
 
 
 def todo_update(text: str, blocking: dict[str, list[tuple[str, list[str]]]]) -> str | None:
     """The user's own values file with the new open entries inserted where they belong, every
-    line already there (comments included) kept as it is. None when the file's layout does not
-    allow it (``models:`` not the last top-level key): the caller then writes the skeleton."""
+    line already there (comments included) kept as it is: under a model's key, or new models at
+    the end of the ``models:`` block (wherever it is among the top-level keys). None when the
+    file's layout does not allow it (no block ``models:``, a flow mapping, odd indents): the
+    caller then writes the skeleton."""
     lines = _key_lines(text)
     rows = text.splitlines()
     top = [i for i, row in enumerate(rows) if row[:1] not in ("", " ", "#", "-")]
-    if not top or not rows[top[-1]].startswith("models:"):
+    start = next((i for i in top if rows[i].startswith("models:")), None)
+    if start is None:
         return None
+    end = next((i for i in top if i > start), len(rows))  # the next top-level key, or the end
+    last = max((i for i in range(start, end) if rows[i][:1] == " "), default=start)  # the block's last line
     inserts: dict[int, list[str]] = {}
     tail: list[str] = []
     for model, fields in blocking.items():
@@ -354,7 +406,7 @@ def todo_update(text: str, blocking: dict[str, list[tuple[str, list[str]]]]) -> 
             part
             for fname, tried in new
             for part in (
-                f"    # tried: {'; '.join(' '.join(t.split()) for t in tried) or 'nothing'}",
+                f"    # tried: {printable('; '.join(' '.join(t.split()) for t in tried) or 'nothing')}",
                 f"    {_yaml_key(fname)}: null",
             )
         ]
@@ -366,11 +418,13 @@ def todo_update(text: str, blocking: dict[str, list[tuple[str, list[str]]]]) -> 
             tail += [f"  {_yaml_key(model)}:", *block]
     if not inserts and not tail:
         return text
+    if tail:
+        inserts.setdefault(last + 1, []).extend(tail)  # line numbers are 1-based: after row ``last``
     out: list[str] = []
     for number, row in enumerate(rows, 1):
         out.append(row)
         out += inserts.get(number, [])
-    updated = "\n".join(out + tail) + "\n"
+    updated = "\n".join(out) + "\n"
     try:  # a layout this cannot follow (a flow mapping, odd indents): the caller writes the skeleton
         models = (load_yaml(updated) or {}).get("models") or {}
     except (yaml.YAMLError, AttributeError):

@@ -62,6 +62,14 @@ def test_a_file_with_a_value_gets_exactly_one_bak_and_a_rerun_touches_nothing(mo
     assert "0 written, 2 unchanged, 0 failed;" in again.output
 
 
+def test_the_bak_is_the_original_byte_for_byte_crlf_included(models):
+    deepseek = models / "DeepSeek V3.json"
+    original = deepseek.read_bytes().replace(b"\n", b"\r\n")  # a file saved on Windows
+    deepseek.write_bytes(original)
+    assert cli(*ARGS).exit_code == 0
+    assert (models / "DeepSeek V3.json.bak").read_bytes() == original
+
+
 def test_attribution_stays_out_of_the_model_folder(models, workdir):
     assert cli(*ARGS).exit_code == 0
     assert sorted(p.name for p in models.iterdir()) == [

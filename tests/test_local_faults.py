@@ -30,7 +30,7 @@ from etl.files import MAX_DEPTH
 from etl.load import Loader
 from etl.settings import mappings_dir
 
-FIX = "delete it, or run with --cache-path elsewhere"
+FIX = "move it aside (keep it: it holds the load history) and re-run, or run with --cache-path elsewhere"
 
 
 def errors(result) -> list[str]:

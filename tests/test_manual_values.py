@@ -70,3 +70,48 @@ def test_a_manual_only_value_deleted_from_the_values_file_is_removed_not_kept(ex
     assert run.exit_code == 0, run.output
     written = json.loads((workdir / "out" / "Llama 3.1 70B Instruct_filled.json").read_text())
     assert written["dev_benchmarks"]["RULER 32K"] is None
+
+
+def _hand_enter(example_config, workdir, entries: dict) -> None:
+    values = workdir / "values.yaml"
+    data = yaml.safe_load(values.read_text())
+    data["models"]["Qwen3-32B"] = entries
+    values.write_text(yaml.safe_dump(data))
+
+
+def test_a_hand_entered_value_of_another_version_is_refused_like_a_sources(example_config, workdir):
+    """Qwen3's blog gives BFCL v3 (70.3); the field holds V4 (the board's 48.71): typed in, the V3
+    score would beat the V4 one and be ranked against other models' V4 scores."""
+    _hand_enter(
+        example_config,
+        workdir,
+        {
+            "dev_benchmarks.BFCL": {"value": 70.3, "source": "https://qwenlm.github.io/blog/qwen3/", "version": "v3"},
+            "entity_benchmarks.artificial_analysis": {"value": 15.6, "source": "AA's legacy index"},
+        },
+    )
+    run = cli("run", "-c", str(example_config), "--offline")
+    assert run.exit_code == 0, run.output
+    written = json.loads((workdir / "out" / "Qwen3-32B_filled.json").read_text())
+    assert written["dev_benchmarks"]["BFCL"] == 48.71  # the V4 board, not the hand-entered V3
+    assert written["entity_benchmarks"]["artificial_analysis"] != 15.6
+    explain = cli("explain", "-c", str(example_config), "--offline", "Qwen3-32B", "BFCL").output
+    assert (
+        "dev_benchmarks.BFCL = 70.3  [REJECTED: version v3, not the V4 this field holds (dev_benchmarks.yaml versions.BFCL): another benchmark]"
+        in explain
+    )
+    explain = cli("explain", "-c", str(example_config), "--offline", "Qwen3-32B", "artificial_analysis").output
+    assert "[REJECTED: no version stated; this field holds 4.1 only" in explain
+    assert "add `version: 4.1` to the entry if the cited source measured that version" in explain
+
+
+def test_a_hand_entered_value_that_states_the_fields_version_fills_it(example_config, workdir):
+    _hand_enter(
+        example_config,
+        workdir,
+        {"dev_benchmarks.BFCL": {"value": 50.0, "source": "a V4 run, cited", "version": "V4"}},
+    )
+    run = cli("run", "-c", str(example_config), "--offline")
+    assert run.exit_code == 0, run.output
+    written = json.loads((workdir / "out" / "Qwen3-32B_filled.json").read_text())
+    assert written["dev_benchmarks"]["BFCL"] == 50.0
