@@ -3,10 +3,15 @@
     python benchmarks/run.py                 # 100, 1,000 and 10,000 models
     python benchmarks/run.py --sizes 1000    # one size
 
-For each size N it generates N models whose catalog and per-model responses are shaped like the
-recorded data (AA free pages of 200, one OpenRouter catalog, LMArena datasets-server pages of 100,
-Hugging Face model info and config.json per model), serves them from 127.0.0.1, and measures, each
-in a fresh ``etl`` subprocess (so its peak RSS is its own, read with os.wait4):
+For each size N it generates N models and serves every shipped source from 127.0.0.1, none
+switched off: the catalogs the models are in are synthetic, in the recorded shapes (AA free pages
+of 200, one OpenRouter catalog, LMArena datasets-server pages of 100), and so are the per-model
+responses (Hugging Face model info and config.json per model; every 10th model info lists one
+``.eval_results`` file, served with a recorded body); every other catalog (AA Pro too, enabled with
+a fake key the local server never checks) is served its recorded responses from cassettes/*.yaml,
+read with vcrpy's own loader. Each source's URL is ``/<source>/<host><path>``, so requests are
+counted per source. Each stage runs in a fresh ``etl`` subprocess (its peak RSS and CPU time are
+its own, read with os.wait4):
 
 - cold extract, rate limits off: requests sent and wall time;
 - cold extract, rate limits on: wall time against the floor (the slowest source's requests / its
@@ -14,7 +19,9 @@ in a fresh ``etl`` subprocess (so its peak RSS is its own, read with os.wait4):
   (Hugging Face: 500 calls / 5 min anonymous) would make 10,000 models take hours, and what is
   measured is whether the run costs the slowest source's floor and not the sum of all of them;
 - warm re-run of extract inside the TTL: requests sent (must be 0);
-- warm offline ``etl run --offline`` (transform + load): wall time and peak RSS.
+- warm offline ``etl run --offline`` (transform + load): wall time, CPU time and peak RSS, the median
+  of ``--repeat`` runs, each from the store as extract left it; a digest of the files written (the
+  same before and after a change that must not change outputs).
 
 Results go to benchmarks/results.json. Nothing is sent anywhere but 127.0.0.1.
 """
@@ -22,11 +29,13 @@ Results go to benchmarks/results.json. Nothing is sent anywhere but 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +43,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 import yaml
 
@@ -42,12 +51,53 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "examples" / "templates" / "template.json"
 
 
-#: every shipped source this harness does not serve is switched off, so nothing leaves 127.0.0.1
-#: (derived from the mappings: a source added later is off here too)
-def unserved(served: set[str]) -> list[str]:
+CASSETTES = ROOT / "cassettes"
+#: every 10th synthetic repo lists one ``.eval_results`` file, served with this recorded body
+EVAL_FILE = ".eval_results/gpqa.yaml"
+EVAL_BODY_FROM = "https://huggingface.co/google/gemma-4-12B-it/resolve/main/.eval_results/gpqa.yaml"
+
+
+def route_key(url: str) -> str:
+    """host + path + sorted query: where the server files a declared or recorded URL."""
+    parts = urlsplit(url)
+    query = urlencode(sorted(parse_qsl(parts.query)))
+    return parts.netloc + parts.path + ("?" + query if query else "")
+
+
+def recorded() -> dict[str, tuple[int, str, bytes]]:
+    """Every recorded response of cassettes/*.yaml (vcrpy's own loader), by route key."""
+    from vcr.persisters.filesystem import FilesystemPersister
+    from vcr.serializers import yamlserializer
+
+    routes = {}
+    for path in sorted(CASSETTES.glob("*.yaml")):
+        for req, rec in zip(*FilesystemPersister.load_cassette(str(path), yamlserializer), strict=True):
+            body = rec["body"]["string"]
+            kind = next((", ".join(v) for k, v in rec["headers"].items() if k.lower() == "content-type"), "")
+            routes[route_key(req.uri)] = (
+                rec["status"]["code"],
+                kind,
+                body if isinstance(body, bytes) else body.encode(),
+            )
+    return routes
+
+
+def served_urls(base: str) -> dict[str, dict]:
+    """Config ``sources:`` overrides pointing every shipped source (and its companions) here,
+    under ``/<source>/<host><path>`` (the server counts requests per source by the first segment);
+    every source is on (AA Pro too: the harness sends a fake key)."""
     from etl.mappings import load_mappings
 
-    return sorted(set(load_mappings().sources) - served)
+    def here(name: str, url: str) -> str:
+        parts = urlsplit(url)
+        return f"{base}/{name}/{parts.netloc}{parts.path}"
+
+    out = {}
+    for name, source in load_mappings().sources.items():
+        out[name] = {"url": here(name, source.url), "enabled": True}
+        if source.companions:
+            out[name]["companions"] = {k: here(name, c["url"]) for k, c in source.companions.items()}
+    return out
 
 
 def synthetic(n: int) -> dict:
@@ -105,10 +155,12 @@ def synthetic(n: int) -> dict:
 
 
 class Server:
-    """Serves the synthetic sources; counts requests per source."""
+    """Serves the synthetic sources and every other source's recorded responses; counts requests."""
 
     def __init__(self, data: dict):
         self.data, self.counts, self.lock = data, {}, threading.Lock()
+        self.routes = recorded()
+        self.eval_body = self.routes[route_key(EVAL_BODY_FROM)][2]
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -121,9 +173,13 @@ class Server:
 
             def do_GET(self) -> None:  # noqa: N802
                 status, body = outer.answer(self.path)
-                raw = json.dumps(body).encode()
+                kind, raw = "application/json", body
+                if isinstance(body, tuple):  # a recorded response: its own status, type and bytes
+                    status, kind, raw = body
+                elif not isinstance(body, bytes):
+                    raw = json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
@@ -143,9 +199,10 @@ class Server:
     def answer(self, path: str) -> tuple[int, object]:
         parts = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        segs = parts.path.strip("/").split("/")
-        if parts.path == "/aa":
-            self.count("artificial_analysis")
+        source, *segs = parts.path.strip("/").split("/")
+        self.count(source)
+        host, rest = segs[0], "/" + "/".join(segs[1:])
+        if host == "artificialanalysis.ai" and rest == "/api/v2/language/models/free":
             page = int(query.get("page", 1))
             rows = self.data["aa"][(page - 1) * 200 : page * 200]
             pages = max(1, -(-len(self.data["aa"]) // 200))
@@ -155,43 +212,50 @@ class Server:
                 "pagination": {"page": page, "page_size": 200, "total_pages": pages, "has_more": page < pages},
                 "data": rows,
             }
-        if parts.path == "/or":
-            self.count("openrouter")
+        if host == "openrouter.ai":
             return 200, {"data": self.data["openrouter"]}
-        if parts.path == "/rows":
-            self.count("lmarena")
+        if host == "datasets-server.huggingface.co" and query.get("dataset") == "lmarena-ai/leaderboard-dataset":
             offset = int(query.get("offset", 0))
             rows = self.data["arena"][offset : offset + 100]
             return 200, {
                 "rows": [{"row_idx": offset + j, "row": r, "truncated_cells": []} for j, r in enumerate(rows)],
                 "num_rows_total": len(self.data["arena"]),
             }
-        if segs[:2] == ["api", "models"] and len(segs) == 4:
-            self.count("huggingface")
-            i = int(segs[3].rsplit("-", 1)[1])
-            return 200, {
-                "id": f"{segs[2]}/{segs[3]}",
+        if host == "huggingface.co" and segs[1:3] == ["api", "models"] and len(segs) == 5:
+            i = int(segs[4].rsplit("-", 1)[1])
+            info = {
+                "id": f"{segs[3]}/{segs[4]}",
                 "downloads": 1000 + i,
                 "likes": 10 + i % 100,
                 "createdAt": "2025-01-01T00:00:00.000Z",
                 "config": {},
                 "safetensors": {"parameters": {"BF16": 7_241_732_096}, "total": 7_241_732_096},
             }
-        if len(segs) == 5 and segs[2:] == ["resolve", "main", "config.json"]:
-            self.count("huggingface_config")
-            i = int(segs[1].rsplit("-", 1)[1])
-            return 200, {"model_type": "mixtral", "num_local_experts": 8} if i % 3 == 0 else {"model_type": "llama"}
+            if i % 10 == 0:  # hf_eval_results: one listed file
+                info["siblings"] = [{"rfilename": "config.json"}, {"rfilename": EVAL_FILE}]
+            return 200, info
+        if host == "huggingface.co" and segs[2].startswith("bench-model-") and segs[3:5] == ["resolve", "main"]:
+            i = int(segs[2].rsplit("-", 1)[1])
+            if segs[5:] == ["config.json"]:
+                return 200, {"model_type": "mixtral", "num_local_experts": 8} if i % 3 == 0 else {"model_type": "llama"}
+            if "/".join(segs[5:]) == EVAL_FILE:
+                return 200, (200, "text/yaml", self.eval_body)
+        key = route_key("http://" + path.lstrip("/").split("/", 1)[1])
+        if key in self.routes:
+            return 200, self.routes[key]
+        self.count("404")
         return 404, {"error": "not found"}
 
     def total(self) -> int:
-        return sum(self.counts.values())
+        return sum(v for k, v in self.counts.items() if k != "404")
 
     def close(self) -> None:
         self.httpd.shutdown()
 
 
-def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MB, exit code) of one ``etl`` subprocess."""
+def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS MB, exit code, CPU seconds user + system) of one ``etl`` subprocess
+    (on a shared machine the CPU time says more than the wall time)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "etl", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -201,10 +265,10 @@ def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"etl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
-def bench(n: int, rate: float) -> dict:
+def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
     data = synthetic(n)
     server = Server(data)
     work = Path(tempfile.mkdtemp(prefix=f"etl-bench-{n}-"))
@@ -219,20 +283,16 @@ def bench(n: int, rate: float) -> dict:
             }
             for i in range(n)
         ]
+        #: the synthetic sources' requests (the recorded catalogs add theirs, counted by the server)
         requests = {
             "artificial_analysis": -(-n // 200),
             "openrouter": 1,
             "lmarena": -(-n // 100),
             "huggingface": n,
             "huggingface_config": n,
+            "hf_eval_results": -(-n // 10),
         }
-        urls = {
-            "artificial_analysis": "/aa",
-            "openrouter": "/or",
-            "lmarena": "/rows",
-            "huggingface": "/api/models/{hf_id}",
-            "huggingface_config": "/{hf_id}/resolve/main/config.json",
-        }
+        urls = served_urls(server.url)
 
         def config(name: str, rates: dict[str, float]) -> str:
             cfg = {
@@ -241,33 +301,55 @@ def bench(n: int, rate: float) -> dict:
                 "output_dir": f"out-{name}",
                 "models": models,
                 "max_retries": 0,
-                "sources": {
-                    **{s: {"url": server.url + u, "rate_limit": rates[s]} for s, u in urls.items()},
-                    **{s: {"enabled": False} for s in unserved(set(urls))},  # not served here: never reach out
-                },
+                "sources": {s: {**u, "rate_limit": rates[s]} for s, u in urls.items()},
             }
             (work / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
             return f"{name}.yaml"
 
         off = config("off", dict.fromkeys(urls, 1_000_000.0))
-        cold_wall, cold_rss, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
-        sent = server.total()
+        cold_wall, cold_rss, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        sent, missing, per_source = server.total(), server.counts.get("404", 0), dict(server.counts)
+        if missing:
+            raise SystemExit(f"{missing} requests found no synthetic or recorded response")
+        recorded_sent = sum(v for k, v in per_source.items() if k not in requests)
+        expected = sum(requests.values()) + recorded_sent
+        requests = {s: per_source.get(s, 0) for s in urls}  # the recorded catalogs' pages too
         server.counts.clear()
-        warm_wall, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        warm_wall, _, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
         warm_sent = server.total()
-        offline_wall, offline_rss, code = run_etl(["run", "-c", off, "--offline", "--log-level", "WARNING"], work, env)
-        written = len(list((work / "out-off").glob("*_filled.json")))
+        # each offline run starts from the store as extract left it: a run records what it loaded,
+        # and the next one would keep values it no longer finds (a measured run is a first run)
+        shutil.copy(work / "off.sqlite", work / "off.extracted.sqlite")
+        offline = []
+        for _ in range(repeat):
+            shutil.rmtree(work / "out-off", ignore_errors=True)
+            shutil.copy(work / "off.extracted.sqlite", work / "off.sqlite")
+            offline.append(run_etl(["run", "-c", off, "--offline", "--log-level", "WARNING"], work, env))
+        offline_wall = statistics.median(w for w, _, _, _ in offline)
+        offline_cpu = statistics.median(c for _, _, _, c in offline)
+        offline_rss = max(r for _, r, _, _ in offline)
+        code = offline[-1][2]
+        files = sorted((work / "out-off").glob("*"))
+        written = sum(1 for f in files if f.name.endswith("_filled.json"))
+        if written != n:  # a figure for a run that did not write every file measures nothing
+            raise SystemExit(f"etl run --offline wrote {written} of {n} files (exit code {code})")
+        digest = hashlib.sha256()
+        for f in files:
+            if f.is_file():
+                digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
 
-        rates = {s: (rate if s.startswith("huggingface") else 10.0) for s in urls}
-        floor_s = max(requests[s] / rates[s] for s in urls)
+        per_model = {s for s in urls if "{hf_id}" in urls[s]["url"]}
+        rates = {s: (rate if s in per_model else 10.0) for s in urls}
+        floor_s = max(requests[s] / rates[s] for s in requests)
         on = config("on", rates)
         server.counts.clear()
-        limited_wall, _, _ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
-        serial_floor = sum(requests[s] / rates[s] for s in urls)
+        limited_wall, _, _, _ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
+        serial_floor = sum(requests[s] / rates[s] for s in requests)
         return {
             "models": n,
             "requests_sent_cold": sent,
-            "requests_expected": sum(requests.values()),
+            "requests_expected": expected,
+            "requests_recorded_catalogs": recorded_sent,
             "cold_extract_s_limits_off": round(cold_wall, 2),
             "cold_extract_peak_rss_mb": round(cold_rss, 1),
             "cold_extract_s_limits_on": round(limited_wall, 2),
@@ -278,19 +360,29 @@ def bench(n: int, rate: float) -> dict:
             "warm_rerun_requests": warm_sent,
             "warm_rerun_s": round(warm_wall, 2),
             "warm_offline_run_s": round(offline_wall, 2),
+            "warm_offline_runs_s": [round(w, 2) for w, _, _, _ in offline],
+            "warm_offline_cpu_s": round(offline_cpu, 2),
+            "warm_offline_runs_cpu_s": [round(c, 2) for _, _, _, c in offline],
             "warm_offline_peak_rss_mb": round(offline_rss, 1),
             "files_written": written,
+            "outputs_sha256": digest.hexdigest(),
             "offline_exit_code": code,
         }
     finally:
         server.close()
-        shutil.rmtree(work, ignore_errors=True)
+        if keep:
+            print(f"kept: {work}", flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--rate", type=float, default=100.0, help="requests/s for per-model sources when limits are on")
+    parser.add_argument("--repeat", type=int, default=1, help="offline runs per size (the median is reported)")
+    parser.add_argument("--keep", action="store_true", help="keep each size's work directory (cache, outputs)")
+    parser.add_argument("--note", default="", help="the machine's state (quiet, shared...), saved with the figures")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     args = parser.parse_args()
     machine = {
@@ -300,17 +392,18 @@ def main() -> None:
         "system": platform.platform(),
     }
     rows = []
-    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'RSS MB':>7}"
+    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'CPU s':>6} {'RSS MB':>7}"
     print(head)
     for n in args.sizes:
-        r = bench(n, args.rate)
+        r = bench(n, args.rate, args.repeat, args.keep)
         rows.append(r)
         print(
             f"{r['models']:>7} {r['requests_sent_cold']:>9} {r['cold_extract_s_limits_off']:>10} {r['cold_extract_s_limits_on']:>9} "
-            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_peak_rss_mb']:>7}",
+            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_cpu_s']:>6} {r['warm_offline_peak_rss_mb']:>7}",
             flush=True,
         )
-    args.out.write_text(json.dumps({"machine": machine, "results": rows}, indent=2) + "\n")
+    measured = {"at": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), "repeat": args.repeat, "note": args.note}
+    args.out.write_text(json.dumps({"machine": machine, "measured": measured, "results": rows}, indent=2) + "\n")
     print(f"rates with limits on (requests/s): {rows[-1]['rates_per_s']}")
     print(f"machine: {machine}\nwritten: {args.out}")
 

@@ -217,7 +217,7 @@ class Loader:
         for start in range(0, len(models), settings.MODELS_PER_CHUNK):
             chunk = models[start : start + settings.MODELS_PER_CHUNK]
             names = [m.name for m in chunk]
-            staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names)
+            staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names, outcome_only=True)
             last = self.store.last_loaded(names)
             load_rows: list[dict[str, Any]] = []
             for model in chunk:

@@ -238,10 +238,12 @@ def _diff(query: list[str], entry: list[str]) -> str:
     """Why an entry with these tokens is not the query's (entry's view: extra / missing tokens)."""
     q, e = Counter(query), Counter(entry)
     parts = []
-    for word, tokens_ in (("missing", q - e), ("extra", e - q)):
-        if tokens_:
-            listed = ", ".join(f"'{t}'" for t in sorted(tokens_.elements()))
-            parts.append(f"{word} token{'s' if sum(tokens_.values()) > 1 else ''} {listed}")
+    for word, ours, theirs in (("missing", q, e), ("extra", e, q)):
+        # what Counter subtraction keeps (positive counts), without building a Counter per side
+        left = sorted(t for t, n in ours.items() for _ in range(n - theirs[t]))
+        if left:
+            listed = ", ".join(f"'{t}'" for t in left)
+            parts.append(f"{word} token{'s' if len(left) > 1 else ''} {listed}")
     return "; ".join(parts) or "same tokens in another order"
 
 

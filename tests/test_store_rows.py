@@ -9,7 +9,7 @@ import sqlite3
 from helpers import cli
 
 from etl.matching import MatchMethod, MatchStatus
-from etl.store import KEPT, STAGED, STAGED_COLUMNS, LoadedFrom, Store, staged_row
+from etl.store import KEPT, STAGED, STAGED_COLUMNS, LoadedFrom, Store, encode, staged_row
 from etl.values import ManualValue
 
 
@@ -40,3 +40,31 @@ def test_a_kept_value_reads_back_as_its_source_and_the_load_it_was_kept_from():
     assert text == f"openrouter{KEPT}2026-12-01T10:00:00+00:00)"  # what `etl diff` and older stores show
     assert LoadedFrom.parse(text) == kept
     assert LoadedFrom.parse("template") == LoadedFrom("template")
+
+
+def test_the_load_reads_each_match_outcome_alone_for_more_than_one_chunk_of_models(tmp_path):
+    """The load reads only a match's outcome (no candidates or nearest entries to decode), for any
+    number of models: models are read 500 at a time, and every chunk gets the same columns."""
+    store = Store(tmp_path / "s.sqlite")
+    models = [f"m{i}" for i in range(1_200)]
+    nearest = [{"id": "x", "name": "X", "reason": "missing token 'y'"}]
+    rows = [
+        {"model": m, "source": "openrouter", "status": "unmatched", "note": "no entry", "nearest": encode(nearest)}
+        for m in models
+    ]
+    with store.replacing() as write:
+        write(models, rows, [])
+    full, outcome = store.matches_by_model(models), store.matches_by_model(models, outcome_only=True)
+    store.close()
+    assert len(outcome) == len(full) == 1_200
+    assert full["m1100"][0]["nearest"] == nearest  # decoded when asked for everything
+    assert outcome["m1100"] == [
+        {
+            "model": "m1100",
+            "source": "openrouter",
+            "status": "unmatched",
+            "reason": None,
+            "url": None,
+            "note": "no entry",
+        }
+    ]
