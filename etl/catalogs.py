@@ -121,11 +121,15 @@ def _path_text(expr: Any) -> str:
 
 def disagreement(index: CatalogIndex, entry: Any, repo: str) -> str | None:
     """Why ``repo`` (published by ``entry``) is not that entry's model, or None when its name has the
-    tokens of one of the entry's own names (the source's ``harmless`` words aside)."""
+    tokens of one of the entry's own names (the source's ``harmless`` words aside, and a first word
+    that the repo's org declares as its own prefix in mappings/names.yaml: ``c4ai`` of CohereForAI)."""
     harmless, rules = index.source.identity.harmless, index.rules
     published = [t for t in tokens(repo.split("/")[-1], rules) if t not in harmless]
     own = [[t for t in tokens(n, rules) if t not in harmless] for n in index.names(entry, published=False)]
-    if not own or any(_key(published) == _key(toks) for toks in own):
+    readings = [published]
+    if len(published) > 1 and index.shared.own_prefix(repo.split("/")[0], published[0]):
+        readings.append(published[1:])
+    if not own or any(_key(reading) == _key(toks) for reading in readings for toks in own):
         return None
     closest = min(own, key=lambda toks: (len(set(toks) ^ set(published)), len(toks)))
     return f"its repo name has other tokens than the entry ({_diff(closest, published)})"

@@ -20,7 +20,7 @@ import yaml
 from conftest import EXAMPLES
 
 from etl import Pipeline
-from etl.catalogs import load_catalogs
+from etl.catalogs import disagreement, load_catalogs
 from etl.errors import UsageError
 from etl.extract import open_fetcher
 from etl.identity import NAMES_FILE, NameRules
@@ -195,6 +195,26 @@ def test_a_published_key_that_agrees_is_used(recorded):
     assert "refused" not in (rows["openrouter"]["note"] or "")
     assert rows["bigcodebench"]["method"] in ("join:hf_id", "exact name")
     assert rows["bigcodebench"]["entry_id"] == "Gemma-2-27B-Instruct"
+
+
+def test_a_developers_own_repo_prefix_is_no_extra_word_of_a_published_key(recorded):
+    """BigCodeBench's and EvalPlus' Command R+ link CohereForAI/c4ai-command-r-plus, and names.yaml
+    declares c4ai a prefix of CohereForAI's models: the key is used (before: refused, "extra token
+    'c4ai'"), and Open LLM's and UGI's rows of that repo join by it. Another org's c4ai repo, or
+    Cohere's other snapshot, is still refused."""
+    for source in ("bigcodebench", "evalplus"):
+        index = recorded[0][source]
+        found = index.match("Command R+", None)
+        assert found.status == "matched", source
+        assert disagreement(index, found.entry, "CohereForAI/c4ai-command-r-plus") is None
+        assert "extra token 'c4ai'" in disagreement(index, found.entry, "someone/c4ai-command-r-plus")
+        assert "2024" in disagreement(index, found.entry, "CohereForAI/c4ai-command-r-plus-08-2024")  # its date
+    pipeline = _run(recorded, ["Command R+"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Command R+")}
+    assert not [r for r in rows.values() if "refused" in (r["note"] or "")]
+    assert (rows["bigcodebench"]["status"], rows["bigcodebench"]["method"]) == ("matched", MatchMethod.JOIN)
+    assert rows["open_llm"]["entry_id"] == "CohereForAI_c4ai-command-r-plus_float16"
+    assert rows["ugi"]["entry_id"] == "CohereForAI/c4ai-command-r-plus"
 
 
 # ----- the alias file -----------------------------------------------------------------------------
