@@ -26,7 +26,19 @@ from .config import ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Source
-from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod, MatchStatus, _diff, _key, hf_key, tokens
+from .matching import (
+    HF_PREFIX,
+    CatalogIndex,
+    Match,
+    MatchMethod,
+    MatchStatus,
+    _diff,
+    _key,
+    dates,
+    hf_key,
+    snapshot_dates,
+    tokens,
+)
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
@@ -90,6 +102,57 @@ def load_catalogs(sources: Sources, fetcher: Fetcher, misses: list[str]) -> dict
     return {s.name: load_catalog(s, fetcher, sources, misses) for s in sources.active.values() if s.scope == "catalog"}
 
 
+#: the rules that read a name (an ambiguous result of one of them lists the entries of that name)
+BY_NAME = (MatchMethod.NAME, MatchMethod.TOKENS, MatchMethod.EQUIVALENCE, MatchMethod.ONLY_VARIANT, None)
+
+
+def match_catalogs(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> dict[str, Match]:
+    """The model's match in every catalog that could be read, the dates of a bare name checked
+    across them (:func:`agree_on_dates`)."""
+    found = {
+        name: c.index.match(model.name, model.hf_id, model.ids.get(name))
+        for name, c in catalogs.items()
+        if isinstance(c, Catalog)
+    }
+    agree_on_dates(model.name, found, catalogs)
+    return found
+
+
+def agree_on_dates(name: str, found: dict[str, Match], catalogs: dict[str, Catalog | Match]) -> None:
+    """A name without a date that found a source's only, dated variant ("Command-R+ (Apr '24)")
+    stays a match only while no source dates that name otherwise: when the only-variant entries,
+    or the candidates of any source's ambiguous match by name, carry dates that disagree (Apr
+    2024, Aug 2024), each dated only-variant match becomes ambiguous (in place), with the dated
+    entries seen and the pin to write. One date everywhere (Claude 3.5 Haiku) keeps the matches."""
+    if dates([name]):
+        return
+    seen: list[tuple[str, str, set[str]]] = []  # (source, entry, its dates)
+    for source, match in found.items():
+        index = catalogs[source].index  # type: ignore[union-attr]
+        if match.status == MatchStatus.MATCHED and match.method == MatchMethod.ONLY_VARIANT:
+            seen.append((source, str(match.entry_id), snapshot_dates(name, index.names(match.entry), index.rules)))
+        elif match.status == MatchStatus.AMBIGUOUS and match.method in BY_NAME:
+            for c in match.candidates:
+                names = [n for i in index.by_id.get(str(c["id"]).lower(), []) for n in index.names(index.entries[i])]
+                seen.append((source, str(c["id"]), snapshot_dates(name, names or [str(c["name"])], index.rules)))
+    every = {d for _, _, ds in seen for d in ds}
+    if all(a.startswith(b) or b.startswith(a) for a in every for b in every):
+        return  # one date (a day and its month agree), or none
+    by_date: dict[str, list[str]] = {}
+    for source, entry, ds in seen:
+        for d in ds:
+            by_date.setdefault(d, []).append(f"{source} {entry}")
+    listed = "; ".join(f"{d}: {', '.join(entries)}" for d, entries in sorted(by_date.items()))
+    for source in sorted({s for s, _, ds in seen if ds and found[s].status == MatchStatus.MATCHED}):
+        match = found[source]
+        note = (
+            f"the sources date {name!r} differently ({listed}); this one lists one date only: "
+            f"pin it with ids: {{{source}: {match.entry_id}}} if it is this model, or name the model with its date"
+        )
+        cand = {"id": match.entry_id, "name": match.entry_name}
+        found[source] = Match(MatchStatus.AMBIGUOUS, method=MatchMethod.ONLY_VARIANT, candidates=[cand], note=note)
+
+
 @dataclass(frozen=True)
 class Discovered:
     """The repo ids a model's catalog entries publish: one (the key) or several (ambiguous), and
@@ -142,10 +205,10 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
     keys: dict[str, list[str]] = {}
     refused: dict[str, list[str]] = {}
     matched: dict[str, Match] = {}
-    for name, catalog in catalogs.items():
+    for name, match in match_catalogs(model, catalogs).items():
+        catalog = catalogs[name]
         if isinstance(catalog, Match) or catalog.index.source.identity.hf_id is None:
             continue
-        match = catalog.index.match(model.name, None, model.ids.get(name))
         if match.status != MatchStatus.MATCHED or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
             continue
         matched[name] = match
