@@ -164,6 +164,50 @@ def test_two_entries_of_the_name_in_that_month_are_ambiguous():
     assert index.match("Foo 2024-07-02", None).status == "unmatched"
 
 
+# ----- 5b. a bare name and its only dated variant ---------------------------------------------------
+DATED = ("artificial_analysis", "llm_stats", "openrouter")  # each lists one Command R+ snapshot only
+
+
+def test_a_bare_name_dated_differently_across_sources_is_ambiguous(recorded):
+    """AA's only Command R+ is "Command-R+ (Apr '24)", LLM Stats' is command-r-plus-04-2024, OpenRouter's
+    "Command R+ (08-2024)"; LMArena and MT-Bench list both. Before: all three matched "by exact name",
+    so one file mixed the April and the August snapshot (input prices 3 and 2.5, a conflict)."""
+    pipeline = _run(recorded, ["Command R+"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Command R+")}
+    for source, entry in zip(DATED, ("command-r-plus-04-2024",) * 2 + ("cohere/command-r-plus-08-2024",), strict=True):
+        row = rows[source]
+        assert (row["status"], row["method"]) == ("ambiguous", MatchMethod.ONLY_VARIANT), source
+        assert [c["id"] for c in row["candidates"]] == [entry]
+        assert f"pin it with ids: {{{source}: {entry}}} if it is this model" in row["note"]
+        assert "2024-04: artificial_analysis command-r-plus-04-2024, lmarena Command R+ (04-2024)" in row["note"]
+        assert "2024-08: openrouter cohere/command-r-plus-08-2024, lmarena Command R+ (08-2024)" in row["note"]
+    assert rows["lmarena"]["status"] == "ambiguous"
+    assert rows["bigcodebench"]["status"] == "matched"  # an undated "Command R+" takes no side
+    staged = pipeline.store.staged("Command R+")
+    assert not [r for r in staged if r["source"] in DATED] and not [r for r in staged if r["conflict"]]
+
+
+def test_a_bare_name_with_one_date_everywhere_keeps_its_only_variant(recorded):
+    """Claude 3.5 Haiku: LMArena's and MT-Bench's only entry is (20241022), LLM Stats' id says 20241022,
+    AA's is undated: one date, so the only variants stay matched (the README example's values)."""
+    pipeline = _run(recorded, ["Claude 3.5 Haiku"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Claude 3.5 Haiku")}
+    for source in ("lmarena", "mt_bench", "llm_stats"):
+        assert (rows[source]["status"], rows[source]["method"]) == ("matched", MatchMethod.ONLY_VARIANT), source
+    assert rows["lmarena"]["entry_id"] == "Claude 3.5 Haiku (20241022)"
+    assert (rows["artificial_analysis"]["status"], rows["artificial_analysis"]["method"]) == ("matched", "exact name")
+    assert [r["value"] for r in pipeline.store.staged("Claude 3.5 Haiku", "lm_sys_arena_score") if r["chosen"]]
+
+
+def test_a_run_date_beside_other_words_is_no_snapshot_date(recorded):
+    """SWE-bench's folder 20250807_mini-v1.7.0_gpt-oss-120b is the date of a run, Aider's entry has none:
+    gpt-oss-120b keeps both (before the snapshot rule, reading any date made them ambiguous)."""
+    pipeline = _run(recorded, ["gpt-oss-120b"])
+    rows = {r["source"]: r for r in pipeline.store.matches("gpt-oss-120b")}
+    assert (rows["swe_bench"]["status"], rows["swe_bench"]["method"]) == ("matched", "exact name")
+    assert rows["aider"]["status"] == "matched"
+
+
 # ----- 6. join keys are evidence ------------------------------------------------------------------
 def _run(recorded, models):
     _, config, work = recorded
