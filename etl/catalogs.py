@@ -136,8 +136,8 @@ def agree_on_dates(name: str, found: dict[str, Match], catalogs: dict[str, Catal
                 names = [n for i in index.by_id.get(str(c["id"]).lower(), []) for n in index.names(index.entries[i])]
                 seen.append((source, str(c["id"]), snapshot_dates(name, names or [str(c["name"])], index.rules)))
     every = {d for _, _, ds in seen for d in ds}
-    if all(a.startswith(b) or b.startswith(a) for a in every for b in every):
-        return  # one date (a day and its month agree), or none
+    if all(_same_date(a, b) for a in every for b in every):
+        return  # one date, or none
     by_date: dict[str, list[str]] = {}
     for source, entry, ds in seen:
         for d in ds:
@@ -151,6 +151,18 @@ def agree_on_dates(name: str, found: dict[str, Match], catalogs: dict[str, Catal
         )
         cand = {"id": match.entry_id, "name": match.entry_name}
         found[source] = Match(MatchStatus.AMBIGUOUS, method=MatchMethod.ONLY_VARIANT, candidates=[cand], note=note)
+
+
+def _same_date(a: str, b: str) -> bool:
+    """Two readings of one snapshot: the same day or month; or a day and a month that is its month
+    or the next (a month dates a release, which can follow the snapshot's day: Claude 3 Opus is
+    20240229 at LMArena, "Mar 2024" at EvalPlus)."""
+    if len(a) == len(b):
+        return a == b
+    day, month = (a, b) if len(a) > len(b) else (b, a)
+    year, mon = int(day[:4]), int(day[5:7])
+    following = f"{year + mon // 12}-{mon % 12 + 1:02d}"
+    return month in (day[:7], following)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import yaml
 from conftest import EXAMPLES
 
 from etl import Pipeline
-from etl.catalogs import disagreement, load_catalogs
+from etl.catalogs import _same_date, disagreement, load_catalogs
 from etl.errors import UsageError
 from etl.extract import open_fetcher
 from etl.identity import NAMES_FILE, NameRules
@@ -197,6 +197,23 @@ def test_a_bare_name_with_one_date_everywhere_keeps_its_only_variant(recorded):
     assert rows["lmarena"]["entry_id"] == "Claude 3.5 Haiku (20241022)"
     assert (rows["artificial_analysis"]["status"], rows["artificial_analysis"]["method"]) == ("matched", "exact name")
     assert [r["value"] for r in pipeline.store.staged("Claude 3.5 Haiku", "lm_sys_arena_score") if r["chosen"]]
+
+
+def test_a_release_month_agrees_with_the_snapshot_day_before_it(recorded):
+    """EvalPlus dates Claude 3 Opus "(Mar 2024)" (its release), LLM Stats and MT-Bench 20240229 (its
+    snapshot): one model, so both stay matched; Apr and Aug 2024 are two."""
+    pipeline = _run(recorded, ["Claude 3 Opus"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Claude 3 Opus")}
+    assert (rows["evalplus"]["status"], rows["evalplus"]["entry_id"]) == ("matched", "claude-3-opus (Mar 2024)")
+    assert (rows["llm_stats"]["status"], rows["llm_stats"]["entry_id"]) == ("matched", "claude-3-opus-20240229")
+    assert [
+        _same_date(a, b) for a, b in [("2024-02-29", "2024-03"), ("2024-12-20", "2025-01"), ("2024-04", "2024-08")]
+    ] == [
+        True,
+        True,
+        False,
+    ]
+    assert not _same_date("2024-05-13", "2024-08-06") and not _same_date("2024-04-10", "2024-06")
 
 
 def test_a_run_date_beside_other_words_is_no_snapshot_date(recorded):
