@@ -16,8 +16,10 @@ names, ids (not an id that drops a word of the display name: the slug ``glm-4-6`
 whose org mappings/names.yaml declares as that model's developer (``google/gemma-2-2b-it`` names
 ``gemma-2-2b-it``; ``AI-Sweden-Models/Llama-3-8B-instruct`` names no Meta model). Where a source
 declares ``dates``, a day equals a month date of the same name when exactly one entry of that name
-has that month ("Claude 3.5 Sonnet (June '24)"). Names no rule connects come from the reviewed
-aliases of mappings/names.yaml.
+has that month ("Claude 3.5 Sonnet (June '24)"). A name without a date that finds an entry dated in
+one of its names, or only without its qualifier, finds the source's *only variant*; etl/catalogs.py
+makes it ambiguous when the sources date that name differently. Names no rule connects come from
+the reviewed aliases of mappings/names.yaml.
 
 Cost: a catalog is indexed once (names by token key, entries by token); a lookup is a dict access,
 and the nearest entries of an unmatched model come from a bounded walk of the rarest tokens' posting
