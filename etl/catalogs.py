@@ -25,7 +25,19 @@ from .config import REPO_ID, ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
 from .mappings import Source
-from .matching import HF_PREFIX, CatalogIndex, Match, MatchMethod, MatchStatus, _diff, _key, hf_key, tokens
+from .matching import (
+    HF_PREFIX,
+    CatalogIndex,
+    Match,
+    MatchMethod,
+    MatchStatus,
+    _diff,
+    _key,
+    dates,
+    hf_key,
+    snapshot_dates,
+    tokens,
+)
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
@@ -84,6 +96,69 @@ def load_catalogs(sources: Sources, fetcher: Fetcher, misses: list[str]) -> dict
     return {s.name: load_catalog(s, fetcher, sources, misses) for s in sources.active.values() if s.scope == "catalog"}
 
 
+#: the rules that read a name (an ambiguous result of one of them lists the entries of that name)
+BY_NAME = (MatchMethod.NAME, MatchMethod.TOKENS, MatchMethod.EQUIVALENCE, MatchMethod.ONLY_VARIANT, None)
+
+
+def match_catalogs(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> dict[str, Match]:
+    """The model's match in every catalog that could be read, the dates of a bare name checked
+    across them (:func:`agree_on_dates`)."""
+    found = {
+        name: c.index.match(model.name, model.hf_id, model.ids.get(name))
+        for name, c in catalogs.items()
+        if isinstance(c, Catalog)
+    }
+    agree_on_dates(model.name, found, catalogs)
+    return found
+
+
+def agree_on_dates(name: str, found: dict[str, Match], catalogs: dict[str, Catalog | Match]) -> None:
+    """A name without a date that found a source's only, dated variant ("Command-R+ (Apr '24)")
+    stays a match only while no source dates that name otherwise: when the only-variant entries,
+    or the candidates of any source's ambiguous match by name, carry dates that disagree (Apr
+    2024, Aug 2024), each dated only-variant match becomes ambiguous (in place), with the dated
+    entries seen and the pin to write. One date everywhere (Claude 3.5 Haiku) keeps the matches."""
+    if dates([name]):
+        return
+    seen: list[tuple[str, str, set[str]]] = []  # (source, entry, its dates)
+    for source, match in found.items():
+        index = catalogs[source].index  # type: ignore[union-attr]
+        if match.status == MatchStatus.MATCHED and match.method == MatchMethod.ONLY_VARIANT:
+            seen.append((source, str(match.entry_id), snapshot_dates(name, index.names(match.entry), index.rules)))
+        elif match.status == MatchStatus.AMBIGUOUS and match.method in BY_NAME:
+            for c in match.candidates:
+                names = [n for i in index.by_id.get(str(c["id"]).lower(), []) for n in index.names(index.entries[i])]
+                seen.append((source, str(c["id"]), snapshot_dates(name, names or [str(c["name"])], index.rules)))
+    every = {d for _, _, ds in seen for d in ds}
+    if all(_same_date(a, b) for a in every for b in every):
+        return  # one date, or none
+    by_date: dict[str, list[str]] = {}
+    for source, entry, ds in seen:
+        for d in ds:
+            by_date.setdefault(d, []).append(f"{source} {entry}")
+    listed = "; ".join(f"{d}: {', '.join(entries)}" for d, entries in sorted(by_date.items()))
+    for source in sorted({s for s, _, ds in seen if ds and found[s].status == MatchStatus.MATCHED}):
+        match = found[source]
+        note = (
+            f"the sources date {name!r} differently ({listed}); this one lists one date only: "
+            f"pin it with ids: {{{source}: {match.entry_id}}} if it is this model, or name the model with its date"
+        )
+        cand = {"id": match.entry_id, "name": match.entry_name}
+        found[source] = Match(MatchStatus.AMBIGUOUS, method=MatchMethod.ONLY_VARIANT, candidates=[cand], note=note)
+
+
+def _same_date(a: str, b: str) -> bool:
+    """Two readings of one snapshot: the same day or month; or a day and a month that is its month
+    or the next (a month dates a release, which can follow the snapshot's day: Claude 3 Opus is
+    20240229 at LMArena, "Mar 2024" at EvalPlus)."""
+    if len(a) == len(b):
+        return a == b
+    day, month = (a, b) if len(a) > len(b) else (b, a)
+    year, mon = int(day[:4]), int(day[5:7])
+    following = f"{year + mon // 12}-{mon % 12 + 1:02d}"
+    return month in (day[:7], following)
+
+
 @dataclass(frozen=True)
 class Discovered:
     """The repo ids a model's catalog entries publish: one (the key) or several (ambiguous), and
@@ -115,11 +190,15 @@ def _path_text(expr: Any) -> str:
 
 def disagreement(index: CatalogIndex, entry: Any, repo: str) -> str | None:
     """Why ``repo`` (published by ``entry``) is not that entry's model, or None when its name has the
-    tokens of one of the entry's own names (the source's ``harmless`` words aside)."""
+    tokens of one of the entry's own names (the source's ``harmless`` words aside, and a first word
+    that the repo's org declares as its own prefix in mappings/names.yaml: ``c4ai`` of CohereForAI)."""
     harmless, rules = index.source.identity.harmless, index.rules
     published = [t for t in tokens(repo.split("/")[-1], rules) if t not in harmless]
     own = [[t for t in tokens(n, rules) if t not in harmless] for n in index.names(entry, published=False)]
-    if not own or any(_key(published) == _key(toks) for toks in own):
+    readings = [published]
+    if len(published) > 1 and index.shared.own_prefix(repo.split("/")[0], published[0]):
+        readings.append(published[1:])
+    if not own or any(_key(reading) == _key(toks) for reading in readings for toks in own):
         return None
     closest = min(own, key=lambda toks: (len(set(toks) ^ set(published)), len(toks)))
     return f"its repo name has other tokens than the entry ({_diff(closest, published)})"
@@ -132,10 +211,10 @@ def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discover
     keys: dict[str, list[str]] = {}
     refused: dict[str, list[str]] = {}
     matched: dict[str, Match] = {}
-    for name, catalog in catalogs.items():
+    for name, match in match_catalogs(model, catalogs).items():
+        catalog = catalogs[name]
         if isinstance(catalog, Match) or catalog.index.source.identity.hf_id is None:
             continue
-        match = catalog.index.match(model.name, None, model.ids.get(name))
         if match.status != MatchStatus.MATCHED or match.method in (MatchMethod.JOIN, MatchMethod.DISCOVERED):
             continue
         matched[name] = match

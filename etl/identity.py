@@ -80,6 +80,11 @@ class NameRules:
         """Whether ``org`` is declared as the developer of a model whose name starts so."""
         return any(first_token.startswith(p) for p in self.developers.get(org.lower(), ()))
 
+    def own_prefix(self, org: str, token: str) -> bool:
+        """Whether ``token`` is, whole, a prefix ``org`` declares (``c4ai`` of CohereForAI): its
+        own repos may carry it before the model's name (``CohereForAI/c4ai-command-r-plus``)."""
+        return token in self.developers.get(org.lower(), ())
+
 
 NO_NAMES = NameRules()
 

@@ -64,19 +64,22 @@ def _inside(name: str) -> bool:
     return not name.startswith("/") and all(part not in ("", ".", "..") for part in name.split("/"))
 
 
-def listing_problems(sources: dict[str, Source], origin: dict[str, Path], problems: list[str]) -> None:
-    """A listed source names a declared per-model source, and its URL has {file} to put a file in."""
+def listing_problems(
+    sources: dict[str, Source], origin: dict[str, Path], problems: list[str], broken: frozenset[str] = frozenset()
+) -> None:
+    """A listed source names a declared per-model source, and its URL has {file} to put a file in
+    (``broken``: declared with a block the schema refused, already reported)."""
     for name, source in sources.items():
         listing = source.listed_by
         if listing is None:
             continue
         at = f"{origin[name]}: sources.{name}"
         parent = sources.get(listing.source)
-        if parent is None:
+        if parent is None and listing.source not in broken:
             problems.append(
                 f"{at}.listed_by.source: unknown source '{listing.source}': {suggest(listing.source, sources)}"
             )
-        elif parent.scope != "per_model" or parent.listed_by is not None:
+        elif parent is not None and (parent.scope != "per_model" or parent.listed_by is not None):
             problems.append(
                 f"{at}.listed_by.source: '{listing.source}' must be a per_model source that is not listed itself"
             )

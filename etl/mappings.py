@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -332,7 +333,7 @@ def _build_candidates(
     fname: str,
     raws: list[dict[str, Any]],
     file: Path,
-    sources: dict[str, Source] | None,
+    sources: Collection[str] | None,
     problems: list[str],
     offset: int = 0,
 ) -> list[Candidate]:
@@ -370,10 +371,10 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
     if not (folder / SOURCES_FILE).is_file():
         raise UsageError(f"{folder / SOURCES_FILE}: missing; every mappings folder declares its sources there")
     problems: list[str] = []
-    sources, files = _read_files(folder, problems)
+    sources, files, broken = _read_files(folder, problems)
     mappings = Mappings(sources, {}, folder, names=load_names(folder, problems, _read_yaml))
     for path, raw, valid in files:
-        _add_section(mappings, path, raw, valid, problems)
+        _add_section(mappings, path, raw, valid, problems, broken)
     for (name, fname), means in mappings.variants.items():
         for cand in mappings.sections.get(name, {}).get(fname, []):
             _guard_variant(cand, means, problems)
@@ -386,14 +387,18 @@ def load_mappings(folder: Path | str | None = None) -> Mappings:
     return mappings
 
 
-def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], list[tuple[Path, dict, bool]]]:
-    """Every file's sources (compiled) and section parts (with whether they are schema-valid)."""
+def _read_files(
+    folder: Path, problems: list[str]
+) -> tuple[dict[str, Source], list[tuple[Path, dict, bool]], frozenset[str]]:
+    """Every file's sources (compiled), section parts (with whether they are schema-valid), and the
+    sources declared with a block the schema refuses (a typo there is one problem, not one per use)."""
     shared = (SOURCES_FILE, NAMES_FILE)
     paths = [folder / SOURCES_FILE] + [p for p in sorted(folder.glob("*.y*ml")) if p.name not in shared]
     files: list[tuple[Path, dict[str, Any], bool]] = []
     sources: dict[str, Source] = {}
     origin: dict[str, Path] = {}
     auths: list[tuple[Path, str, dict[str, Any]]] = []
+    broken: dict[str, set[str]] = {"sources": set(), "auths": set()}  # declared with an invalid block
     for path in paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
@@ -410,8 +415,9 @@ def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], l
         if declares := {k: raw[k] for k in ("sources", "auths") if k in raw}:
             found = schema_problems("mapping.schema.json", declares, str(path), "sources_file")
             problems += found
-            auths += [(path, n, a) for n, a in (declares.get("auths", {}) if not found else {}).items()]
-            for name, decl in (declares.get("sources", {}) if not found else {}).items():
+            for name, decl in _blocks(declares, "auths", broken["auths"], bool(found)):
+                auths.append((path, name, decl))
+            for name, decl in _blocks(declares, "sources", broken["sources"], bool(found)):
                 if name in sources:
                     problems.append(f"{path}: sources.{name}: already declared in another file; keep one")
                 sources[name] = _build_source(name, decl, path, problems)
@@ -421,13 +427,32 @@ def _read_files(folder: Path, problems: list[str]) -> tuple[dict[str, Source], l
             found = schema_problems("mapping.schema.json", rest, str(path), "section_file")
             problems += found
             files.append((path, rest, not found))
-    listing_problems(sources, origin, problems)
-    resolve_auths(sources, auths, origin, problems)
-    return sources, files
+    listing_problems(sources, origin, problems, frozenset(broken["sources"]))
+    resolve_auths(sources, auths, origin, problems, frozenset(broken["auths"]))
+    return sources, files, frozenset(broken["sources"])
 
 
-def _add_section(mappings: Mappings, path: Path, raw: dict[str, Any], valid: bool, problems: list[str]) -> None:
-    """Add one file's fields (candidates, tolerances, variants) to the mappings."""
+def _blocks(declares: dict[str, Any], key: str, broken: set[str], checked: bool) -> list[tuple[str, Any]]:
+    """The schema-valid blocks under ``key`` ("sources" or "auths") as (name, block); the names
+    of the others go to ``broken`` (the whole file's check has reported their problems; when it
+    found none, ``checked`` is False and every block is valid)."""
+    blocks = declares.get(key)
+    if not isinstance(blocks, dict):
+        return []
+    good = []
+    for name, decl in blocks.items():
+        if checked and schema_problems("mapping.schema.json", {key: {name: decl}}, "", "sources_file"):
+            broken.add(str(name))
+        else:
+            good.append((str(name), decl))
+    return good
+
+
+def _add_section(
+    mappings: Mappings, path: Path, raw: dict[str, Any], valid: bool, problems: list[str], broken: frozenset[str]
+) -> None:
+    """Add one file's fields (candidates, tolerances, variants) to the mappings; a source in
+    ``broken`` is declared (its block's problem is reported once, where it is)."""
     fields = raw.get("fields")
     if not isinstance(fields, dict):
         return
@@ -454,11 +479,12 @@ def _add_section(mappings: Mappings, path: Path, raw: dict[str, Any], valid: boo
         elif isinstance(decl, dict):
             decl = (str(decl.get("version")), str(decl.get("why", "")), f"{path.name} versions.{fname}")
             mappings.versions[(name, fname)] = decl
+    known = (set(mappings.sources) | broken) or None
     for fname, cands in fields.items():
         if isinstance(cands, list) and all(isinstance(c, dict) for c in cands):
             # semantic checks run even when the schema failed, so every problem shows at once
             offset = len(section.get(fname, []))
-            built = _build_candidates(name, fname, cands, path, mappings.sources or None, problems, offset)
+            built = _build_candidates(name, fname, cands, path, known, problems, offset)
             section[fname] = section.get(fname, []) + (built if valid else [])
 
 

@@ -16,8 +16,10 @@ names, ids (not an id that drops a word of the display name: the slug ``glm-4-6`
 whose org mappings/names.yaml declares as that model's developer (``google/gemma-2-2b-it`` names
 ``gemma-2-2b-it``; ``AI-Sweden-Models/Llama-3-8B-instruct`` names no Meta model). Where a source
 declares ``dates``, a day equals a month date of the same name when exactly one entry of that name
-has that month ("Claude 3.5 Sonnet (June '24)"). Names no rule connects come from the reviewed
-aliases of mappings/names.yaml.
+has that month ("Claude 3.5 Sonnet (June '24)"). A name without a date that finds an entry dated in
+one of its names, or only without its qualifier, finds the source's *only variant*; etl/catalogs.py
+makes it ambiguous when the sources date that name differently. Names no rule connects come from
+the reviewed aliases of mappings/names.yaml.
 
 Cost: a catalog is indexed once (names by token key, entries by token); a lookup is a dict access,
 and the nearest entries of an unmatched model come from a bounded walk of the rarest tokens' posting
@@ -89,6 +91,9 @@ class MatchMethod(StrEnum):
     NAME = "exact name"  # the same name once case and separators are aside
     TOKENS = "exact tokens"  # the same tokens, parentheses aside
     EQUIVALENCE = "declared equivalence"  # the same tokens after the source's declared equivalences
+    #: a name without a date or qualifier, and the source's only entry of it, which has one
+    #: ("Claude 3.5 Haiku (20241022)"); dated otherwise across sources: ambiguous (etl/catalogs.py)
+    ONLY_VARIANT = "only variant"
     MONTH = "month date"  # the same name with a day for the entry's month, the only one of that month
     ALIAS = "declared alias"  # another name of the model (mappings/names.yaml), with its citation
 
@@ -106,6 +111,7 @@ class Rules:
 
 
 NO_RULES = Rules()
+DATES = Rules(dates=True)  # the date reader, for every source: a date is a date wherever it is written
 
 
 def strip_qualifiers(name: str) -> str:
@@ -181,6 +187,29 @@ def hf_key(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return HF_PREFIX.sub("", value.strip()).strip("/").lower() or None
+
+
+def _dated(token: str) -> bool:
+    return bool(_DAY_TOKEN.match(token) or _MONTH_TOKEN.match(token))
+
+
+def dates(names: list[str]) -> set[str]:
+    """The dates the names carry, as ``YYYY-MM`` or ``YYYY-MM-DD`` ("Apr '24", 04-2024, 20240402)."""
+    return {t for n in names for t in tokens(n, DATES) if _dated(t)}
+
+
+def snapshot_dates(query: str, names: list[str], rules: Rules = NO_RULES) -> set[str]:
+    """The dates of those names that are the query's name and a date: its snapshots ("Command-R+
+    (Apr '24)", command-r-plus-04-2024 for Command R+), not a run's date beside other words
+    (swe_bench's folder 20250807_mini-v1.7.0_gpt-oss-120b)."""
+    read = Rules(True, rules.equivalent)
+    want = _key([t for t in tokens(query, read) if not _dated(t)])
+    out: set[str] = set()
+    for name in names:
+        toks = tokens(name, read)
+        if any(_dated(t) for t in toks) and _key([t for t in toks if not _dated(t)]) == want:
+            out |= {t for t in toks if _dated(t)}
+    return out
 
 
 def month_key(toks: list[str]) -> str | None:
@@ -352,18 +381,27 @@ class CatalogIndex:
     def method(self, query: str, i: int) -> tuple[MatchMethod, str] | None:
         """The strongest rule under which entry ``i`` is the query, and the entry's name that
         shows it. None when the entry only fits the guard's way (the query's tokens plus a
-        qualifier that is not the old exact-name rule): it counts as a candidate, never alone."""
+        qualifier that is not the old exact-name rule): it counts as a candidate, never alone.
+        A name without a date that finds an entry carrying one (in any of its names) finds the
+        source's only variant of it: ONLY_VARIANT, which other sources' dates can make ambiguous."""
         key = token_key(query, self.rules)
         names = self.names(self.entries[i])
         fits = [n for n in names if key in (token_key(n, self.rules), base_key(n, self.rules))]
         strict, bare = name_key(query), not has_qualifier(query)
+        found: tuple[MatchMethod, str] | None = None
         for n in fits:
-            if strict == name_key(n) or (bare and strict == name_key(strip_qualifiers(n))):
-                return MatchMethod.NAME, n
+            if strict == name_key(n):
+                found = found or (MatchMethod.NAME, n)
         for n in fits:
             if key == token_key(n, self.rules):
-                return (MatchMethod.TOKENS if token_key(query) == token_key(n) else MatchMethod.EQUIVALENCE), n
-        return None
+                same = token_key(query) == token_key(n)
+                found = found or ((MatchMethod.TOKENS if same else MatchMethod.EQUIVALENCE), n)
+        for n in fits if bare else []:
+            if strict == name_key(strip_qualifiers(n)):
+                found = found or (MatchMethod.ONLY_VARIANT, n)
+        if found and not dates([query]) and snapshot_dates(query, names, self.rules):
+            return MatchMethod.ONLY_VARIANT, found[1]
+        return found
 
     def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
         """Pin, then join key, then the name's tokens, a month date, an alias; several fitting

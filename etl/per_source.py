@@ -67,9 +67,11 @@ def resolve_auths(
     declared: list[tuple[Path, str, dict[str, Any]]],
     origin: dict[str, Path],
     problems: list[str],
+    broken: frozenset[str] = frozenset(),
 ) -> None:
     """Replace each source's ``auth`` name by the declaration it names (with its derived config key
-    and flag), in place; unknown names and names declared twice are problems."""
+    and flag), in place; unknown names and names declared twice are problems (not a name in
+    ``broken``: declared with a block the schema refused, already reported)."""
     auths: dict[str, dict[str, Any]] = {}
     for path, name, decl in declared:
         if name in auths:
@@ -83,10 +85,14 @@ def resolve_auths(
         }
     for name, source in sources.items():
         if isinstance(source.auth, str):
-            if source.auth not in auths:
-                problems.append(
-                    f"{origin[name]}: sources.{name}.auth: unknown auth '{source.auth}': {suggest(source.auth, auths)}"
+            if source.auth not in auths and source.auth not in broken:
+                valid = (
+                    suggest(source.auth, auths)
+                    if auths or broken
+                    else f"no auths are declared; declare it under a top-level `auths:` key of a file in "
+                    f"{origin[name].parent} (schemas/mapping.schema.json, $defs.auth)"
                 )
+                problems.append(f"{origin[name]}: sources.{name}.auth: unknown auth '{source.auth}': {valid}")
             sources[name] = replace(source, auth=auths.get(source.auth))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import settings
 from .access import FetchFailure, NoListing, fetch_match, listed_files, open_fetcher
-from .catalogs import load_catalogs, with_keys
+from .catalogs import load_catalogs, match_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
@@ -79,8 +79,9 @@ class Transformer:
                 for start in range(0, len(models), settings.MODELS_PER_CHUNK):
                     chunk, match_rows, staged_rows = models[start : start + settings.MODELS_PER_CHUNK], [], []
                     for model in chunk:
+                        listed = match_catalogs(model, catalogs)  # every catalog's, dates checked across them
                         found = {
-                            s.name: self._match(s, model, catalogs, fetcher, misses, discovered.get(model.name))
+                            s.name: self._match(s, model, catalogs, listed, fetcher, misses, discovered.get(model.name))
                             for s in self.sources.active.values()
                         }
                         _refuse_derivatives(found, self.sources.active)
@@ -96,14 +97,21 @@ class Transformer:
         return statuses
 
     def _match(
-        self, source: Source, model: ModelInfo, catalogs: dict, fetcher: Fetcher, misses: list[str], found=None
+        self,
+        source: Source,
+        model: ModelInfo,
+        catalogs: dict,
+        listed: dict[str, Match],
+        fetcher: Fetcher,
+        misses: list[str],
+        found=None,
     ) -> tuple[Match, Document | None]:
         pin = model.ids.get(source.name)
         if source.scope == "catalog":
             state = catalogs[source.name]
             if isinstance(state, Match):
                 return state, None
-            match = state.index.match(model.name, model.hf_id, pin)
+            match = listed[source.name]
             if found is not None and (refused := found.refusals(source.name)):  # a key it published, refused
                 match.note = "; ".join([match.note, *refused] if match.note else refused)
             return (

@@ -20,7 +20,7 @@ import yaml
 from conftest import EXAMPLES
 
 from etl import Pipeline
-from etl.catalogs import load_catalogs
+from etl.catalogs import _same_date, disagreement, load_catalogs
 from etl.errors import UsageError
 from etl.extract import open_fetcher
 from etl.identity import NAMES_FILE, NameRules
@@ -164,6 +164,67 @@ def test_two_entries_of_the_name_in_that_month_are_ambiguous():
     assert index.match("Foo 2024-07-02", None).status == "unmatched"
 
 
+# ----- 5b. a bare name and its only dated variant ---------------------------------------------------
+DATED = ("artificial_analysis", "llm_stats", "openrouter")  # each lists one Command R+ snapshot only
+
+
+def test_a_bare_name_dated_differently_across_sources_is_ambiguous(recorded):
+    """AA's only Command R+ is "Command-R+ (Apr '24)", LLM Stats' is command-r-plus-04-2024, OpenRouter's
+    "Command R+ (08-2024)"; LMArena and MT-Bench list both. Before: all three matched "by exact name",
+    so one file mixed the April and the August snapshot (input prices 3 and 2.5, a conflict)."""
+    pipeline = _run(recorded, ["Command R+"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Command R+")}
+    for source, entry in zip(DATED, ("command-r-plus-04-2024",) * 2 + ("cohere/command-r-plus-08-2024",), strict=True):
+        row = rows[source]
+        assert (row["status"], row["method"]) == ("ambiguous", MatchMethod.ONLY_VARIANT), source
+        assert [c["id"] for c in row["candidates"]] == [entry]
+        assert f"pin it with ids: {{{source}: {entry}}} if it is this model" in row["note"]
+        assert "2024-04: artificial_analysis command-r-plus-04-2024, lmarena Command R+ (04-2024)" in row["note"]
+        assert "2024-08: openrouter cohere/command-r-plus-08-2024, lmarena Command R+ (08-2024)" in row["note"]
+    assert rows["lmarena"]["status"] == "ambiguous"
+    assert rows["bigcodebench"]["status"] == "matched"  # an undated "Command R+" takes no side
+    staged = pipeline.store.staged("Command R+")
+    assert not [r for r in staged if r["source"] in DATED] and not [r for r in staged if r["conflict"]]
+
+
+def test_a_bare_name_with_one_date_everywhere_keeps_its_only_variant(recorded):
+    """Claude 3.5 Haiku: LMArena's and MT-Bench's only entry is (20241022), LLM Stats' id says 20241022,
+    AA's is undated: one date, so the only variants stay matched (the README example's values)."""
+    pipeline = _run(recorded, ["Claude 3.5 Haiku"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Claude 3.5 Haiku")}
+    for source in ("lmarena", "mt_bench", "llm_stats"):
+        assert (rows[source]["status"], rows[source]["method"]) == ("matched", MatchMethod.ONLY_VARIANT), source
+    assert rows["lmarena"]["entry_id"] == "Claude 3.5 Haiku (20241022)"
+    assert (rows["artificial_analysis"]["status"], rows["artificial_analysis"]["method"]) == ("matched", "exact name")
+    assert [r["value"] for r in pipeline.store.staged("Claude 3.5 Haiku", "lm_sys_arena_score") if r["chosen"]]
+
+
+def test_a_release_month_agrees_with_the_snapshot_day_before_it(recorded):
+    """EvalPlus dates Claude 3 Opus "(Mar 2024)" (its release), LLM Stats and MT-Bench 20240229 (its
+    snapshot): one model, so both stay matched; Apr and Aug 2024 are two."""
+    pipeline = _run(recorded, ["Claude 3 Opus"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Claude 3 Opus")}
+    assert (rows["evalplus"]["status"], rows["evalplus"]["entry_id"]) == ("matched", "claude-3-opus (Mar 2024)")
+    assert (rows["llm_stats"]["status"], rows["llm_stats"]["entry_id"]) == ("matched", "claude-3-opus-20240229")
+    assert [
+        _same_date(a, b) for a, b in [("2024-02-29", "2024-03"), ("2024-12-20", "2025-01"), ("2024-04", "2024-08")]
+    ] == [
+        True,
+        True,
+        False,
+    ]
+    assert not _same_date("2024-05-13", "2024-08-06") and not _same_date("2024-04-10", "2024-06")
+
+
+def test_a_run_date_beside_other_words_is_no_snapshot_date(recorded):
+    """SWE-bench's folder 20250807_mini-v1.7.0_gpt-oss-120b is the date of a run, Aider's entry has none:
+    gpt-oss-120b keeps both (before the snapshot rule, reading any date made them ambiguous)."""
+    pipeline = _run(recorded, ["gpt-oss-120b"])
+    rows = {r["source"]: r for r in pipeline.store.matches("gpt-oss-120b")}
+    assert (rows["swe_bench"]["status"], rows["swe_bench"]["method"]) == ("matched", "exact name")
+    assert rows["aider"]["status"] == "matched"
+
+
 # ----- 6. join keys are evidence ------------------------------------------------------------------
 def _run(recorded, models):
     _, config, work = recorded
@@ -195,6 +256,26 @@ def test_a_published_key_that_agrees_is_used(recorded):
     assert "refused" not in (rows["openrouter"]["note"] or "")
     assert rows["bigcodebench"]["method"] in ("join:hf_id", "exact name")
     assert rows["bigcodebench"]["entry_id"] == "Gemma-2-27B-Instruct"
+
+
+def test_a_developers_own_repo_prefix_is_no_extra_word_of_a_published_key(recorded):
+    """BigCodeBench's and EvalPlus' Command R+ link CohereForAI/c4ai-command-r-plus, and names.yaml
+    declares c4ai a prefix of CohereForAI's models: the key is used (before: refused, "extra token
+    'c4ai'"), and Open LLM's and UGI's rows of that repo join by it. Another org's c4ai repo, or
+    Cohere's other snapshot, is still refused."""
+    for source in ("bigcodebench", "evalplus"):
+        index = recorded[0][source]
+        found = index.match("Command R+", None)
+        assert found.status == "matched", source
+        assert disagreement(index, found.entry, "CohereForAI/c4ai-command-r-plus") is None
+        assert "extra token 'c4ai'" in disagreement(index, found.entry, "someone/c4ai-command-r-plus")
+        assert "2024" in disagreement(index, found.entry, "CohereForAI/c4ai-command-r-plus-08-2024")  # its date
+    pipeline = _run(recorded, ["Command R+"])
+    rows = {r["source"]: r for r in pipeline.store.matches("Command R+")}
+    assert not [r for r in rows.values() if "refused" in (r["note"] or "")]
+    assert (rows["bigcodebench"]["status"], rows["bigcodebench"]["method"]) == ("matched", MatchMethod.JOIN)
+    assert rows["open_llm"]["entry_id"] == "CohereForAI_c4ai-command-r-plus_float16"
+    assert rows["ugi"]["entry_id"] == "CohereForAI/c4ai-command-r-plus"
 
 
 # ----- the alias file -----------------------------------------------------------------------------
