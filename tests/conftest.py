@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import tempfile
@@ -99,12 +100,6 @@ def example_config(workdir, warm_store):
 
 
 @pytest.fixture
-def replay():
-    with ReplayServer() as server:
-        yield server
-
-
-@pytest.fixture
 def server():
     with ReplayServer() as srv:
         yield srv
@@ -135,3 +130,52 @@ def make(tmp_path):
     yield build
     for fetcher in made:
         fetcher.close()
+
+
+#: what costs real time, measured with ``--durations=0``: the fixtures that build a store, the example
+#: config, a working folder for CLI runs or a local server, and the calls that start a server, a
+#: subprocess, the CLI, a pipeline, hypothesis or read the recorded cassettes. A test reaching none of
+#: them (through its own code, the module's helpers and its fixtures) and not `slow` is `unit`:
+#: ``python -m pytest -m unit`` is the tier to run while editing.
+HEAVY_FIXTURES = frozenset({"warm_store", "example_config", "workdir", "server", "tls_server", "models_dir"})
+HEAVY_NAMES = frozenset(
+    {"ReplayServer", "subprocess", "cli", "Pipeline", "FilesystemPersister", "import_into", "CASSETTES"}
+)
+
+
+def _reaches(code, scope: dict, seen: set) -> set[str]:
+    """The global names ``code`` uses, through nested code and the functions of ``scope`` it calls."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _reaches(const, scope, seen)
+    for name in list(names):
+        func = scope.get(name)
+        func = inspect.unwrap(func) if callable(func) else func  # a functools.cache helper is a helper too
+        code_of = getattr(func, "__code__", None)
+        if code_of is not None and name not in seen and str(code_of.co_filename).startswith(str(ROOT / "tests")):
+            seen.add(name)
+            names |= _reaches(code_of, getattr(func, "__globals__", scope), seen)
+    return names
+
+
+def _heavy(item) -> bool:
+    if item.get_closest_marker("slow") or HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    funcs = [getattr(item, "function", None)]
+    infos = getattr(item, "_fixtureinfo", None)
+    for defs in infos.name2fixturedefs.values() if infos else ():
+        funcs += [d.func for d in defs]
+    if getattr(funcs[0], "is_hypothesis_test", False):
+        return True  # a property test runs its body dozens of times
+    names: set[str] = set()
+    for func in funcs:
+        if func is not None and hasattr(func, "__code__"):
+            names |= _reaches(func.__code__, func.__globals__, set())
+    return bool(HEAVY_NAMES & names)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not _heavy(item):
+            item.add_marker(pytest.mark.unit)

@@ -3,10 +3,14 @@ server, and cassette import with the shipped sources."""
 
 from __future__ import annotations
 
+import subprocess
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from etl import PipelineConfig
@@ -51,3 +55,20 @@ def config_for(tmp_path: Path, server: Any, models: list | None = None, only: li
 def import_into(paths: list[Path], store: Path, ttl_hours: float = 24) -> dict[str, int]:
     """``etl cache import`` with the shipped sources, as the CLI does it."""
     return import_cassettes(paths, store, ttl_hours, Sources(load_mappings(), PipelineConfig()))
+
+
+def errors(result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith("error: ")]
+
+
+@contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """``path`` read-only even for root (chattr +i), or the test is skipped."""
+    try:
+        subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot make a file read-only for root here (chattr +i: {exc}); root ignores file modes")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=False, capture_output=True)

@@ -162,10 +162,10 @@ def test_process_batch_keeps_input_order_and_takes_any_iterable(example_config):
 
 
 @pytest.mark.parametrize("how", ["load", "from_dict", "Pipeline(dict)"])
-def test_hf_token_is_honoured_on_every_path(workdir, monkeypatch, replay, how):
+def test_hf_token_is_honoured_on_every_path(workdir, monkeypatch, server, how):
     monkeypatch.setenv("HF_TOKEN", "hf-token-sentinel")
-    replay.route("/api/models/org/m", 200, {"id": "org/m", "downloads": 10, "likes": 3, "createdAt": "2024-01-01"})
-    data = config_dict(replay, ["huggingface"], models=[{"name": "M", "hf_id": "org/m"}])
+    server.route("/api/models/org/m", 200, {"id": "org/m", "downloads": 10, "likes": 3, "createdAt": "2024-01-01"})
+    data = config_dict(server, ["huggingface"], models=[{"name": "M", "hf_id": "org/m"}])
     if how == "load":
         (workdir / "c.yaml").write_text(yaml.safe_dump(data))
         pipeline = Pipeline(PipelineConfig.load(workdir / "c.yaml", dotenv=None))
@@ -174,7 +174,7 @@ def test_hf_token_is_honoured_on_every_path(workdir, monkeypatch, replay, how):
     else:
         pipeline = Pipeline(data)
     pipeline.extract()
-    assert [r["headers"].get("Authorization") for r in replay.log] == ["Bearer hf-token-sentinel"]
+    assert [r["headers"].get("Authorization") for r in server.log] == ["Bearer hf-token-sentinel"]
     assert "hf-token-sentinel" in pipeline.resolved.secrets
 
 

@@ -122,3 +122,22 @@ def test_a_wrong_typed_value_is_refused_with_its_source_and_the_next_candidate_f
     explained = cli("explain", "-c", "c.yaml", "--offline", "GLM-4.6", "input_price").output
     assert "[REJECTED: " in explained and "source:     artificial_analysis" in explained
     assert "model_specs.input_price = 0.5  [chosen]" in explained
+
+
+def test_values_kept_from_the_last_load_do_not_cross_into_another_output(example_config):
+    """load.Loader._keep_lost reads `loads` by model name only: a hand-entered value of the example's
+    values file (Claude 3.5 Haiku's context window) lands in another config's output that has no
+    values file, as 'manual (kept from the load of ...)'."""
+    assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
+    data = yaml.safe_load(example_config.read_text())
+    other = {
+        "template_path": data["template_path"],
+        "cache_path": data["cache_path"],
+        "output_dir": str(example_config.parent / "other"),
+        "models": ["Claude 3.5 Haiku"],
+    }
+    path = example_config.parent / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    cli("run", "-c", str(path), "--offline")
+    written = json.loads((example_config.parent / "other" / "Claude 3.5 Haiku_filled.json").read_text())
+    assert written["model_specs"]["context_window"] is None

@@ -5,17 +5,14 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from helpers import cli
+import yaml
+from helpers import cli, errors
 
 from etl.settings import mappings_dir
 
 #: the sources of sources.yaml alone (a mappings folder holding only that file)
 SOURCES_YAML_ONLY = "valid: artificial_analysis, artificial_analysis_pro, bigcodebench, evalplus, huggingface, huggingface_config, livebench, lmarena, open_llm, open_vlm, openrouter, ugi"
 VALID_SOURCES = "valid: aider, arena_hard, artificial_analysis, artificial_analysis_pro, bfcl, bigcodebench, evalplus, hf_eval_results, huggingface, huggingface_config, livebench, llm_stats, lmarena, mt_bench, open_llm, open_vlm, openrouter, swe_bench, ugi, wildbench"
-
-
-def errors(result) -> list[str]:
-    return [line for line in result.output.splitlines() if line.startswith("error: ")]
 
 
 def test_config_unknown_key_names_the_nearest_and_every_problem_is_reported(workdir):
@@ -192,3 +189,20 @@ def test_nan_in_a_template_is_not_json(workdir):
     assert errors(result) == [
         "error: t.json: line 1, column 29: invalid JSON (NaN is not JSON (use null for unknown)); fix the syntax"
     ]
+
+
+def test_echoed_values_are_cut_to_200_characters(workdir):
+    (workdir / "c.yaml").write_text(
+        yaml.safe_dump({"models": ["a"], "log_level": "x" * 100_000, "timeout": "y" * 100_000, "z" * 5000: 1})
+    )
+    result = cli("run", "-c", "c.yaml", "--offline")
+    assert result.exit_code == 2
+    lines = errors(result)
+    assert len(lines) == 3
+    assert all(len(line) < 1200 for line in lines)
+    assert lines[1] == (
+        "error: c.yaml: log_level: '"
+        + "x" * 196
+        + "... (100002 chars) is not allowed: valid: DEBUG, ERROR, INFO, WARNING"
+    )
+    assert lines[2] == "error: c.yaml: timeout: expected number, got str '" + "y" * 196 + "... (100002 chars)"

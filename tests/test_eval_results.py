@@ -243,3 +243,24 @@ def test_a_listing_past_max_files_sends_no_file_request_and_says_why(workdir):
     )
     few_values = {r["field"] for r in pipeline.store.staged("Few") if r["source"] == "hf_eval_results"}
     assert few_values == {"GPQA diamond"}  # the cap is per model: the other model is read as before
+
+
+def _eval_repo(server: ReplayServer, names: list[str]) -> None:
+    text = "- {dataset: {id: Idavidrein/gpqa, task_id: diamond}, value: 50.0, source: {name: Model Card}}\n"
+    server.route("/api/models/acme/m", body={"id": "acme/m", "siblings": [{"rfilename": n} for n in names]})
+    for name in names:
+        server.route(f"/acme/m/resolve/main/{name}", body=text.encode(), headers={"Content-Type": "text/plain"})
+
+
+def test_a_listed_file_name_with_dot_segments_never_leaves_the_repo(workdir):
+    """listing.Listing.files accepts '.eval_results/../../../../../api/whoami-v2.yaml' (the
+    `matches` regex allows it) and url_for quotes it with safe='/': the request, key attached,
+    goes to /api/whoami-v2.yaml on the source's host."""
+    escape = ".eval_results/../../../../../api/whoami-v2.yaml"
+    with ReplayServer() as server:
+        _eval_repo(server, [".eval_results/gpqa.yaml", escape])
+        config = config_for(workdir, server, [ModelInfo("M", hf_id="acme/m")], only=["huggingface", "hf_eval_results"])
+        Pipeline(config).run()
+        paths = [r["path"] for r in server.log]
+    assert "/acme/m/resolve/main/.eval_results/gpqa.yaml" in paths
+    assert all(p.startswith(("/api/models/acme/m", "/acme/m/")) for p in paths), paths

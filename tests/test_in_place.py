@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 
 import pytest
 from conftest import EXAMPLES
@@ -101,3 +102,41 @@ def test_an_attribution_folder_that_cannot_be_written_is_refused_before_the_run(
         "set attribution_file in the config to a path in a writable folder"
     )
     assert not list(models.glob("*.bak"))
+
+
+@pytest.fixture
+def models_dir(workdir, warm_store):
+    """A folder of two model files (template copies) and a private copy of the warm store."""
+    store = workdir / "etl.sqlite"
+    shutil.copy(warm_store, store)
+    folder = workdir / "Models"
+    folder.mkdir()
+    template = (EXAMPLES / "templates" / "template.json").read_text()
+    for name in ("Claude 3.5 Haiku", "GLM-4.6"):
+        (folder / f"{name}.json").write_text(template)
+    return folder, store
+
+
+def test_in_place_fills_the_file_a_symlink_points_to_and_keeps_the_link(models_dir, workdir):
+    """load.write_atomic os.replace()s the link itself: the link becomes a regular file and the
+    real file (a checkout the link points into) is never filled."""
+    folder, store = models_dir
+    real = workdir / "checkout" / "GLM-4.6.json"
+    real.parent.mkdir()
+    (folder / "GLM-4.6.json").replace(real)
+    (folder / "GLM-4.6.json").symlink_to(real)
+    result = cli("run", "--input-dir", str(folder), "--in-place", "--offline", "--cache-path", str(store))
+    assert result.exit_code == 0, result.output
+    assert (folder / "GLM-4.6.json").is_symlink()
+    assert json.loads(real.read_text())["model_specs"]["context_window"] is not None
+
+
+def test_in_place_keeps_a_private_file_private(models_dir):
+    """write_atomic gives the new file the umask's mode: a 0600 model file becomes 0644."""
+    folder, store = models_dir
+    path = folder / "Claude 3.5 Haiku.json"
+    os.chmod(path, 0o600)
+    result = cli("run", "--input-dir", str(folder), "--in-place", "--offline", "--cache-path", str(store))
+    assert result.exit_code == 0, result.output
+    assert path.read_text() != (EXAMPLES / "templates" / "template.json").read_text()  # it was filled
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 import yaml
 from conftest import EXAMPLES
-from helpers import cli, config_dict
+from helpers import cli, config_dict, config_for
 from replay import ReplayServer
 
-from etl import Pipeline, PipelineConfig
+from etl import ModelInfo, Pipeline, PipelineConfig
 
 HF_FIELDS = [("community_score", "hf_score"), ("model_specs", "param_count"), ("model_specs", "architecture")]
 LINKED = ["DeepSeek V3", "GLM-4.6", "Llama 3.1 70B Instruct", "Qwen2.5 72B Instruct"]  # a catalog publishes their repo
@@ -209,3 +210,16 @@ def test_a_key_another_catalog_publishes_for_another_entry_is_refused(workdir):
         "bigcodebench publishes it for Foo-1-Base, but the model's name is Foo-1 there"
     )
     assert rows["huggingface"]["status"] == "skipped"
+
+
+@pytest.mark.parametrize("published", ["acme/..", "https://huggingface.co/acme/.."])
+def test_a_catalog_published_repo_id_with_dot_segments_is_not_a_join_key(workdir, published):
+    """catalogs.REPO_ID accepts 'acme/..' (the config schema's hf_id pattern refuses '..'):
+    Hugging Face is then asked for /api/models/ (every model) and /resolve/main/config.json."""
+    with ReplayServer() as server:
+        entry = {"id": "acme/m", "name": "M", "hugging_face_id": published}
+        server.route("/api/v1/models", body={"data": [entry]})
+        only = ["openrouter", "huggingface", "huggingface_config"]
+        Pipeline(config_for(workdir, server, [ModelInfo("M")], only=only)).run()
+        paths = [r["path"] for r in server.log]
+    assert paths == ["/api/v1/models"]

@@ -1,4 +1,4 @@
-"""Names that spell out their variant match it (issue 14), on the recorded catalogs only.
+"""Names that spell out their variant match it, on the recorded catalogs only.
 
 The 60 most-voted models of the recorded LMArena table (cassettes/lmarena_rows.yaml: the rows of
 shared/data/boards/lmarena_text.2025-08-04.csv), under the names LMArena gives them, against the

@@ -225,3 +225,20 @@ def test_guided_mode_end_to_end_through_its_prompts(workdir, warm_store):
         "GLM-4.6_filled.json",
     ]
     assert "ambiguous 1 (artificial_analysis)" in out  # the recap, per model
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["todo", "--offline", "--write", "no/such/dir/values.yaml"],
+        ["match", "--offline", "--write-pins", "no/such/dir/pins.yaml"],
+        ["coverage", "-f", "html", "--output", "no/such/dir/coverage.html"],
+        ["coverage", "-f", "csv", "--output", "."],
+    ],
+)
+def test_writing_a_report_where_it_cannot_go_is_a_one_line_error(example_config, args):
+    """cli.todo (write_atomic), pins.write_pins and the coverage writer let OSError through."""
+    cli("run", "-c", str(example_config), "--offline")
+    result = cli(args[0], "-c", str(example_config), *args[1:])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ")

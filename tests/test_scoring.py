@@ -91,7 +91,7 @@ def test_todo_lists_the_blockers_and_filling_them_makes_the_model_scoreable(exam
     assert coverage["models"]["Claude 3.5 Haiku"]["verdict"]["status"] == "scoreable"
 
 
-def test_a_bad_values_file_stops_the_run_before_any_request(workdir, replay):
+def test_a_bad_values_file_stops_the_run_before_any_request(workdir, server):
     (workdir / "values.yaml").write_text(
         "models:\n  Nobody: {model_specs.input_price: {value: 1, source: x}}\n"
         "  M:\n    model_specs.input_prise: {value: 1, source: x}\n"
@@ -102,7 +102,7 @@ def test_a_bad_values_file_stops_the_run_before_any_request(workdir, replay):
         "template_path": "templates/template.json",
         "values_file": "values.yaml",
         "models": ["M"],
-        "sources": replay.sources(),
+        "sources": server.sources(),
     }
     (workdir / "c.yaml").write_text(yaml.safe_dump(config))
     result = cli("run", "-c", "c.yaml")
@@ -113,7 +113,7 @@ def test_a_bad_values_file_stops_the_run_before_any_request(workdir, replay):
     assert "did you mean 'model_specs.input_price'?" in errors[1]
     assert "expected integer, got str" in errors[2]
     assert "missing key: 'source'" in errors[3]
-    assert replay.log == []  # nothing was sent
+    assert server.log == []  # nothing was sent
 
 
 def _models_folder(workdir):

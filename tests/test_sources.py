@@ -1,4 +1,4 @@
-"""The sources of issue 11: a board added by YAML alone, the LLM Stats archive as one request,
+"""Sources with their own formats: a board added by YAML alone, the LLM Stats archive as one request,
 frozen sources kept past the TTL, and the general engine features they use (archive members,
 YAML bodies, percent strings, one row per model, provenance of self-reported values)."""
 

@@ -9,9 +9,9 @@ import stat
 
 import pytest
 import yaml
-from helpers import cli
+from helpers import cli, errors
 
-from etl.values import ManualValue, ManualValues
+from etl.values import ManualValue, ManualValues, todo_skeleton
 
 FIELD = "model_specs.context_window"
 
@@ -135,3 +135,64 @@ def test_todo_write_keeps_comments_when_models_is_not_the_last_key(example_confi
     data = yaml.safe_load(written)
     assert data["precedence"] == "last"
     assert data["models"]["GRM-2.6-Opus"]["model_specs.input_price"] is None  # a new open entry, in models
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+def test_a_non_finite_number_in_the_values_file_is_a_one_line_error(example_config, value):
+    """values._entry_problems lets .inf/.nan through (jsonschema accepts them as numbers); load's
+    json.dumps(allow_nan=False) then raises ValueError: a traceback."""
+    values = example_config.parent / "values.yaml"
+    values.write_text(f"models:\n  gpt-oss-120b:\n    model_specs.input_price: {{value: {value}, source: x}}\n")
+    result = cli("run", "-c", str(example_config), "--offline")
+    assert result.exit_code == 2, result.output
+    assert f"{values}: models.gpt-oss-120b.model_specs.input_price (line 3): " in result.output
+
+
+def test_todo_writes_model_names_that_yaml_reads_back_as_the_same_names():
+    """values._yaml_key writes `true`, `null`, `No` unquoted: the next run reads True/None/False
+    and refuses its own skeleton ('unknown model 'True' (not in the config)')."""
+    names = ["true", "null", "No", "on", "~"]
+    text = todo_skeleton(None, {n: [("model_specs.param_count", [])] for n in names})
+    assert set(yaml.safe_load(text)["models"]) == set(names)
+
+
+def test_todo_write_keeps_the_users_comments_in_the_values_file(example_config):
+    """cli.todo regenerates the file from its parsed data (values.todo_skeleton): every comment the
+    user wrote is gone, here the example's reasons why Claude's param_count is left out on purpose;
+    no backup is kept. The README tells users to run exactly this on examples/values.yaml."""
+    values = example_config.parent / "values.yaml"
+    reason = "# or the architecture of any Claude model, and no public source found states them."
+    assert reason in values.read_text()
+    result = cli("todo", "-c", str(example_config), "--offline", "--write", str(values))
+    assert result.exit_code == 0, result.output
+    assert reason in values.read_text()
+
+
+def test_a_model_written_twice_in_the_values_file_is_refused_not_half_dropped(example_config):
+    """files.load_yaml keeps the last of two equal keys: the first block's cited value is silently
+    not used, and `etl todo --write` then deletes it from the file."""
+    values = example_config.parent / "values.yaml"
+    values.write_text(
+        "models:\n"
+        "  gpt-oss-120b:\n"
+        "    model_specs.param_count: {value: 117000000000, source: 'https://developers.openai.com'}\n"
+        "  gpt-oss-120b:\n"
+        "    model_specs.input_price: {value: 0.1, source: x}\n"
+    )
+    result = cli("run", "-c", str(example_config), "--offline")
+    assert result.exit_code == 2, result.output
+    assert f"error: {values}: line 4" in result.output
+
+
+def test_a_duplicate_key_in_a_values_file_is_an_error(workdir):
+    (workdir / "values.yaml").write_text(
+        "models:\n  a:\n    input_price: {value: 1, source: x}\n    input_price: {value: 2, source: y}\n"
+    )
+    (workdir / "c.yaml").write_text(
+        "models: [a]\nvalues_file: values.yaml\ntemplate_path: templates/template.json\ncache_path: s.db\n"
+    )
+    result = cli("run", "-c", "c.yaml", "--offline")
+    assert result.exit_code == 2
+    assert errors(result) == [
+        f"error: {workdir / 'values.yaml'}: line 4: duplicate key 'input_price' (first on line 3); keep one"
+    ]

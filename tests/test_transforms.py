@@ -1,4 +1,4 @@
-"""Transforms, compute rules and name normalization, on small literal inputs."""
+"""Transforms and compute rules (hf_score, architecture, param_count) on small literal inputs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from etl.mappings import Candidate, Identity, Source, compile_path
-from etl.matching import CatalogIndex, base_key, name_key
+from etl.mappings import Candidate
 from etl.transforms import Context, apply, architecture, hf_score, param_count
 
 
@@ -67,62 +66,3 @@ def test_param_count_units_and_packed_dtypes():
     assert param_count(70.6, Context(param_count_unit="billions")) == 70.6
     assert param_count(7_000_000_000, Context(param_count_unit="billions")) == 7
     assert param_count({"id": "no safetensors"}) is None
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ("Qwen2.5 Instruct 72B", "Qwen2.5-72B-Instruct"),
-        ("Llama 3.1 Instruct 70B", "llama_3.1 70b instruct"),
-        ("GLM-4.6", "glm 4 6"),
-    ],
-)
-def test_names_equal_after_normalization(a, b):
-    assert name_key(a) == name_key(b)
-
-
-def test_qualifiers_are_variants_not_noise():
-    assert base_key("GLM-4.6 (Reasoning)") == base_key("GLM-4.6 (Non-reasoning)") == name_key("GLM-4.6")
-    assert name_key("GLM-4.6 (Reasoning)") != name_key("GLM-4.6 (Non-reasoning)")
-    assert name_key("GLM-4.6") != name_key("GLM-4.6V")  # no substring matching
-
-
-def _index(entries, **ident):
-    source = Source(
-        name="src",
-        url="http://127.0.0.1/x",
-        scope="catalog",
-        records=compile_path("$[*]"),
-        identity=Identity(
-            ids=(compile_path("$.slug"),),
-            names=(compile_path("$.name"),),
-            hf_id=compile_path("$.hf") if ident.get("hf") else None,
-        ),
-    )
-    return CatalogIndex(source, entries)
-
-
-def test_matching_rules():
-    idx = _index(
-        [
-            {"slug": "glm-4-6", "name": "GLM-4.6 (Non-reasoning)"},
-            {"slug": "glm-4-6-reasoning", "name": "GLM-4.6 (Reasoning)"},
-            {"slug": "glm-4-6v", "name": "GLM-4.6V"},
-            {"slug": "x", "name": "Thing", "hf": "https://huggingface.co/Org/Thing"},
-            {"slug": "y", "name": "Dup"},
-            {"slug": "z", "name": "dup"},
-        ],
-        hf=True,
-    )
-    ambiguous = idx.match("GLM-4.6", None)
-    assert ambiguous.status == "ambiguous"
-    assert [c["id"] for c in ambiguous.candidates] == ["glm-4-6", "glm-4-6-reasoning"]
-    assert "pin one with ids: {src: <one of: glm-4-6, glm-4-6-reasoning>}" in ambiguous.note
-    assert idx.match("GLM-4.6", None, pin="glm-4-6-reasoning").entry_id == "glm-4-6-reasoning"
-    assert idx.match("GLM-4.6 (Reasoning)", None).entry_id == "glm-4-6-reasoning"
-    assert idx.match("GLM-4.6V", None).entry_id == "glm-4-6v"
-    assert idx.match("Other name", "org/thing").method == "join:hf_id"
-    assert idx.match("GLM", None).status == "unmatched"  # never a substring
-    assert idx.match("GLM-4.6", None, pin=False).status == "skipped"
-    assert idx.match("GLM-4.6", None, pin="nope").note == "pin 'nope' is not an id in this source"
-    assert idx.match("DUP", None).status == "ambiguous"
