@@ -217,12 +217,28 @@ def test_a_release_month_agrees_with_the_snapshot_day_before_it(recorded):
 
 
 def test_a_run_date_beside_other_words_is_no_snapshot_date(recorded):
-    """SWE-bench's folder 20250807_mini-v1.7.0_gpt-oss-120b is the date of a run, Aider's entry has none:
-    gpt-oss-120b keeps both (before the snapshot rule, reading any date made them ambiguous)."""
+    """SWE-bench's folder 20250807_mini-v1.7.0_gpt-oss-120b is the date of a run: gpt-oss-120b keeps
+    it (before the snapshot rule, reading any date made it ambiguous). Aider's only entry is
+    "gpt-oss-120b (high)": a reasoning effort, not a snapshot date, so a bare name does not drop it
+    (the entry is offered as the pin to write)."""
     pipeline = _run(recorded, ["gpt-oss-120b"])
     rows = {r["source"]: r for r in pipeline.store.matches("gpt-oss-120b")}
     assert (rows["swe_bench"]["status"], rows["swe_bench"]["method"]) == ("matched", "exact name")
-    assert rows["aider"]["status"] == "matched"
+    assert rows["aider"]["status"] == "unmatched"
+    assert "only gpt-oss-120b (high) fits, with a qualifier the name lacks; pin it" in rows["aider"]["note"]
+
+
+def test_a_bare_name_never_drops_a_qualifier_that_is_no_date(recorded):
+    """Aider's "DeepSeek V3 (0324)" is DeepSeek-V3-0324, a later release, and UGI's "Qwen/Qwen3-32B
+    (thinking=disabled)" a mode: neither fills a bare name's file; a snapshot date still does."""
+    pipeline = _run(recorded, ["DeepSeek V3", "Qwen3-32B", "Claude 3.5 Haiku"])
+    rows = {(r["model"], r["source"]): r for r in pipeline.store.matches()}
+    assert rows[("DeepSeek V3", "aider")]["status"] == "unmatched"
+    assert rows[("Qwen3-32B", "ugi")]["status"] == "unmatched"
+    assert (rows[("Claude 3.5 Haiku", "lmarena")]["status"], rows[("Claude 3.5 Haiku", "lmarena")]["method"]) == (
+        "matched",
+        "only variant",
+    )
 
 
 # ----- 6. join keys are evidence ------------------------------------------------------------------
