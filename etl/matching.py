@@ -397,8 +397,7 @@ class CatalogIndex:
                 same = token_key(query) == token_key(n)
                 found = found or ((MatchMethod.TOKENS if same else MatchMethod.EQUIVALENCE), n)
         for n in fits if bare else []:
-            # only a snapshot date may be dropped: "(20241022)" is the model on a day, but "(0324)",
-            # "(thinking=disabled)" may be another release or a mode: a candidate, never alone
+            # only a snapshot date is dropped: "(0324)", "(high)" may be another release or a mode
             if strict == name_key(strip_qualifiers(n)) and snapshot_dates(query, [n], self.rules):
                 found = found or (MatchMethod.ONLY_VARIANT, n)
         if found and not dates([query]) and snapshot_dates(query, names, self.rules):

@@ -712,7 +712,7 @@ REFERENCE = [
     (
         "gpt-oss-120b",
         "openai/gpt-oss-120b",
-        {},
+        {"aider": "gpt-oss-120b (high)"},  # an effort, not a date: only a pin takes it (the user's choice)
         {
             "llm_stats": "gpt-oss-120b",
             "aider": "gpt-oss-120b (high)",
