@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import shutil
 import socket
 import tempfile
 from dataclasses import replace
@@ -179,3 +180,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if not _heavy(item):
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture
+def models_dir(workdir, warm_store):
+    """A Models/ folder of three template copies (models the recorded sources know)
+    and a private copy of the warm store: (folder, store)."""
+    store = workdir / "etl.sqlite"
+    shutil.copy(warm_store, store)
+    folder = workdir / "Models"
+    folder.mkdir()
+    template = (EXAMPLES / "templates" / "template.json").read_text()
+    for name in ("Claude 3.5 Haiku", "GLM-4.6", "gpt-oss-120b"):
+        (folder / f"{name}.json").write_text(template)
+    return folder, store

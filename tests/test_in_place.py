@@ -104,19 +104,6 @@ def test_an_attribution_folder_that_cannot_be_written_is_refused_before_the_run(
     assert not list(models.glob("*.bak"))
 
 
-@pytest.fixture
-def models_dir(workdir, warm_store):
-    """A folder of two model files (template copies) and a private copy of the warm store."""
-    store = workdir / "etl.sqlite"
-    shutil.copy(warm_store, store)
-    folder = workdir / "Models"
-    folder.mkdir()
-    template = (EXAMPLES / "templates" / "template.json").read_text()
-    for name in ("Claude 3.5 Haiku", "GLM-4.6"):
-        (folder / f"{name}.json").write_text(template)
-    return folder, store
-
-
 def test_in_place_fills_the_file_a_symlink_points_to_and_keeps_the_link(models_dir, workdir):
     """load.write_atomic os.replace()s the link itself: the link becomes a regular file and the
     real file (a checkout the link points into) is never filled."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import stat
 
 import pytest
@@ -16,18 +15,6 @@ from helpers import cli
 from etl import load
 
 TEMPLATE = (EXAMPLES / "templates" / "template.json").read_text()
-
-
-@pytest.fixture
-def models_dir(workdir, warm_store):
-    """Three model files (template copies) and a private copy of the warm store."""
-    store = workdir / "etl.sqlite"
-    shutil.copy(warm_store, store)
-    folder = workdir / "Models"
-    folder.mkdir()
-    for name in ("Claude 3.5 Haiku", "GLM-4.6", "gpt-oss-120b"):
-        (folder / f"{name}.json").write_text(TEMPLATE)
-    return folder, store
 
 
 def _failing_for(monkeypatch, stem: str, code: int) -> None:
