@@ -24,20 +24,9 @@ from .access import fetch_match
 from .config import REPO_ID, ModelInfo
 from .errors import SourceError
 from .fetch import CacheMiss, Document, Fetcher, NotInSource
+from .identity import HF_PREFIX, dates, hf_key, snapshot_dates, token_diff, tokens, tokens_key
 from .mappings import Source
-from .matching import (
-    HF_PREFIX,
-    CatalogIndex,
-    Match,
-    MatchMethod,
-    MatchStatus,
-    _diff,
-    _key,
-    dates,
-    hf_key,
-    snapshot_dates,
-    tokens,
-)
+from .matching import CatalogIndex, Match, MatchMethod, MatchStatus
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
@@ -100,11 +89,11 @@ def load_catalogs(sources: Sources, fetcher: Fetcher, misses: list[str]) -> dict
 BY_NAME = (MatchMethod.NAME, MatchMethod.TOKENS, MatchMethod.EQUIVALENCE, MatchMethod.ONLY_VARIANT, None)
 
 
-def match_catalogs(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> dict[str, Match]:
+def match_catalogs(model: ModelInfo, catalogs: dict[str, Catalog | Match], nearest: bool = False) -> dict[str, Match]:
     """The model's match in every catalog that could be read, the dates of a bare name checked
-    across them (:func:`agree_on_dates`)."""
+    across them (:func:`agree_on_dates`); ``nearest``: with an unmatched name's nearest entries."""
     found = {
-        name: c.index.match(model.name, model.hf_id, model.ids.get(name))
+        name: c.index.match(model.name, model.hf_id, model.ids.get(name), nearest)
         for name, c in catalogs.items()
         if isinstance(c, Catalog)
     }
@@ -127,7 +116,7 @@ def agree_on_dates(name: str, found: dict[str, Match], catalogs: dict[str, Catal
             seen.append((source, str(match.entry_id), snapshot_dates(name, index.names(match.entry), index.rules)))
         elif match.status == MatchStatus.AMBIGUOUS and match.method in BY_NAME:
             for c in match.candidates:
-                names = [n for i in index.by_id.get(str(c["id"]).lower(), []) for n in index.names(index.entries[i])]
+                names = [n for i in index.by_id.get(str(c["id"]).lower(), []) for n in index.entry_names[i]]
                 seen.append((source, str(c["id"]), snapshot_dates(name, names or [str(c["name"])], index.rules)))
     every = {d for _, _, ds in seen for d in ds}
     if all(_same_date(a, b) for a in every for b in every):
@@ -198,10 +187,10 @@ def disagreement(index: CatalogIndex, entry: Any, repo: str) -> str | None:
     readings = [published]
     if len(published) > 1 and index.shared.own_prefix(repo.split("/")[0], published[0]):
         readings.append(published[1:])
-    if not own or any(_key(reading) == _key(toks) for reading in readings for toks in own):
+    if not own or any(tokens_key(reading) == tokens_key(toks) for reading in readings for toks in own):
         return None
     closest = min(own, key=lambda toks: (len(set(toks) ^ set(published)), len(toks)))
-    return f"its repo name has other tokens than the entry ({_diff(closest, published)})"
+    return f"its repo name has other tokens than the entry ({token_diff(closest, published)})"
 
 
 def discover(model: ModelInfo, catalogs: dict[str, Catalog | Match]) -> Discovered | None:

@@ -8,19 +8,12 @@ records what it wrote so ``etl diff`` can tell what changed.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import errno
 import functools
 import json
 import logging
-import os
-import signal
 import stat
-import tempfile
-import threading
-import time
-from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,21 +22,22 @@ from . import settings
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
 from .errors import EtlError, UsageError, WriteFailed
-from .files import echo, read_structured
+from .files import read_structured
 from .mappings import Mappings
 from .outcomes import Failure, ModelResult, ModelStatus, Progress, Reason
 from .store import LoadedFrom, Store
 from .validation import schema_problems
 from .values import MANUAL_SOURCE
-
-ATTRIBUTION_FILE = "ATTRIBUTION.md"
-ATTRIBUTION_STEM = Path(ATTRIBUTION_FILE).stem
-#: a temp file of write_atomic older than this is a killed run's: every write renames it at once
-STALE_TEMP_SECONDS = 60
-#: what write_atomic's temp file adds to a target's stem: '.', '.', mkstemp's 8 characters, '.tmp'
-_TEMP_EXTRA = len("..") + 8 + len(".tmp")
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # read once: files get the mode the user's umask gives, not mkstemp's 0600
+from .writes import (
+    ATTRIBUTION_FILE,
+    ATTRIBUTION_STEM,
+    Writes,
+    check_folder,
+    remove_stale_temps,
+    write_atomic,
+    write_attribution,
+    write_problem,
+)
 
 log = logging.getLogger("etl")
 Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
@@ -149,14 +143,14 @@ class Loader:
             ]
         if problems:
             raise UsageError(problems)
-        by_folder: dict[Path, list[tuple[ModelInfo, Path]]] = {}
+        by_folder: dict[Path, list[tuple[str, Path]]] = {}
         for model in models:
             target = self.target(model)
-            by_folder.setdefault(target.parent, []).append((model, target))
+            by_folder.setdefault(target.parent, []).append((model.name, target))
         for folder, targets in by_folder.items():
-            problems += _check_folder(folder, targets, backups=self.config.in_place)
+            problems += check_folder(folder, targets, backups=self.config.in_place)
         attribution = self.attribution_path()
-        if attribution.parent not in by_folder and _check_folder(attribution.parent, [], backups=False):
+        if attribution.parent not in by_folder and check_folder(attribution.parent, [], backups=False):
             problems.append(
                 f"{attribution}: cannot write the attribution file there; set attribution_file in the config "
                 "to a path in a writable folder"
@@ -209,27 +203,38 @@ class Loader:
 
     # ----- the stage ----------------------------------------------------------------------------
     def run(self, models: list[ModelInfo], progress: Progress) -> list[ModelResult]:
-        """Merge, validate and write every model, in chunks (flat memory at 10,000 models)."""
+        """Merge, validate and write every model, in chunks (flat memory at 10,000 models). Files
+        are written on settings.WRITE_THREADS threads while the next model is validated; a
+        chunk's outcomes are settled before its load is recorded."""
         progress.start("load", len(models))
         shared = self.load_template() if any(m.template is None for m in models) else None
         results: list[ModelResult] = []
         used: set[str] = set()
-        for start in range(0, len(models), settings.MODELS_PER_CHUNK):
-            chunk = models[start : start + settings.MODELS_PER_CHUNK]
-            names = [m.name for m in chunk]
-            staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names, outcome_only=True)
-            last = self.store.last_loaded(names)
-            load_rows: list[dict[str, Any]] = []
-            for model in chunk:
-                rows = staged.get(model.name, [])
-                result, data = self._model(model, rows, matches.get(model.name), shared, last.get(model.name, {}))
-                results.append(result)
-                progress.advance("load")
-                if result.saved:
-                    by_field = {f"{r['section']}.{r['field']}": r for r in rows}
-                    load_rows += self._loaded_values(model, data, by_field, last.get(model.name, {}), result)
-                    used |= {r["source"] for r in rows}
-            self.store.record_load(load_rows)
+        with Writes(settings.WRITE_THREADS) as writes:
+            for start in range(0, len(models), settings.MODELS_PER_CHUNK):
+                chunk = models[start : start + settings.MODELS_PER_CHUNK]
+                names = [m.name for m in chunk]
+                staged = self.store.staged_by_model(names)
+                matches = self.store.matches_by_model(names, outcome_only=True)
+                last = self.store.last_loaded(names)
+                pending = []
+                for model in chunk:
+                    rows = staged.get(model.name, [])
+                    result, data, written = self._model(
+                        model, rows, matches.get(model.name), shared, last.get(model.name, {}), writes
+                    )
+                    pending.append((model, rows, result, data, written))
+                    progress.advance("load")
+                load_rows: list[dict[str, Any]] = []
+                for model, rows, result, data, written in pending:
+                    if written is not None:
+                        self._settle(model, result, data, written)
+                    results.append(result)
+                    if result.saved:
+                        by_field = {f"{r['section']}.{r['field']}": r for r in rows}
+                        load_rows += self._loaded_values(model, data, by_field, last.get(model.name, {}), result)
+                        used |= {r["source"] for r in rows}
+                self.store.record_load(load_rows)
         if used - {MANUAL_SOURCE}:
             try:
                 write_attribution(self.attribution_path(), self.mappings, used - {MANUAL_SOURCE})
@@ -238,8 +243,16 @@ class Loader:
         return results
 
     def _model(
-        self, model: ModelInfo, rows: list[dict], matches: list[dict] | None, shared: dict | None, last: dict
-    ) -> tuple[ModelResult, dict[str, Any]]:
+        self,
+        model: ModelInfo,
+        rows: list[dict],
+        matches: list[dict] | None,
+        shared: dict | None,
+        last: dict,
+        writes: Writes,
+    ) -> tuple[ModelResult, dict[str, Any], Future | None]:
+        """The model's file as data, validated; its write submitted (the future says if it was
+        written), or None when there is nothing to write."""
         result = ModelResult(model.name, ModelStatus.FAILED, conflicts=[_name(r) for r in rows if r["conflict"]])
         data: dict[str, Any] = {}
         for row in matches or []:
@@ -261,19 +274,27 @@ class Loader:
             problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
             if problems:
                 result.status, result.error = ModelStatus.INVALID, "\n".join(problems)
-            else:
-                try:
-                    written = self._save(model, data, template)
-                except OSError as exc:  # disk full, read-only, immutable: this model failed, the batch goes on
-                    raise WriteFailed(write_problem(self.target(model), exc)) from None
-                result.output = str(self.target(model))
-                result.status = ModelStatus.WRITTEN if written else ModelStatus.UNCHANGED
-                result.verdict = verdict(data, self.config.consumer_schema)
-        except EtlError as exc:  # a broken template, a model never transformed, a file that cannot
-            result.status, result.error = ModelStatus.FAILED, str(exc)  # be written: this model only
+                return result, data, None
+            return result, data, writes.submit(functools.partial(self._save, model, data, template))
+        except EtlError as exc:  # a broken template, a model never transformed: this model only
+            result.status, result.error = ModelStatus.FAILED, str(exc)
             if not self.config.continue_on_error:
                 raise
-        return result, data
+        return result, data, None
+
+    def _settle(self, model: ModelInfo, result: ModelResult, data: dict[str, Any], written: Future) -> None:
+        """A submitted write's outcome: written or unchanged, with the file's verdict; or, when the
+        OS refused it (disk full, read-only, immutable), this model failed and the batch goes on."""
+        try:
+            changed = written.result()
+        except OSError as exc:
+            result.status, result.error = ModelStatus.FAILED, write_problem(self.target(model), exc)
+            if not self.config.continue_on_error:
+                raise WriteFailed(result.error) from None
+            return
+        result.output = str(self.target(model))
+        result.status = ModelStatus.WRITTEN if changed else ModelStatus.UNCHANGED
+        result.verdict = verdict(data, self.config.consumer_schema)
 
     def _keep_lost(
         self, model: ModelInfo, template: dict, data: dict, chosen: Chosen, last: dict, result: ModelResult
@@ -322,140 +343,5 @@ class Loader:
         return out
 
 
-def _check_folder(folder: Path, targets: list[tuple[ModelInfo, Path]], backups: bool) -> list[str]:
-    """One line if the output folder cannot be made or written, else one per name too long.
-    Folders made for the check are removed again: a run that fails later leaves nothing."""
-    fix = "choose another --output-dir (or output_dir in the config)"
-    made = [p for p in (folder, *folder.parents) if not p.exists() and not p.is_symlink()]  # deepest first
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".etl-check.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-        limit = _name_max(folder)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
-        return [f"{folder}: {blocker} is a file, not a folder; {fix}"]
-    except OSError as exc:
-        return [f"{folder}: cannot write in the output folder ({exc.strerror}); make it writable, or {fix}"]
-    finally:
-        for path in made:
-            try:
-                path.rmdir()
-            except OSError:
-                break
-    problems = []
-    for model, target in targets:
-        # the longest name a save writes: the temp file beside the target (in place: the backup's)
-        longest = target.name if backups else target.stem  # the backup's temp file: '.<name>.XXXXXXXX.tmp'
-        size = len(longest.encode("utf-8", "surrogateescape")) + _TEMP_EXTRA
-        if size > limit:
-            over = size - limit
-            problems.append(
-                f"{folder}: model {echo(model.name, 80)}: its file name is too long for this filesystem "
-                f"(its temp file needs {size} bytes, the limit is {limit}); shorten the name by {over} byte(s) "
-                "or more (in UTF-8 an accented or CJK character takes 2-3)"
-            )
-    return problems
-
-
-def _name_max(folder: Path) -> int:
-    """The longest file name (in bytes) the folder's filesystem takes."""
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):  # not every platform says
-        return 255
-
-
-def remove_stale_temps(folder: Path, stems: list[str]) -> int:
-    """Delete write_atomic's temp files (``.<stem>.XXXXXXXX.tmp``) that a killed run left, if
-    older than STALE_TEMP_SECONDS (a live run renames its own at once); returns how many."""
-    wanted = set(stems)
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    removed = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for entry in entries:
-        name = entry.name
-        if not (name.startswith(".") and name.endswith(".tmp")) or name[1:-13] not in wanted:
-            continue
-        if name[-13] != "." or not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                os.unlink(entry.path)
-                removed += 1
-        except OSError:
-            continue
-    return removed
-
-
-#: errno -> the fix for a model file that cannot be written
-_WRITE_FIXES = {
-    errno.ENOSPC: "free some disk space (or choose another --output-dir) and re-run",
-    getattr(errno, "EDQUOT", -1): "free some of your disk quota (or choose another --output-dir) and re-run",
-    errno.EPERM: "the file is immutable or protected (`lsattr` shows it; `chattr -i` clears it): allow writing and re-run",
-    errno.EACCES: "make the file and its folder writable and re-run, or choose another --output-dir",
-    errno.EROFS: "the filesystem is read-only: choose another --output-dir, or remount it writable, and re-run",
-}
-
-
-def write_problem(target: Path, exc: OSError, what: str = "the model file") -> str:
-    """One line for a file that cannot be written: the file, what the OS said, the fix. Nothing
-    was truncated (writes go to a temp file first): the previous file is intact."""
-    fix = _WRITE_FIXES.get(exc.errno or 0, "fix the cause and re-run")
-    return f"{target}: cannot write {what} ({exc.strerror or exc}); the previous file is unchanged; {fix}"
-
-
 def _name(row: dict[str, Any]) -> str:
     return f"{row['section']}.{row['field']}"
-
-
-def write_atomic(target: Path, text: str | bytes, mode: int | None = None) -> None:
-    """Write a temp file beside the target, then rename it over the target. Ctrl-C and SIGTERM
-    are held for the few microseconds this takes, so an interrupt lands before or after it:
-    the target is old or new, and no temp file is left behind."""
-    with _signals_held():
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
-        try:
-            os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Block SIGINT/SIGTERM in this thread (delivered on exit). Only the main thread receives them."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def write_attribution(path: Path, mappings: Mappings, used: set[str]) -> Path:
-    """ATTRIBUTION.md: the sources used and what each asks for (not rewritten when unchanged)."""
-    lines = [
-        "# Data sources",
-        "",
-        "The values in these files come from the sources below; each asks for this attribution.",
-        "",
-    ]
-    lines += [
-        f"- **{name}**: {mappings.sources[name].attribution or mappings.sources[name].url}" for name in sorted(used)
-    ]
-    text = "\n".join(lines) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not (path.is_file() and path.read_text(encoding="utf-8", errors="replace") == text):
-        write_atomic(path, text)
-    return path

@@ -30,45 +30,42 @@ before matching (no model name is that long; a pathological one cannot slow a ru
 from __future__ import annotations
 
 import heapq
-import re
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .identity import NO_NAMES, Identity, NameRules
+from .identity import (
+    HF_PREFIX,
+    MAX_NAME,
+    NO_NAMES,
+    URL,
+    NameRules,
+    Rules,
+    base_key,
+    dates,
+    has_qualifier,
+    hf_key,
+    is_day,
+    month_key,
+    name_key,
+    org_name,
+    snapshot_dates,
+    strip_qualifiers,
+    token_diff,
+    token_key,
+    tokens,
+    tokens_key,
+)
 from .mappings import Source
 from .paths import first_value
 
-#: longer names are cut here before matching (linear work, bounded memory)
-MAX_NAME = 1000
 #: candidates listed for an ambiguous model (the count says how many more)
 CANDIDATES = 20
 #: nearest entries listed for an unmatched model, and the posting-list entries walked to find them
 NEAREST = 3
 NEAREST_BUDGET = 128
-_SEP = r"\s._\-/:,'’()"
-_WORD = re.compile(rf"[^{_SEP}]+")
-_YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"
-_END = rf"(?=[{_SEP}]|$)"
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH_NAME = (
-    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
-)
-_DATE_TOKEN = re.compile(
-    rf"(?P<y>{_YEAR})(?P<m>{_MONTH})(?P<d>{_DAY}){_END}"  # 20240513
-    rf"|(?P<y2>{_YEAR})[-_./](?P<m2>{_MONTH})[-_./](?P<d2>{_DAY}){_END}"  # 2024-05-13
-    rf"|(?P<m3>{_MONTH})[-_./](?P<y3>{_YEAR}){_END}"  # 05-2024
-    rf"|{_MONTH_NAME}\.?(?:\s*['’](?P<yy>\d\d)|\s+(?P<y4>{_YEAR})){_END}"  # June '24, Sept 2024
-    rf"|[^{_SEP}]+"
-)
-_DAY_TOKEN = re.compile(r"^\d{4}-\d\d-\d\d$")
-_MONTH_TOKEN = re.compile(r"^\d{4}-\d\d$")
-_SIZE = re.compile(r"^(a?\d+(?:x\d+)?[bmkt]|\d+e\d+b?)$")  # 70b, a3b, 8x7b, 1t
-_ORDER_FREE = {"instruct", "chat", "it"}
-HF_PREFIX = re.compile(r"^https?://(?:www\.)?huggingface\.co/", re.I)
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
 
 class MatchStatus(StrEnum):
@@ -96,140 +93,6 @@ class MatchMethod(StrEnum):
     ONLY_VARIANT = "only variant"
     MONTH = "month date"  # the same name with a day for the entry's month, the only one of that month
     ALIAS = "declared alias"  # another name of the model (mappings/names.yaml), with its citation
-
-
-@dataclass(frozen=True)
-class Rules:
-    """A source's declared token rules; the default is none."""
-
-    dates: bool = False
-    equivalent: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def of(cls, identity: Identity) -> Rules:
-        return cls(identity.dates, identity.equivalent)
-
-
-NO_RULES = Rules()
-DATES = Rules(dates=True)  # the date reader, for every source: a date is a date wherever it is written
-
-
-def strip_qualifiers(name: str) -> str:
-    """Drop every ``(...)`` group in one left-to-right pass: linear, unlike ``\\([^)]*\\)`` on many '('."""
-    out, pos = [], 0
-    while True:
-        start = name.find("(", pos)
-        end = name.find(")", start + 1) if start >= 0 else -1
-        if end < 0:
-            out.append(name[pos:])
-            return " ".join(out)
-        out.append(name[pos:start])
-        pos = end + 1
-
-
-def has_qualifier(name: str) -> bool:
-    start = name.find("(")
-    return start >= 0 and name.find(")", start + 1) >= 0
-
-
-def _text(name: str) -> str:
-    """Cut at MAX_NAME, lower-cased, '+' read as 'plus' (Command R+ is not Command R)."""
-    return name[:MAX_NAME].lower().replace("+", " plus ")
-
-
-def tokens(name: str, rules: Rules = NO_RULES) -> list[str]:
-    """Lower-case tokens, parentheses aside; declared dates become one token, declared
-    equivalents their group's first token."""
-    text = _text(name)
-    if not rules.dates:
-        out = _WORD.findall(text)
-    else:
-        out = []
-        for m in _DATE_TOKEN.finditer(text):
-            if m["y"] or m["y2"]:
-                out.append(f"{m['y'] or m['y2']}-{m['m'] or m['m2']}-{m['d'] or m['d2']}")
-            elif m["y3"]:
-                out.append(f"{m['y3']}-{m['m3']}")
-            elif m["mon"]:
-                year = m["y4"] or f"20{m['yy']}"
-                out.append(f"{year}-{_MONTHS.index(m['mon'][:3]) + 1:02d}")
-            else:
-                out.append(m.group())
-    if rules.equivalent:
-        same = dict(rules.equivalent)
-        out = [same.get(t, t) for t in out]
-    return out
-
-
-def _key(toks: list[str]) -> str:
-    fixed = [t for t in toks if not (_SIZE.match(t) or t in _ORDER_FREE)]
-    free = sorted(t for t in toks if _SIZE.match(t) or t in _ORDER_FREE)
-    return " ".join(fixed) + "\x1f" + " ".join(free)  # \x1f is whitespace to the tokenizer: in no token
-
-
-def token_key(name: str, rules: Rules = NO_RULES) -> str:
-    """Equal keys = the same tokens (size and instruct-like tokens in any order)."""
-    return _key(tokens(name, rules))
-
-
-def name_key(name: str) -> str:
-    """The strict rule: case and separators aside, but a parenthesised qualifier stays one word."""
-    return _key([t for t in re.split(r"[\s._\-/:,'’]+", _text(name)) if t])
-
-
-def base_key(name: str, rules: Rules = NO_RULES) -> str:
-    """The tokens of the name without its parenthesised qualifiers (the variant)."""
-    return token_key(strip_qualifiers(name[:MAX_NAME]), rules)
-
-
-def hf_key(value: Any) -> str | None:
-    """A repo id or a huggingface.co URL, as a comparable key."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return HF_PREFIX.sub("", value.strip()).strip("/").lower() or None
-
-
-def _dated(token: str) -> bool:
-    return bool(_DAY_TOKEN.match(token) or _MONTH_TOKEN.match(token))
-
-
-def dates(names: list[str]) -> set[str]:
-    """The dates the names carry, as ``YYYY-MM`` or ``YYYY-MM-DD`` ("Apr '24", 04-2024, 20240402)."""
-    return {t for n in names for t in tokens(n, DATES) if _dated(t)}
-
-
-def snapshot_dates(query: str, names: list[str], rules: Rules = NO_RULES) -> set[str]:
-    """The dates of those names that are the query's name and a date: its snapshots ("Command-R+
-    (Apr '24)", command-r-plus-04-2024 for Command R+), not a run's date beside other words
-    (swe_bench's folder 20250807_mini-v1.7.0_gpt-oss-120b)."""
-    read = Rules(True, rules.equivalent)
-    want = _key([t for t in tokens(query, read) if not _dated(t)])
-    out: set[str] = set()
-    for name in names:
-        toks = tokens(name, read)
-        if any(_dated(t) for t in toks) and _key([t for t in toks if not _dated(t)]) == want:
-            out |= {t for t in toks if _dated(t)}
-    return out
-
-
-def month_key(toks: list[str]) -> str | None:
-    """The token key with every day reduced to its month; None for a name without a date."""
-    if not any(_DAY_TOKEN.match(t) or _MONTH_TOKEN.match(t) for t in toks):
-        return None
-    return _key([t[:7] if _DAY_TOKEN.match(t) else t for t in toks])
-
-
-def org_name(value: Any) -> tuple[str, str] | None:
-    """``org/name`` or ``https://huggingface.co/org/name[/...]`` -> (org, name); else None."""
-    if not isinstance(value, str):
-        return None
-    text = HF_PREFIX.sub("", value.strip())
-    if _URL.match(text):
-        return None  # a URL outside huggingface.co names a page, not a model
-    parts = [p for p in text.split("/") if p]
-    if len(parts) < 2 or (len(parts) > 2 and text == value.strip()) or re.search(r"\s", parts[0]):
-        return None  # "a / b" or a path: not an org/name id
-    return parts[0], parts[1]
 
 
 @dataclass
@@ -263,19 +126,6 @@ def _distance(query: Counter[str], entry: Counter[str]) -> int:
     return query.total() + entry.total() - 2 * common
 
 
-def _diff(query: list[str], entry: list[str]) -> str:
-    """Why an entry with these tokens is not the query's (entry's view: extra / missing tokens)."""
-    q, e = Counter(query), Counter(entry)
-    parts = []
-    for word, ours, theirs in (("missing", q, e), ("extra", e, q)):
-        # what Counter subtraction keeps (positive counts), without building a Counter per side
-        left = sorted(t for t, n in ours.items() for _ in range(n - theirs[t]))
-        if left:
-            listed = ", ".join(f"'{t}'" for t in left)
-            parts.append(f"{word} token{'s' if len(left) > 1 else ''} {listed}")
-    return "; ".join(parts) or "same tokens in another order"
-
-
 class CatalogIndex:
     """One catalog's entries, indexed by id, join key, token key (full, base, month) and token."""
 
@@ -290,8 +140,8 @@ class CatalogIndex:
         self.months: dict[str, list[int]] = defaultdict(list)  # token key, days as months -> entries
         self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
         self.lengths: list[int] = []  # the fewest tokens of any name of each entry (nearest's tie-break)
-        self.bags: list[list[tuple[list[str], Counter[str]]]] = []  # each entry's names' tokens, for nearest
         self.aliases: dict[str, list[tuple[str, str]]] = defaultdict(list)  # token key -> (alias, citation)
+        self.entry_names: list[list[str]] = []  # names(entry) of each entry, read once
         for alias in names.aliases:
             for name in alias.names:
                 self.aliases[token_key(name)] += [(other, alias.citation) for other in alias.names if other != name]
@@ -303,26 +153,27 @@ class CatalogIndex:
                     self.by_id[str(value).lower()].append(i)
             if ident.hf_id is not None:
                 key = hf_key(first_value(ident.hf_id, entry))
-                if key and not _URL.match(key):
+                if key and not URL.match(key):
                     self.by_hf[key].append(i)
             keys: set[str] = set()
             months: set[str] = set()
-            bags = []
-            for name in self.names(entry):
+            words: set[str] = set()
+            self.entry_names.append(self.names(entry))
+            length = None
+            for name in self.entry_names[-1]:
                 toks = tokens(name, self.rules)
-                keys |= {_key(toks), base_key(name, self.rules)}
+                keys |= {token_key(name, self.rules), base_key(name, self.rules)}
                 if self.rules.dates and (month := month_key(toks)):
                     months.add(month)
-                bags.append((toks, Counter(toks)))
-            words = {t for _, bag in bags for t in bag}
+                words.update(toks)
+                length = len(toks) if length is None else min(length, len(toks))
             for key in keys:
                 self.by_key[key].append(i)
             for key in months:
                 self.months[key].append(i)
             for word in words:
                 self.postings[word].append(i)
-            self.lengths.append(min((len(toks) for toks, _ in bags), default=0))
-            self.bags.append(bags)
+            self.lengths.append(length or 0)
 
     def names(self, entry: Any, published: bool = True) -> list[str]:
         """Every name of the entry: display names (``strip`` applied), ids that keep every word of
@@ -330,12 +181,12 @@ class CatalogIndex:
         ``published=False`` leaves out what only the ``hf_id`` column says (to check that column)."""
         ident = self.source.identity
         display = self.display_names(entry)
-        bags = [Counter(tokens(d, self.rules)) for d in display]
+        bags = [tokens(d, self.rules) for d in display]
         values = [v for v in (first_value(e, entry) for e in ident.ids) if isinstance(v, str | int)]
         if published and ident.hf_id is not None and isinstance(hf := first_value(ident.hf_id, entry), str):
             values.append(HF_PREFIX.sub("", hf.strip()).strip("/") if HF_PREFIX.match(hf.strip()) else hf)
         out = list(display)
-        for value in [str(v)[:MAX_NAME] for v in values if str(v).strip() and not _URL.match(str(v).strip())]:
+        for value in [str(v)[:MAX_NAME] for v in values if str(v).strip() and not URL.match(str(v).strip())]:
             if not self._drops(value, bags):
                 out.append(value)  # an id that drops a word the display name carries is no name
         for value in display + [str(v) for v in values]:
@@ -345,10 +196,14 @@ class CatalogIndex:
                     out.append(name)
         return list(dict.fromkeys(out))
 
-    def _drops(self, name: str, bags: list[Counter[str]], org: str = "") -> bool:
+    def _drops(self, name: str, displays: list[tuple[str, ...]], org: str = "") -> bool:
         """Whether ``name`` has fewer tokens than a display name, and not only its org's."""
-        bag, allowed = Counter(tokens(name, self.rules)), Counter(tokens(org, self.rules))
-        return any(bag < b and not (b - bag) <= allowed for b in bags)
+        toks = tokens(name, self.rules)
+        shorter = [d for d in displays if len(toks) < len(d)]  # a sub-multiset is shorter: most ids are not
+        if not shorter:
+            return False
+        bag, allowed = Counter(toks), Counter(tokens(org, self.rules))
+        return any(bag < (b := Counter(d)) and not (b - bag) <= allowed for d in shorter)
 
     def display_names(self, entry: Any) -> list[str]:
         ident, names = self.source.identity, []
@@ -385,7 +240,7 @@ class CatalogIndex:
         A name without a date that finds an entry carrying one (in any of its names) finds the
         source's only variant of it: ONLY_VARIANT, which other sources' dates can make ambiguous."""
         key = token_key(query, self.rules)
-        names = self.names(self.entries[i])
+        names = self.entry_names[i]
         fits = [n for n in names if key in (token_key(n, self.rules), base_key(n, self.rules))]
         strict, bare = name_key(query), not has_qualifier(query)
         found: tuple[MatchMethod, str] | None = None
@@ -404,9 +259,10 @@ class CatalogIndex:
             return MatchMethod.ONLY_VARIANT, found[1]
         return found
 
-    def match(self, name: str, hf_id: str | None, pin: Any = None) -> Match:
+    def match(self, name: str, hf_id: str | None, pin: Any = None, nearest: bool = True) -> Match:
         """Pin, then join key, then the name's tokens, a month date, an alias; several fitting
-        entries are ambiguous."""
+        entries are ambiguous. ``nearest``: list an unmatched name's nearest entries (only
+        ``etl match`` shows them, and they cost a third of a run's matching: a run goes without)."""
         if pin is False:
             return Match(MatchStatus.SKIPPED, method=MatchMethod.PIN, note="pinned false: not in this source")
         if isinstance(pin, str):
@@ -432,16 +288,16 @@ class CatalogIndex:
         found = self.by_name(name)
         if found.status == MatchStatus.UNMATCHED and found.entry is None and not found.note.startswith("only "):
             found = self.by_alias(name, found)
-        if found.status == MatchStatus.UNMATCHED:
+        if nearest and found.status == MatchStatus.UNMATCHED:
             found.nearest = self.nearest(tokens(name, self.rules))
         return found
 
     def by_name(self, name: str) -> Match:
         """The name's tokens (exact beats qualified siblings), then a month date."""
         toks = tokens(name, self.rules)
-        hits = sorted(set(self.by_key.get(_key(toks), [])))
+        hits = sorted(set(self.by_key.get(tokens_key(toks), [])))
         how = {i: h for i in hits if (h := self.method(name, i))}
-        exact = [i for i in how if any(token_key(n, self.rules) == _key(toks) for n in self.names(self.entries[i]))]
+        exact = [i for i in how if any(token_key(n, self.rules) == tokens_key(toks) for n in self.entry_names[i])]
         if len(hits) > 1 and len(exact) == 1:  # o3-mini is the entry named so, not o3-mini (high)
             others = ", ".join(str(self.describe(i)["id"]) for i in hits[: CANDIDATES + 1] if i != exact[0])
             found = self._result(exact, how[exact[0]][0], note=f"exact tokens; not its qualified siblings {others}")
@@ -460,17 +316,17 @@ class CatalogIndex:
             found.note = f"as {shown!r} ({'an id of the entry' if shown in ids else 'the name part of an org/name id'})"
         return found
 
-    def by_month(self, toks: list[str]) -> Match:
+    def by_month(self, toks: Sequence[str]) -> Match:
         """A day for the month an entry names, when exactly one entry of the name has that month."""
         month = month_key(toks) if self.rules.dates else None
         hits = sorted(set(self.months.get(month, []))) if month else []
         if len(hits) == 1:
-            days = [t for t in toks if _DAY_TOKEN.match(t)]
-            names = self.names(self.entries[hits[0]])
+            days = [t for t in toks if is_day(t)]
+            names = self.entry_names[hits[0]]
             same = [
                 n
                 for n in names
-                if month_key(t := tokens(n, self.rules)) == month and not (days and any(_DAY_TOKEN.match(x) for x in t))
+                if month_key(t := tokens(n, self.rules)) == month and not (days and any(is_day(x) for x in t))
             ]
             if same or not days:
                 found = self._result(hits, MatchMethod.MONTH)
@@ -499,7 +355,7 @@ class CatalogIndex:
         found.note = f"its aliases {', '.join(repr(a) for a, _, _ in fits)} fit several entries; {found.note}"
         return found
 
-    def nearest(self, query: list[str]) -> list[dict[str, str | None]]:
+    def nearest(self, query: Sequence[str]) -> list[dict[str, str | None]]:
         """The entries sharing the most of the query's tokens, rarest tokens first, walking at most
         NEAREST_BUDGET posting entries (a bounded cost per model, whatever the catalog's size)."""
         shared: Counter[int] = Counter()
@@ -512,9 +368,10 @@ class CatalogIndex:
                 break
         ranked, want = [], Counter(query)
         for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -self.lengths[kv[0]], -kv[0])):
-            best = min((_distance(want, bag), len(toks), toks) for toks, bag in self.bags[i])
+            named = [tokens(n, self.rules) for n in self.entry_names[i]]
+            best = min((_distance(want, Counter(toks)), len(toks), toks) for toks in named)
             ranked.append((best[0], i, best[2]))
         out = []
         for _, i, best in sorted(ranked)[:NEAREST]:
-            out.append({**self.describe(i), "reason": _diff(query, best)})
+            out.append({**self.describe(i), "reason": token_diff(query, best)})
         return out

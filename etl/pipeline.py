@@ -93,11 +93,13 @@ class Pipeline:
         return self.last_extract
 
     def transform(
-        self, models: list[ModelInfo] | None = None, progress: Progress | None = None
+        self, models: list[ModelInfo] | None = None, progress: Progress | None = None, nearest: bool = False
     ) -> dict[str, dict[str, str]]:
-        """Match and stage, from the cache only: model -> source -> match status."""
+        """Match and stage, from the cache only: model -> source -> match status. ``nearest``: keep
+        each unmatched model's nearest entries for :meth:`matches` (a run has no use for them)."""
         models = models if models is not None else self.models()
-        stage = Transformer(self.config, self.mappings, self.resolved, self.store, self.manual_values(models))
+        manual = self.manual_values(models)
+        stage = Transformer(self.config, self.mappings, self.resolved, self.store, manual, nearest)
         with self.store.writing():
             statuses = stage.run(models, progress or Progress())
         self.last_missing = stage.missing
@@ -183,7 +185,7 @@ class Pipeline:
         """How each model was found in each source (transform runs first): one dict per (model,
         source) with status, method, entry_id, entry_name, candidates, nearest, note, reason, url."""
         models = models if models is not None else self.models()
-        self.transform(models)
+        self.transform(models, nearest=True)
         return [row for rows in self.store.matches_by_model([m.name for m in models]).values() for row in rows]
 
     def explain(self, model: str, field: str | None = None) -> list[dict[str, Any]]:

@@ -39,6 +39,8 @@ DEFAULT_MAX_RETRY_WAIT = 120.0
 DEFAULT_RATE_LIMIT = 5.0
 #: Models matched, staged and loaded per batch (transform and load): bounds memory at 10,000+ models.
 MODELS_PER_CHUNK = 1000
+#: Threads that write model files while the load validates the next model (0: write in line).
+WRITE_THREADS = 2
 #: A batch goes on after one model fails, unless the config says otherwise.
 DEFAULT_CONTINUE_ON_ERROR = True
 #: Sent with every request so services can tell who is calling.

@@ -58,9 +58,11 @@ class Transformer:
         sources: Sources,
         store: Store,
         manual: ManualValues | None = None,
+        nearest: bool = False,
     ):
         self.config, self.mappings, self.sources, self.store = config, mappings, sources, store
         self.manual = manual  # the values file's hand-entered values, staged as the source `manual`
+        self.nearest = nearest  # store an unmatched model's nearest entries (for `etl match`)
         self.missing: list[Missing] = []  # responses the cache lacks, after run()
         self._missed_by: dict[str, list[str]] = {}  # url -> models waiting for it (per-model responses)
 
@@ -79,7 +81,9 @@ class Transformer:
                 for start in range(0, len(models), settings.MODELS_PER_CHUNK):
                     chunk, match_rows, staged_rows = models[start : start + settings.MODELS_PER_CHUNK], [], []
                     for model in chunk:
-                        listed = match_catalogs(model, catalogs)  # every catalog's, dates checked across them
+                        listed = match_catalogs(
+                            model, catalogs, self.nearest
+                        )  # every catalog's, dates checked across them
                         found = {
                             s.name: self._match(s, model, catalogs, listed, fetcher, misses, discovered.get(model.name))
                             for s in self.sources.active.values()

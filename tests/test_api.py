@@ -14,6 +14,7 @@ from helpers import cli, config_dict, import_into
 from replay import CASSETTES
 
 import etl.load
+import etl.writes
 from etl import LLMBenchmarkPipeline, ModelInfo, Pipeline, PipelineConfig, UsageError
 from etl.mappings import load_mappings
 
@@ -142,9 +143,9 @@ def test_an_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch, wh
             raise KeyboardInterrupt
 
     if where == "mid-write":
-        monkeypatch.setattr(etl.load.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+        monkeypatch.setattr(etl.writes.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
     else:
-        monkeypatch.setattr(etl.load.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        monkeypatch.setattr(etl.writes.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         pipeline.save_result(ModelInfo("M"), {"x": "new " * 1000})
     assert target.read_bytes() == old

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from etl.identity import base_key, name_key
 from etl.mappings import Identity, Source, compile_path
-from etl.matching import CatalogIndex, base_key, name_key
+from etl.matching import CatalogIndex
 
 
 def _index(entries, **ident):

@@ -24,21 +24,9 @@ from vcr.serializers import yamlserializer
 
 from etl.errors import UsageError
 from etl.fetch import Document
-from etl.identity import NO_NAMES, NameRules
+from etl.identity import MAX_NAME, NO_NAMES, NameRules, base_key, has_qualifier, name_key, strip_qualifiers, token_key
 from etl.mappings import Identity, Source, compile_path, load_mappings
-from etl.matching import (
-    MAX_NAME,
-    NEAREST_BUDGET,
-    CatalogIndex,
-    Match,
-    MatchMethod,
-    MatchStatus,
-    base_key,
-    has_qualifier,
-    name_key,
-    strip_qualifiers,
-    token_key,
-)
+from etl.matching import NEAREST_BUDGET, CatalogIndex, Match, MatchMethod, MatchStatus
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 FILES = {

@@ -12,14 +12,15 @@ import pytest
 from conftest import EXAMPLES
 from helpers import cli
 
-from etl import load
+from etl import load, writes
 
 TEMPLATE = (EXAMPLES / "templates" / "template.json").read_text()
 
 
 def _failing_for(monkeypatch, stem: str, code: int) -> None:
-    """write_atomic raises OSError(code) for the one file whose name starts with ``stem``."""
-    real = load.write_atomic
+    """write_atomic raises OSError(code) for the one file whose name starts with ``stem`` (a model
+    file, written by the load; or the attribution file, written beside them by etl/writes.py)."""
+    real = writes.write_atomic
 
     def write(target, text, mode=None):
         if target.name.startswith(stem):
@@ -27,6 +28,7 @@ def _failing_for(monkeypatch, stem: str, code: int) -> None:
         return real(target, text, mode)
 
     monkeypatch.setattr(load, "write_atomic", write)
+    monkeypatch.setattr(writes, "write_atomic", write)
 
 
 @pytest.mark.parametrize(
@@ -90,14 +92,14 @@ def test_a_read_only_folder_fails_its_models_and_the_batch_goes_on(models_dir, w
 def test_a_read_only_folder_as_root_is_simulated_by_refusing_the_temp_file(models_dir, monkeypatch):
     """As above, where root ignores permissions: mkstemp in the folder raises EACCES."""
     folder, store = models_dir
-    real = load.tempfile.mkstemp
+    real = writes.tempfile.mkstemp
 
     def mkstemp(*args, **kwargs):
         if "GLM-4.6" in kwargs.get("prefix", ""):
             raise PermissionError(errno.EACCES, "Permission denied")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(load.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(writes.tempfile, "mkstemp", mkstemp)
     result = cli("run", "--input-dir", str(folder), "--in-place", "--offline", "--cache-path", str(store))
     assert result.exit_code == 1, result.output
     assert (
