@@ -33,7 +33,7 @@ from .report import as_csv, as_html, as_json, as_table, diff_lines
 from .sources import Sources
 from .store import store_errors
 from .terminal import ask_launch, errors_to_exit, progress_for, recap, setup_logging
-from .values import todo_skeleton, todo_update
+from .todo import todo_skeleton, todo_update
 
 app = typer.Typer(
     help=(

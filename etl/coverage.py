@@ -10,7 +10,7 @@ source off, no source publishes the field at all.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .consumer import Verdict
@@ -121,45 +121,3 @@ def _why_empty(cands: list, by_source: dict[str, dict], active: set[str]) -> Cel
             found.setdefault(row["status"], []).append(cand.source)
     reason = next(r for r in REASONS if r in found)
     return Cell(reason, detail=f"{reason}: {', '.join(dict.fromkeys(found[reason]))}")
-
-
-@dataclass
-class TodoItem:
-    """One field that keeps a model from being scoreable: the sources tried and why each was
-    empty; ``pins``: where a source that fills it has the model ambiguous, its candidates (pin
-    one first: the source then fills the field, no hand-entered value needed)."""
-
-    model: str
-    field: str
-    tried: list[str]
-    pins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def todo_items(coverage: Coverage, models: list[str]) -> list[TodoItem]:
-    """Per model the consumer would reject, each blocking field with what was tried."""
-    items = []
-    for model in models:
-        found = coverage.verdicts.get(model)
-        if found is None or found.scoreable:
-            continue
-        cells = coverage.cells.get(model, {})
-        for name in found.blocking:
-            cell = cells.get(name)
-            tried = _tried(cell)
-            pins = {}
-            if cell is not None and cell.status == "ambiguous":
-                sources = cell.detail.split(": ", 1)[1].split(", ")
-                pins = {s: coverage.pins.get(model, {}).get(s, []) for s in sources}
-            items.append(TodoItem(model, name, tried, pins))
-    return items
-
-
-def _tried(cell: Cell | None) -> list[str]:
-    """'source: why empty' for each source a coverage cell names."""
-    if cell is None or ": " not in cell.detail:
-        return [cell.detail] if cell is not None and cell.detail else []
-    reason, sources = cell.detail.split(": ", 1)
-    return [f"{source}: {reason}" for source in sources.split(", ")]

@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import ModelInfo, PipelineConfig, models_from_folder, parse_models
 from .consumer import Verdict, verdict
-from .coverage import Coverage, TodoItem, build_coverage, todo_items
+from .coverage import Coverage, build_coverage
 from .errors import UsageError
 from .extract import Extractor
 from .load import Loader
@@ -24,6 +24,7 @@ from .per_source import settings_of
 from .pins import apply_pins, key_problems
 from .sources import Sources
 from .store import Store
+from .todo import TodoItem, todo_items
 from .transform import Transformer
 from .values import ManualValues, load_values
 

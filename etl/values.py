@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from .errors import UsageError, printable
+from .errors import UsageError
 from .files import load_yaml, yaml_problem
 from .mappings import Mappings, load_mappings
 from .store import staged_row
@@ -42,7 +42,6 @@ _FIXES = {
     "missing key: 'value'": "add `value:` (null blanks the field)",
 }
 _LINE = re.compile(r" \(line (\d+)\): ")
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class ManualValues:
         return list(self.by_model.get(name, ()))
 
 
-def _read(path: Path) -> tuple[Any, str, dict[tuple[str, ...], int]]:
+def read_values_file(path: Path) -> tuple[Any, str, dict[tuple[str, ...], int]]:
     """(data, text, line of each model and field key); every failure is one line naming the file
     and the place."""
     if not path.is_file():
@@ -114,7 +113,7 @@ def _read(path: Path) -> tuple[Any, str, dict[tuple[str, ...], int]]:
         data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise UsageError(yaml_problem(path, exc)) from None
-    lines = _key_lines(text)
+    lines = key_lines(text)
     problems = _foreign_values(data, path, lines)
     if problems:
         raise UsageError(problems)
@@ -148,7 +147,7 @@ def _foreign_values(data: Any, path: Path, lines: dict[tuple[str, ...], int]) ->
     return sorted(problems, key=_line_of)
 
 
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """Line of each model and each field key under ``models:`` (1-based), from the YAML node tree."""
     lines: dict[tuple[str, ...], int] = {}
     try:  # libyaml when present: the pure composer took 70 s on a file of 50,000 entries
@@ -168,7 +167,7 @@ def _key_lines(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _structure_problems(data: Any, path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
+def structure_problems(data: Any, path: Path, lines: dict[tuple[str, ...], int]) -> list[str]:
     """Schema problems, each with its line where the place is a model or field key, and its fix."""
     places = {".".join(("models", *key)): n for key, n in lines.items()}
     out = []
@@ -270,8 +269,8 @@ def load_values(
     """Read and check a values file against the config's models and the mappings' fields; raise
     UsageError with every problem (unknown model, unknown field, wrong type, no source), one line each."""
     path = Path(path)
-    data, _, lines = _read(path)
-    problems = _structure_problems(data, path, lines)
+    data, _, lines = read_values_file(path)
+    problems = structure_problems(data, path, lines)
     mappings = mappings or load_mappings()
     known = list(models)
     configured = set(known)  # a list scanned per model was O(models x models)
@@ -320,114 +319,3 @@ def load_values(
 def _line_of(problem: str) -> int:
     found = _LINE.search(problem)
     return int(found.group(1)) if found else 0
-
-
-def _yaml_key(text: str) -> str:
-    """The key as YAML reads it back as the same string: 'true', 'null', 'on' are quoted."""
-    plain = _PLAIN_KEY.fullmatch(text) and yaml.safe_load(text) == text
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-def _scalar(value: Any) -> str:
-    """JSON text, except that an exponent float keeps a dot: PyYAML reads 2e-07 as a string, 2.0e-07 as a float."""
-    text = json.dumps(value, ensure_ascii=False)
-    if isinstance(value, float) and "e" in text and "." not in text:
-        text = text.replace("e", ".0e")
-    return text
-
-
-def _flow(entry: dict[str, Any]) -> str:
-    """An entry as one YAML flow mapping (JSON scalars are valid YAML)."""
-    parts = [f"{k}: {_scalar(entry[k])}" for k in ("value", "source", "note") if k in entry]
-    return "{" + ", ".join(parts) + "}"
-
-
-def _decisions(existing_path: Path | None) -> tuple[str | None, dict[str, dict[str, dict[str, Any]]]]:
-    """(precedence, model -> field -> entry) already decided in the file; null entries are open."""
-    if existing_path is None or not existing_path.is_file():
-        return None, {}
-    data, _, lines = _read(existing_path)
-    problems = _structure_problems(data, existing_path, lines)
-    if problems:
-        raise UsageError(problems)
-    decided = {
-        str(model): {str(k): e for k, e in (entries or {}).items() if isinstance(e, dict)}
-        for model, entries in (data.get("models") or {}).items()
-    }
-    return data.get("precedence"), decided
-
-
-def todo_skeleton(existing_path: Path | str | None, blocking: dict[str, list[tuple[str, list[str]]]]) -> str:
-    """The values file with an open (null) entry for every field that keeps a model from being
-    scoreable, the sources tried and why each was empty as comments above it, and every decision
-    already in ``existing_path`` kept as it was (like `etl match --write-pins`)."""
-    precedence, decided = _decisions(Path(existing_path) if existing_path else None)
-    lines = [
-        "# Values no source publishes, entered by hand with a citation; read through the config's `values_file`.",
-        '# Replace each null with {value: ..., source: "URL or citation", note: "optional"}; a null value with',
-        "# a source blanks the field. Written by `etl todo --write`: decisions already here are kept.",
-        f"precedence: {precedence or DEFAULT_PRECEDENCE}",
-        "models:",
-    ]
-    for model in sorted(set(decided) | set(blocking)):
-        kept = decided.get(model, {})
-        open_fields = [(f, tried) for f, tried in blocking.get(model, []) if f not in kept]
-        if not kept and not open_fields:
-            continue  # scoreable, and nothing decided for it: nothing to write
-        lines.append(f"  {_yaml_key(model)}:")
-        for fname, entry in kept.items():
-            lines.append(f"    {_yaml_key(fname)}: {_flow(entry)}")
-        for fname, tried in open_fields:
-            said = "; ".join(" ".join(t.split()) for t in tried) if tried else "no source publishes this field"
-            lines.append(f"    # tried: {printable(said)}")
-            lines.append(f"    {_yaml_key(fname)}: null")
-    return "\n".join(lines) + "\n"
-
-
-def todo_update(text: str, blocking: dict[str, list[tuple[str, list[str]]]]) -> str | None:
-    """The user's own values file with the new open entries inserted where they belong, every
-    line already there (comments included) kept as it is: under a model's key, or new models at
-    the end of the ``models:`` block (wherever it is among the top-level keys). None when the
-    file's layout does not allow it (no block ``models:``, a flow mapping, odd indents): the
-    caller then writes the skeleton."""
-    lines = _key_lines(text)
-    rows = text.splitlines()
-    top = [i for i, row in enumerate(rows) if row[:1] not in ("", " ", "#", "-")]
-    start = next((i for i in top if rows[i].startswith("models:")), None)
-    if start is None:
-        return None
-    end = next((i for i in top if i > start), len(rows))  # the next top-level key, or the end
-    last = max((i for i in range(start, end) if rows[i][:1] == " "), default=start)  # the block's last line
-    inserts: dict[int, list[str]] = {}
-    tail: list[str] = []
-    for model, fields in blocking.items():
-        new = [(f, tried) for f, tried in fields if (model, f) not in lines]
-        block = [
-            part
-            for fname, tried in new
-            for part in (
-                f"    # tried: {printable('; '.join(' '.join(t.split()) for t in tried) or 'nothing')}",
-                f"    {_yaml_key(fname)}: null",
-            )
-        ]
-        if not block:
-            continue
-        if (model,) in lines:
-            inserts.setdefault(lines[(model,)], []).extend(block)  # right under the model's key
-        else:
-            tail += [f"  {_yaml_key(model)}:", *block]
-    if not inserts and not tail:
-        return text
-    if tail:
-        inserts.setdefault(last + 1, []).extend(tail)  # line numbers are 1-based: after row ``last``
-    out: list[str] = []
-    for number, row in enumerate(rows, 1):
-        out.append(row)
-        out += inserts.get(number, [])
-    updated = "\n".join(out) + "\n"
-    try:  # a layout this cannot follow (a flow mapping, odd indents): the caller writes the skeleton
-        models = (load_yaml(updated) or {}).get("models") or {}
-    except (yaml.YAMLError, AttributeError):
-        return None
-    wanted = all(f in (models.get(m) or {}) for m, fields in blocking.items() for f, _ in fields)
-    return updated if wanted else None

@@ -21,8 +21,9 @@ from vcr.serializers import yamlserializer
 from etl.consumer import Status, verdict
 from etl.errors import UsageError
 from etl.mappings import load_mappings
+from etl.todo import todo_skeleton
 from etl.transforms import Context, context_window, evaluate, in_param_count_unit, param_count
-from etl.values import MANUAL_SOURCE, load_values, todo_skeleton
+from etl.values import MANUAL_SOURCE, load_values
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = Path(__file__).resolve().parent / "fixtures" / "config_json"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from helpers import cli, errors
 
-from etl.values import ManualValue, ManualValues, todo_skeleton
+from etl.todo import todo_skeleton
+from etl.values import ManualValue, ManualValues
 
 FIELD = "model_specs.context_window"
 
@@ -157,7 +158,7 @@ def test_todo_writes_model_names_that_yaml_reads_back_as_the_same_names():
 
 
 def test_todo_write_keeps_the_users_comments_in_the_values_file(example_config):
-    """cli.todo regenerates the file from its parsed data (values.todo_skeleton): every comment the
+    """cli.todo regenerates the file from its parsed data (todo.todo_skeleton): every comment the
     user wrote is gone, here the example's reasons why Claude's param_count is left out on purpose;
     no backup is kept. The README tells users to run exactly this on examples/values.yaml."""
     values = example_config.parent / "values.yaml"
