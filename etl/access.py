@@ -9,6 +9,7 @@ so the reading is written once, here, rather than in one stage and imported by t
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ModelInfo, PipelineConfig
@@ -22,8 +23,24 @@ from .sources import Sources, url_for
 from .store import Store
 
 
-def open_fetcher(config: PipelineConfig, sources: Sources, store: Store, offline: bool) -> Fetcher:
-    """One fetcher per stage: online for extract, cache-only for transform."""
+@dataclass(frozen=True)
+class CacheState:
+    """What a fetcher reads from the store before it starts: each URL's last fetch outcome and
+    the cache keys of known URLs. Read once by a stage; its worker processes reuse it
+    (etl/workers.py), since they must not share the stage's store connection."""
+
+    known: dict[str, tuple[str, float, str]]
+    keys: dict[str, str]
+
+    @classmethod
+    def of(cls, store: Store) -> CacheState:
+        return cls(store.known_outcomes(), store.cache_keys())
+
+
+def open_fetcher(config: PipelineConfig, sources: Sources, store: Store | CacheState, offline: bool) -> Fetcher:
+    """One fetcher per stage (and per worker): online for extract, cache-only for transform. Each
+    opens its own connection to the HTTP cache."""
+    state = store if isinstance(store, CacheState) else CacheState.of(store)
     opts = FetchSettings(
         Path(config.cache_path),
         keys=sources.keys,
@@ -39,7 +56,7 @@ def open_fetcher(config: PipelineConfig, sources: Sources, store: Store, offline
         offline=offline,
     )
     kind = RecentFetcher if offline else Fetcher
-    return kind(opts, known=store.known_outcomes(), key_index=store.cache_keys())
+    return kind(opts, known=state.known, key_index=state.keys)
 
 
 class RecentFetcher(Fetcher):

@@ -107,6 +107,7 @@ class PipelineConfig:
     retry_backoff_factor: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR
     timeout: float = settings.DEFAULT_TIMEOUT
     continue_on_error: bool = settings.DEFAULT_CONTINUE_ON_ERROR
+    workers: int | None = None  # None: one per core (etl/workers.py)
     overwrite: bool = False
     log_level: str = "INFO"
     models: list[ModelInfo] = field(default_factory=list)

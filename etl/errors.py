@@ -60,6 +60,9 @@ class UsageError(EtlError):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
+    def __reduce__(self) -> tuple:  # rebuilt as raised when it crosses a process (etl/workers.py)
+        return type(self), (self.problems,)
+
 
 class SourceError(EtlError):
     """A source failed for one model or for the whole run; the batch goes on (exit 1 at the end)."""
@@ -69,6 +72,9 @@ class SourceError(EtlError):
         self.url = url
         self.detail = message
         super().__init__(f"{source}: {message}")
+
+    def __reduce__(self) -> tuple:  # rebuilt as raised when it crosses a process (etl/workers.py)
+        return type(self), (self.source, self.detail, self.url)
 
 
 class SourceStopped(SourceError):

@@ -13,12 +13,11 @@ import functools
 import json
 import logging
 import stat
-from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import settings
 from .config import ModelInfo, PipelineConfig
 from .consumer import verdict
 from .errors import EtlError, UsageError, WriteFailed
@@ -28,10 +27,10 @@ from .outcomes import Failure, ModelResult, ModelStatus, Progress, Reason
 from .store import LoadedFrom, Store
 from .validation import schema_problems
 from .values import MANUAL_SOURCE
+from .workers import Workers, worker_count
 from .writes import (
     ATTRIBUTION_FILE,
     ATTRIBUTION_STEM,
-    Writes,
     check_folder,
     remove_stale_temps,
     write_atomic,
@@ -43,9 +42,20 @@ log = logging.getLogger("etl")
 Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
 
 
+@dataclass
+class LoadBatch:
+    """What loading some models gives (etl/workers.py sends it back from a worker): each model's
+    result, the rows recording what was written, and the sources the written values came from."""
+
+    results: list[ModelResult] = field(default_factory=list)
+    load_rows: list[dict[str, Any]] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+
 class Loader:
     def __init__(self, config: PipelineConfig, mappings: Mappings, active: set[str], store: Store):
         self.config, self.mappings, self.active, self.store = config, mappings, active, store
+        self._shared: dict[str, Any] | None = None  # the shared template of the current run
 
     @functools.cached_property
     def fillable_fields(self) -> list[tuple[str, str]]:
@@ -203,38 +213,23 @@ class Loader:
 
     # ----- the stage ----------------------------------------------------------------------------
     def run(self, models: list[ModelInfo], progress: Progress) -> list[ModelResult]:
-        """Merge, validate and write every model, in chunks (flat memory at 10,000 models). Files
-        are written on settings.WRITE_THREADS threads while the next model is validated; a
-        chunk's outcomes are settled before its load is recorded."""
+        """Merge, validate and write every model, in batches (flat memory at 10,000 models), on
+        worker processes for a large run (etl/workers.py); this process records each batch's load."""
         progress.start("load", len(models))
-        shared = self.load_template() if any(m.template is None for m in models) else None
+        self._shared = self.load_template() if any(m.template is None for m in models) else None
         results: list[ModelResult] = []
         used: set[str] = set()
-        with Writes(settings.WRITE_THREADS) as writes:
-            for start in range(0, len(models), settings.MODELS_PER_CHUNK):
-                chunk = models[start : start + settings.MODELS_PER_CHUNK]
-                names = [m.name for m in chunk]
-                staged = self.store.staged_by_model(names)
-                matches = self.store.matches_by_model(names, outcome_only=True)
-                last = self.store.last_loaded(names)
-                pending = []
-                for model in chunk:
-                    rows = staged.get(model.name, [])
-                    result, data, written = self._model(
-                        model, rows, matches.get(model.name), shared, last.get(model.name, {}), writes
-                    )
-                    pending.append((model, rows, result, data, written))
+
+        def reopen() -> None:  # in a worker: its own connection to the store
+            self.store = Store(self.store.path)
+
+        with Workers(self._batch, worker_count(len(models), self.config.workers), start=reopen) as workers:
+            for part in workers.map(models):
+                self.store.record_load(part.load_rows)
+                results += part.results
+                used |= part.used
+                for _ in part.results:
                     progress.advance("load")
-                load_rows: list[dict[str, Any]] = []
-                for model, rows, result, data, written in pending:
-                    if written is not None:
-                        self._settle(model, result, data, written)
-                    results.append(result)
-                    if result.saved:
-                        by_field = {f"{r['section']}.{r['field']}": r for r in rows}
-                        load_rows += self._loaded_values(model, data, by_field, last.get(model.name, {}), result)
-                        used |= {r["source"] for r in rows}
-                self.store.record_load(load_rows)
         if used - {MANUAL_SOURCE}:
             try:
                 write_attribution(self.attribution_path(), self.mappings, used - {MANUAL_SOURCE})
@@ -242,17 +237,25 @@ class Loader:
                 log.error("%s", write_problem(self.attribution_path(), exc, "the attribution file"))
         return results
 
+    def _batch(self, chunk: list[ModelInfo]) -> LoadBatch:
+        """Fill, validate and write some models (here or in a worker)."""
+        names = [m.name for m in chunk]
+        staged, matches = self.store.staged_by_model(names), self.store.matches_by_model(names, outcome_only=True)
+        last = self.store.last_loaded(names)
+        part = LoadBatch()
+        for model in chunk:
+            rows = staged.get(model.name, [])
+            result, data = self._model(model, rows, matches.get(model.name), self._shared, last.get(model.name, {}))
+            part.results.append(result)
+            if result.saved:
+                by_field = {f"{r['section']}.{r['field']}": r for r in rows}
+                part.load_rows += self._loaded_values(model, data, by_field, last.get(model.name, {}), result)
+                part.used |= {r["source"] for r in rows}
+        return part
+
     def _model(
-        self,
-        model: ModelInfo,
-        rows: list[dict],
-        matches: list[dict] | None,
-        shared: dict | None,
-        last: dict,
-        writes: Writes,
-    ) -> tuple[ModelResult, dict[str, Any], Future | None]:
-        """The model's file as data, validated; its write submitted (the future says if it was
-        written), or None when there is nothing to write."""
+        self, model: ModelInfo, rows: list[dict], matches: list[dict] | None, shared: dict | None, last: dict
+    ) -> tuple[ModelResult, dict[str, Any]]:
         result = ModelResult(model.name, ModelStatus.FAILED, conflicts=[_name(r) for r in rows if r["conflict"]])
         data: dict[str, Any] = {}
         for row in matches or []:
@@ -274,27 +277,19 @@ class Loader:
             problems = schema_problems("model.schema.json", data, f"{model.name} (from {where})")
             if problems:
                 result.status, result.error = ModelStatus.INVALID, "\n".join(problems)
-                return result, data, None
-            return result, data, writes.submit(functools.partial(self._save, model, data, template))
-        except EtlError as exc:  # a broken template, a model never transformed: this model only
-            result.status, result.error = ModelStatus.FAILED, str(exc)
+            else:
+                try:
+                    written = self._save(model, data, template)
+                except OSError as exc:  # disk full, read-only, immutable: this model failed, the batch goes on
+                    raise WriteFailed(write_problem(self.target(model), exc)) from None
+                result.output = str(self.target(model))
+                result.status = ModelStatus.WRITTEN if written else ModelStatus.UNCHANGED
+                result.verdict = verdict(data, self.config.consumer_schema)
+        except EtlError as exc:  # a broken template, a model never transformed, a file that cannot
+            result.status, result.error = ModelStatus.FAILED, str(exc)  # be written: this model only
             if not self.config.continue_on_error:
                 raise
-        return result, data, None
-
-    def _settle(self, model: ModelInfo, result: ModelResult, data: dict[str, Any], written: Future) -> None:
-        """A submitted write's outcome: written or unchanged, with the file's verdict; or, when the
-        OS refused it (disk full, read-only, immutable), this model failed and the batch goes on."""
-        try:
-            changed = written.result()
-        except OSError as exc:
-            result.status, result.error = ModelStatus.FAILED, write_problem(self.target(model), exc)
-            if not self.config.continue_on_error:
-                raise WriteFailed(result.error) from None
-            return
-        result.output = str(self.target(model))
-        result.status = ModelStatus.WRITTEN if changed else ModelStatus.UNCHANGED
-        result.verdict = verdict(data, self.config.consumer_schema)
+        return result, data
 
     def _keep_lost(
         self, model: ModelInfo, template: dict, data: dict, chosen: Chosen, last: dict, result: ModelResult

@@ -20,7 +20,7 @@ import typer
 from . import settings
 from .config import PipelineConfig, models_from_option
 from .errors import UsageError
-from .per_source import Setting, SettingKind, declared_settings
+from .per_source import Setting, SettingKind, declared_mappings, declared_settings
 from .pipeline import Pipeline
 from .store import store_errors
 from .terminal import errors_to_exit, setup_logging
@@ -219,6 +219,6 @@ def build_pipeline(options: dict[str, Any]) -> Pipeline:
     config = PipelineConfig.load(options["config"], overrides)
     if level:
         config.log_level = str(level)
-    pipeline = Pipeline(config)
+    pipeline = Pipeline(config, declared_mappings(config.mappings_dir))
     setup_logging(config.log_level, pipeline.resolved.secrets)
     return pipeline

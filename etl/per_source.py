@@ -120,16 +120,28 @@ def settings_of(mappings: Mappings) -> dict[str, Setting]:
 def declared_settings(folder: Path | str | None = None) -> dict[str, Setting]:
     """The per-source settings of a mappings folder (default: the shipped one), read once per
     version of its files."""
+    return _declared(folder)[1]
+
+
+def declared_mappings(folder: Path | str | None = None) -> Mappings:
+    """The mappings the CLI read for its flags, read once per version of the folder's files: the
+    command's pipeline uses the same object rather than reading and compiling them again (0.1-0.2 s
+    of every start). Shared: a caller must not change it."""
+    return _declared(folder)[0]
+
+
+def _declared(folder: Path | str | None) -> tuple[Mappings, dict[str, Setting]]:
     folder = Path(folder) if folder else mappings_dir()
     files = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
     return _cached(folder, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
 @functools.cache
-def _cached(folder: Path, _version: tuple[Any, ...]) -> dict[str, Setting]:
+def _cached(folder: Path, _version: tuple[Any, ...]) -> tuple[Mappings, dict[str, Setting]]:
     from .mappings import load_mappings
 
-    return settings_of(load_mappings(folder))
+    mappings = load_mappings(folder)
+    return mappings, settings_of(mappings)
 
 
 def config_properties(settings: dict[str, Setting]) -> tuple[tuple[str, str], ...]:

@@ -39,8 +39,14 @@ DEFAULT_MAX_RETRY_WAIT = 120.0
 DEFAULT_RATE_LIMIT = 5.0
 #: Models matched, staged and loaded per batch (transform and load): bounds memory at 10,000+ models.
 MODELS_PER_CHUNK = 1000
-#: Threads that write model files while the load validates the next model (0: write in line).
-WRITE_THREADS = 2
+#: Models per batch of per-model work handed to a worker process (etl/workers.py).
+MODELS_PER_BATCH = 50
+#: Below this many models a stage runs in one process (forking costs more than it saves).
+PARALLEL_MIN_MODELS = 200
+#: Most worker processes a stage uses when the config's ``workers`` is not set (one per core up to this).
+MAX_WORKERS = 4
+#: Seconds a worker process may take to open its connections before the stage runs in one process.
+WORKER_START_TIMEOUT = 60.0
 #: A batch goes on after one model fails, unless the config says otherwise.
 DEFAULT_CONTINUE_ON_ERROR = True
 #: Sent with every request so services can tell who is calling.

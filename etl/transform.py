@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import settings
-from .access import FetchFailure, NoListing, fetch_match, listed_files, open_fetcher
+from .access import CacheState, FetchFailure, NoListing, fetch_match, listed_files, open_fetcher
 from .catalogs import load_catalogs, match_catalogs, with_keys
 from .config import ModelInfo, PipelineConfig
 from .errors import SourceError
@@ -30,6 +29,7 @@ from .store import Store, encode, staged_row
 from .transforms import Context, in_param_count_unit, judge
 from .validation import field_check
 from .values import ManualValue, ManualValues
+from .workers import Workers, worker_count
 
 log = logging.getLogger("etl")
 
@@ -50,6 +50,19 @@ class Listed(Document):
         return next(iter(self.parts.values()))
 
 
+@dataclass
+class Batch:
+    """What matching and staging some models gives (etl/workers.py sends it back from a worker):
+    their match and staged rows, each model's statuses, and what the cache lacked."""
+
+    match_rows: list[dict[str, Any]] = field(default_factory=list)
+    staged_rows: list[dict[str, Any]] = field(default_factory=list)
+    statuses: dict[str, dict[str, str]] = field(default_factory=dict)
+    misses: list[str] = field(default_factory=list)
+    missed_by: dict[str, list[str]] = field(default_factory=dict)
+    new_keys: dict[str, str] = field(default_factory=dict)
+
+
 class Transformer:
     def __init__(
         self,
@@ -64,41 +77,63 @@ class Transformer:
         self.manual = manual  # the values file's hand-entered values, staged as the source `manual`
         self.nearest = nearest  # store an unmatched model's nearest entries (for `etl match`)
         self.missing: list[Missing] = []  # responses the cache lacks, after run()
-        self._missed_by: dict[str, list[str]] = {}  # url -> models waiting for it (per-model responses)
+        self._missed_by: dict[str, list[str]] = {}  # url -> models waiting for it, in the current batch
+        self._shared: tuple[dict, dict, Fetcher] | None = None  # catalogs, discovered keys, fetcher
 
     def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
         """Returns model -> source -> match status. A response the cache lacks leaves its cells
-        ``not cached`` (``missing`` lists them); every other value is staged."""
+        ``not cached`` (``missing`` lists them); every other value is staged. Models are matched
+        and staged in batches, on worker processes for a large run (etl/workers.py); this
+        process writes every batch's rows, in model order, in one transaction."""
         progress.start("transform", len(models))
-        fetcher = open_fetcher(self.config, self.sources, self.store, offline=True)
+        state = CacheState.of(self.store)
+        fetcher = open_fetcher(self.config, self.sources, state, offline=True)
         misses: list[str] = []
-        self._missed_by.clear()
+        missed_by: dict[str, list[str]] = {}
+        new_keys: dict[str, str] = {}
         try:
             catalogs = load_catalogs(self.sources, fetcher, misses)
             models, discovered = with_keys(models, catalogs)
+            self._shared = (catalogs, discovered, fetcher)
+
+            def reopen() -> None:  # in a worker: its own connection to the cache
+                self._shared = (catalogs, discovered, open_fetcher(self.config, self.sources, state, offline=True))
+
             statuses: dict[str, dict[str, str]] = {}
-            with self.store.replacing() as write:  # one transaction; rows go in per chunk: flat memory
-                for start in range(0, len(models), settings.MODELS_PER_CHUNK):
-                    chunk, match_rows, staged_rows = models[start : start + settings.MODELS_PER_CHUNK], [], []
-                    for model in chunk:
-                        listed = match_catalogs(
-                            model, catalogs, self.nearest
-                        )  # every catalog's, dates checked across them
-                        found = {
-                            s.name: self._match(s, model, catalogs, listed, fetcher, misses, discovered.get(model.name))
-                            for s in self.sources.active.values()
-                        }
-                        _refuse_derivatives(found, self.sources.active)
-                        match_rows += [_match_row(model, name, m, doc) for name, (m, doc) in found.items()]
-                        statuses[model.name] = {name: m.status for name, (m, _) in found.items()}
-                        staged_rows += self._stage(model, found)
+            workers = Workers(self._batch, worker_count(len(models), self.config.workers), start=reopen)
+            with workers, self.store.replacing() as write:  # one transaction; rows go in per batch: flat memory
+                for part in workers.map(models):
+                    write(list(part.statuses), part.match_rows, part.staged_rows)
+                    statuses.update(part.statuses)
+                    misses += part.misses
+                    for url, waiting in part.missed_by.items():
+                        missed_by.setdefault(url, []).extend(waiting)
+                    new_keys.update(part.new_keys)
+                    for _ in part.statuses:
                         progress.advance("transform")
-                    write([m.name for m in chunk], match_rows, staged_rows)
-            self.missing = self._missing(misses, [m.name for m in models])
+            self.missing = self._missing(misses, [m.name for m in models], missed_by)
         finally:
-            self.store.record_cache_keys(fetcher.new_keys)
+            self.store.record_cache_keys({**fetcher.new_keys, **new_keys})
             fetcher.close()
         return statuses
+
+    def _batch(self, chunk: list[ModelInfo]) -> Batch:
+        """Match and stage some models (here or in a worker): their rows, and what the cache lacked."""
+        catalogs, discovered, fetcher = self._shared
+        self._missed_by = {}
+        part = Batch()
+        for model in chunk:
+            listed = match_catalogs(model, catalogs, self.nearest)  # every catalog's, dates checked across them
+            found = {
+                s.name: self._match(s, model, catalogs, listed, fetcher, part.misses, discovered.get(model.name))
+                for s in self.sources.active.values()
+            }
+            _refuse_derivatives(found, self.sources.active)
+            part.match_rows += [_match_row(model, name, m, doc) for name, (m, doc) in found.items()]
+            part.statuses[model.name] = {name: m.status for name, (m, _) in found.items()}
+            part.staged_rows += self._stage(model, found)
+        part.missed_by, part.new_keys = self._missed_by, dict(fetcher.new_keys)
+        return part
 
     def _match(
         self,
@@ -159,12 +194,13 @@ class Transformer:
             self._missed_by.setdefault(failed.url, []).append(model.name)
         return failed
 
-    def _missing(self, misses: list[str], models: list[str]) -> list[Missing]:
+    @staticmethod
+    def _missing(misses: list[str], models: list[str], missed_by: dict[str, list[str]]) -> list[Missing]:
         """Each response the cache lacks once, with the models waiting for it (all: a catalog)."""
         out = []
         for line in sorted(set(misses)):
             source, url = line.split(" ", 1)
-            out.append(Missing(source, url, tuple(dict.fromkeys(self._missed_by.get(url, models)))))
+            out.append(Missing(source, url, tuple(dict.fromkeys(missed_by.get(url, models)))))
         return out
 
     def _match_listed(
