@@ -88,7 +88,8 @@ class Workers(Generic[T, R]):
             raise
         return pool
 
-    def map(self, items: list[T], size: int = settings.MODELS_PER_BATCH) -> Iterator[R]:
+    def map(self, items: list[T], size: int | None = None) -> Iterator[R]:
+        size = size or settings.MODELS_PER_BATCH
         parts = [items[i : i + size] for i in range(0, len(items), size)]
         if self.pool is None:
             yield from map(self.job, parts)

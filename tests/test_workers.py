@@ -1,0 +1,196 @@
+"""etl/workers.py: per-model work on forked processes gives the store and the files of one process;
+errors cross back as raised; Ctrl-C stops the workers without a traceback."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import cli
+
+from etl import load, settings, workers
+from etl.errors import SourceError, UsageError
+from etl.workers import Workers, worker_count
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
+
+
+@pytest.fixture
+def forks(monkeypatch):
+    """Every stage of the 10-model example runs on workers (batches of 3), and each fork is counted."""
+    monkeypatch.setattr(settings, "PARALLEL_MIN_MODELS", 1)
+    monkeypatch.setattr(settings, "MODELS_PER_BATCH", 3)
+    pools: list[bool] = []
+    real = Workers._fork
+
+    def fork(job, count, start):
+        pool = real(job, count, start)
+        pools.append(pool is not None)
+        return pool
+
+    monkeypatch.setattr(Workers, "_fork", staticmethod(fork))
+    return pools
+
+
+def _config(example_config: Path, name: str, count: int) -> Path:
+    """The example's config with its own store copy, output folder and ``workers``."""
+    data = yaml.safe_load(example_config.read_text())
+    store = example_config.parent / f"{name}.sqlite"
+    store.write_bytes(Path(data["cache_path"]).read_bytes())
+    data.update(cache_path=str(store), output_dir=str(example_config.parent / name), workers=count)
+    path = example_config.parent / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _tables(store: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(store) as db:
+        return {
+            "matches": db.execute("SELECT * FROM matches ORDER BY rowid").fetchall(),
+            "staged": db.execute("SELECT * FROM staged ORDER BY rowid").fetchall(),
+            "loads": db.execute("SELECT model, field, value, source FROM loads ORDER BY rowid").fetchall(),
+        }
+
+
+def test_workers_write_the_store_and_files_of_one_process(example_config, forks):
+    one, two = _config(example_config, "one", 1), _config(example_config, "two", 2)
+    first = cli("run", "-c", str(one), "--offline")
+    assert forks == []  # workers: 1 never forks
+    second = cli("run", "-c", str(two), "--offline")
+    assert forks == [True, True]  # transform and load each ran on worker processes
+    assert first.exit_code == second.exit_code == 0, second.output
+    said = [second.output.replace("/two/", "/one/").replace("two.sqlite", "one.sqlite"), first.output]
+    assert said[0] == said[1]  # the same recap, model by model
+    files = sorted(p.name for p in (example_config.parent / "one").iterdir())
+    assert files == sorted(p.name for p in (example_config.parent / "two").iterdir()) and len(files) == 11
+    for name in files:
+        assert (example_config.parent / "one" / name).read_bytes() == (
+            example_config.parent / "two" / name
+        ).read_bytes()
+    ours, theirs = _tables(example_config.parent / "one.sqlite"), _tables(example_config.parent / "two.sqlite")
+    for table in ours:  # the same rows, in the same order ("loads": what was written, not when or where)
+        assert ours[table] == theirs[table] and ours[table], table
+
+
+def test_a_write_refused_in_a_worker_fails_that_model_only(example_config, forks, monkeypatch):
+    real = load.write_atomic
+
+    def write(target, text, mode=None):
+        if target.name.startswith("GLM-4.6_"):
+            raise OSError(28, "No space left on device", str(target))
+        return real(target, text, mode)
+
+    monkeypatch.setattr(load, "write_atomic", write)  # before the fork: the workers inherit it
+    result = cli("run", "-c", str(_config(example_config, "two", 2)), "--offline")
+    assert forks == [True, True]
+    assert result.exit_code == 1, result.output
+    assert any(
+        "GLM-4.6_filled.json: cannot write the model file (No space left on device)" in line
+        for line in result.output.splitlines()
+    )
+    assert len(list((example_config.parent / "two").glob("*_filled.json"))) == 9
+
+
+def _square_all(batch: list[int]) -> list[int]:
+    return [x * x for x in batch]
+
+
+def test_batches_come_back_in_order_from_workers():
+    with Workers(_square_all, 2) as pool:
+        assert pool.pool is not None
+        assert [x for part in pool.map(list(range(100)), size=7) for x in part] == [x * x for x in range(100)]
+    assert multiprocessing.active_children() == []
+
+
+def _raise_usage(batch: list[int]) -> None:
+    raise UsageError([f"models.yaml: models[{batch[0]}]: bad", "second: problem"])
+
+
+def _raise_source(batch: list[int]) -> None:
+    raise SourceError("openrouter", f"HTTP 500 for item {batch[0]}", "http://127.0.0.1/x")
+
+
+def test_domain_errors_reach_the_parent_as_raised():
+    with pytest.raises(UsageError) as usage, Workers(_raise_usage, 2) as pool:
+        list(pool.map([1, 2, 3, 4], size=2))
+    assert usage.value.problems == ["models.yaml: models[1]: bad", "second: problem"]
+    with pytest.raises(SourceError) as source, Workers(_raise_source, 2) as pool:
+        list(pool.map([5, 6], size=1))
+    assert (source.value.source, source.value.detail, source.value.url) == (
+        "openrouter",
+        "HTTP 500 for item 5",
+        "http://127.0.0.1/x",
+    )
+    assert multiprocessing.active_children() == []
+
+
+def _cannot_start() -> None:
+    raise OSError("the cache cannot be opened here")
+
+
+def test_a_worker_that_cannot_start_leaves_the_work_to_this_process(caplog):
+    caplog.set_level("DEBUG", logger="etl")
+    with Workers(_square_all, 2, start=_cannot_start) as pool:
+        assert pool.pool is None
+        assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
+    assert "worker processes did not start (OSError: the cache cannot be opened here)" in caplog.text
+    assert multiprocessing.active_children() == []
+
+
+def _slow(batch: list[int]) -> list[int]:
+    time.sleep(0.2)
+    return batch
+
+
+def test_ctrl_c_stops_the_workers_without_a_traceback(capfd):
+    """SIGINT reaches the parent and every worker (as a terminal's Ctrl-C reaches the process
+    group): the workers ignore it, the parent stops them, nothing prints a traceback."""
+    with Workers(_slow, 2) as pool:
+        children = multiprocessing.active_children()
+        assert len(children) == 2
+
+        def interrupt() -> None:
+            time.sleep(0.5)
+            for child in children:
+                os.kill(child.pid, signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        got = []
+        with pytest.raises(KeyboardInterrupt):
+            for part in pool.map(list(range(200)), size=1):
+                got += part
+    assert got == list(range(len(got))) and len(got) < 200
+    assert multiprocessing.active_children() == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("platform", "models", "configured", "expected"),
+    [
+        ("linux", 199, None, 1),  # below PARALLEL_MIN_MODELS: forking costs more than it saves
+        ("linux", 200, 1, 1),
+        ("linux", 10_000, 3, 3),
+        ("darwin", 10_000, 3, 1),  # fork is not macOS's safe default
+        ("win32", 10_000, None, 1),
+    ],
+)
+def test_worker_count(monkeypatch, platform, models, configured, expected):
+    monkeypatch.setattr(workers.sys, "platform", platform)
+    assert worker_count(models, configured) == expected
+
+
+def test_worker_count_defaults_to_the_cores_up_to_the_bound(monkeypatch):
+    monkeypatch.setattr(workers.sys, "platform", "linux")
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda _: set(range(16)))
+    assert worker_count(10_000) == settings.MAX_WORKERS
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda _: {0})
+    assert worker_count(10_000) == 1
