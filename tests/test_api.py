@@ -61,7 +61,7 @@ def test_config_dicts_are_validated():
         "<config dict>: (top level): unknown key 'modelz': did you mean 'models'? valid: allow_removals, artificial_analysis_key, attribution_file, "
         "cache_path, cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, rate_limit_hf, "
-        "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file",
+        "require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file, workers",
         "<config dict>: timeout: expected number, got str 'soon'",
     ]
 

@@ -60,7 +60,7 @@ def test_yaml_anchors_that_expand_a_little_and_merge_keys_still_load(workdir):
         "error: c.yaml: (top level): unknown key 'x-common': valid: allow_removals, artificial_analysis_key, attribution_file, cache_path, "
         "cache_ttl_hours, consumer_schema, continue_on_error, huggingface_key, in_place, input_dir, log_level, "
         "max_retries, models, output_dir, output_name, overwrite, param_count_unit, pins_file, rate_limit_aa, "
-        "rate_limit_hf, require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file"
+        "rate_limit_hf, require_scoreable, retry_backoff_factor, sources, template_path, timeout, values_file, workers"
     ]  # the anchors and the merge keys loaded: only the schema objects to the helper key
 
 
