@@ -13,7 +13,8 @@ from typing import Any
 
 from jsonpath_ng.ext import parse as _parse_jsonpath
 
-_DOTTED = re.compile(r"^\$((?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
+#: one step of a plain path: .name, .'quoted' / ."quoted", ['quoted'], .[n] / [n]
+_STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\.?\[?'([^'\\]*)'\]?|\.?\[?"([^"\\]*)"\]?|\.?\[(\d+)\]""")
 
 
 @dataclass(frozen=True)
@@ -22,23 +23,44 @@ class _Found:
 
 
 class KeyPath(tuple):
-    """``$.a.b.c`` as plain dict lookups: same answer as jsonpath-ng, ~20x faster on the hot path."""
+    """``$.a.'b c'.[0]`` as plain dict and list lookups: same answer as jsonpath-ng, ~20x faster on
+    the hot path. A step is a key (str) or a list index (int, not negative)."""
 
     def find(self, document: Any) -> list[_Found]:
         for key in self:
-            if not isinstance(document, dict) or key not in document:
+            if isinstance(key, int):
+                if not isinstance(document, list) or key >= len(document):
+                    return []
+            elif not isinstance(document, dict) or key not in document:
                 return []
             document = document[key]
         return [_Found(document)]
 
 
+def _plain(expression: str) -> KeyPath | None:
+    """The steps of a path made only of keys and indexes, or None (jsonpath-ng reads it)."""
+    if not expression.startswith("$"):
+        return None
+    steps: list[str | int] = []
+    pos = 1
+    while pos < len(expression):
+        step = _STEP.match(expression, pos)
+        if step is None:
+            return None
+        name, single, double, index = step.groups()
+        text = step.group()
+        if (single is not None or double is not None) and (text.count("[") != text.count("]")):
+            return None  # ['a' or 'a']: not a step
+        steps.append(int(index) if index is not None else next(v for v in (name, single, double) if v is not None))
+        pos = step.end()
+    return KeyPath(steps)
+
+
 @cache
 def compile_path(expression: str) -> Any:
     """Compile a JSONPath once per process (raises on a bad expression)."""
-    dotted = _DOTTED.match(expression.strip())
-    if dotted:
-        return KeyPath(k for k in dotted.group(1).split(".") if k)
-    return _parse_jsonpath(expression)
+    plain = _plain(expression.strip())
+    return plain if plain is not None else _parse_jsonpath(expression)
 
 
 def first_value(expr: Any, document: Any) -> Any:

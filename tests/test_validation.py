@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from jsonpath_ng.ext import parse as jsonpath_parse  # noqa: E402
@@ -73,9 +74,27 @@ def test_fast_config_validator_agrees_with_jsonschema(doc):
     assert fast_validator("config.schema.json")(doc) == validator("config.schema.json").is_valid(doc)
 
 
+#: documents whose keys the plain paths below name, at any depth (keys, lists, anything else)
+_keyed = st.recursive(
+    scalars,
+    lambda c: st.one_of(
+        st.lists(c, max_size=3),
+        st.dictionaries(st.sampled_from(["a", "b", "b c", "Model Link", "tags", "x_1", "y"]), c, max_size=4),
+    ),
+    max_leaves=12,
+)
+_PLAIN_PATHS = ["$", "$.a", "$.a.b", "$.x_1.y", "$.'Model Link'", '$."b c"', "$['a']['b c']", "$.tags.[0]", "$.a[1].b"]
+
+
 @SETTINGS
-@given(doc=json_values, path=st.sampled_from(["$", "$.a", "$.a.b", "$.pricing.prompt", "$.x_1.y"]))
-def test_dotted_paths_agree_with_jsonpath_ng(doc, path):
+@given(doc=st.one_of(json_values, _keyed), path=st.sampled_from(_PLAIN_PATHS))
+def test_plain_paths_agree_with_jsonpath_ng(doc, path):
+    """Keys (dotted, quoted, bracketed) and list indexes are read as plain lookups: same answer."""
     fast = compile_path(path)
     assert isinstance(fast, KeyPath)
     assert [m.value for m in fast.find(doc)] == [m.value for m in jsonpath_parse(path).find(doc)]
+
+
+@pytest.mark.parametrize("path", ["$.a[*]", "$..a", "$.a[?(@.b)]", "$.a[-1]", "$.a[0:2]", "$.a.`len`"])
+def test_other_paths_are_read_by_jsonpath_ng(path):
+    assert not isinstance(compile_path(path), KeyPath)
