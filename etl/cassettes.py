@@ -29,7 +29,8 @@ from .errors import UsageError
 from .fetch import open_session
 from .outcomes import FetchOutcome
 from .sources import Sources
-from .store import Store, store_errors
+from .store import Store
+from .storefile import store_errors
 
 
 def _response(uri: str, method: str, recorded: dict) -> requests.Response:

@@ -15,9 +15,15 @@ from the same cached catalogs, so an offline re-run needs no request.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import json
 import logging
+import pickle
+import sys
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from .access import fetch_match
@@ -30,6 +36,7 @@ from .matching import CatalogIndex, Match, MatchMethod, MatchStatus
 from .outcomes import Reason
 from .paths import KeyPath, first_value
 from .sources import Sources
+from .store import Store
 
 log = logging.getLogger("etl")
 
@@ -81,8 +88,73 @@ def _fingerprint(record: Any) -> str:
         return repr(id(record))
 
 
-def load_catalogs(sources: Sources, fetcher: Fetcher, misses: list[str]) -> dict[str, Catalog | Match]:
-    return {s.name: load_catalog(s, fetcher, sources, misses) for s in sources.active.values() if s.scope == "catalog"}
+def load_catalogs(
+    sources: Sources, fetcher: Fetcher, misses: list[str], store: Store | None = None
+) -> dict[str, Catalog | Match]:
+    """Every active catalog, indexed. With a store, an index an earlier run kept is used while the
+    cached responses it was built from are unchanged (same code, same mappings); a new one is kept."""
+    version = index_version(sources) if store is not None else ""
+    out: dict[str, Catalog | Match] = {}
+    for source in (s for s in sources.active.values() if s.scope == "catalog"):
+        if store is not None and (kept := _kept(store, source.name, version)) is not None:
+            out[source.name] = kept
+            continue
+        first = len(fetcher.read_keys)
+        out[source.name] = found = load_catalog(source, fetcher, sources, misses)
+        keys = fetcher.read_keys[first:]
+        if store is not None and isinstance(found, Catalog) and (digest := store.responses_digest(keys)):
+            store.keep_index(source.name, version, keys, digest, pickle.dumps(found, pickle.HIGHEST_PROTOCOL))
+    return out
+
+
+def _kept(store: Store, source: str, version: str) -> Catalog | None:
+    """The kept index, if the responses it was built from are still the cached ones. Pickle, as
+    requests-cache's own serializer of the responses in this same file: the store is trusted
+    like the cache (measured: ~20x faster than indexing again, 0.7 s of a 1,000-model run)."""
+    kept = store.kept_index(source, version)
+    if kept is None or store.responses_digest(kept[0]) != kept[1]:
+        return None
+    try:
+        found = pickle.loads(kept[2])
+    except Exception:  # noqa: BLE001 - an index that does not load is built again
+        return None
+    return found if isinstance(found, Catalog) else None
+
+
+@functools.cache
+def _code_digest() -> str:
+    """The code that builds an index: any change to the package makes every kept index stale."""
+    digest = hashlib.sha256(sys.version.encode())
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def index_version(sources: Sources) -> str:
+    """What an index depends on besides its responses: this code and the resolved identity of
+    every source and of the shared names file (mappings/names.yaml)."""
+    digest = hashlib.sha256(_code_digest().encode())
+    digest.update(repr(_canonical(sources.names)).encode())
+    for source in sorted(sources.active.values(), key=lambda s: s.name):
+        digest.update(repr(_canonical(source)).encode())
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """``value`` as nested tuples that repr the same in every process (a set's order follows the
+    process's string hash seed)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (
+            type(value).__name__,
+            *((f.name, _canonical(getattr(value, f.name))) for f in dataclasses.fields(value)),
+        )
+    if isinstance(value, dict):
+        return tuple(sorted((repr(k), _canonical(v)) for k, v in value.items()))
+    if isinstance(value, set | frozenset):
+        return tuple(sorted(repr(_canonical(v)) for v in value))
+    if isinstance(value, list | tuple):
+        return tuple(_canonical(v) for v in value)
+    return repr(value)
 
 
 #: the rules that read a name (an ambiguous result of one of them lists the entries of that name)

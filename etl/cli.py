@@ -31,7 +31,7 @@ from .pins import write_pins as write_pins_file
 from .pipeline import Pipeline
 from .report import as_csv, as_html, as_json, as_table, diff_lines
 from .sources import Sources
-from .store import store_errors
+from .storefile import store_errors
 from .terminal import ask_launch, errors_to_exit, progress_for, recap, setup_logging
 from .todo import todo_skeleton, todo_update
 

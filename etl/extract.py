@@ -71,7 +71,7 @@ class Extractor:
         """The models with the join keys the cached catalogs publish for them."""
         reader = open_fetcher(self.config, self.sources, self.store, offline=True)
         try:
-            return with_keys(models, load_catalogs(self.sources, reader, []))[0]
+            return with_keys(models, load_catalogs(self.sources, reader, [], self.store))[0]
         finally:
             reader.close()
 

@@ -145,6 +145,7 @@ class Fetcher:
         self.known = known or {}  # URL -> (outcome, epoch, message) of its last non-200 answer
         self.key_index = dict(key_index or {})  # URL -> requests-cache key
         self.new_keys: dict[str, str] = {}
+        self.read_keys: list[str] = []  # cache keys of the responses read from the cache, in order
         self.ttl = opts.ttl_hours * 3600
         self.sent = 0  # real requests, for reports and tests
         self.outcomes: list[dict[str, Any]] = []  # one row per network fetch, for the fetches table
@@ -183,6 +184,7 @@ class Fetcher:
         if cached is not None and (
             self.offline or not ((cached.is_expired and not source.frozen_since) or self.refresh)
         ):
+            self.read_keys.append(key)
             return self._document(source, cached, key, from_cache=True)
         full_url = requests.Request("GET", url, params=params).prepare().url
         outcome, at, message = self.known.get(full_url, ("", 0.0, ""))

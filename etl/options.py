@@ -22,7 +22,7 @@ from .config import PipelineConfig, models_from_option
 from .errors import UsageError
 from .per_source import Setting, SettingKind, declared_mappings, declared_settings
 from .pipeline import Pipeline
-from .store import store_errors
+from .storefile import store_errors
 from .terminal import errors_to_exit, setup_logging
 
 #: what --rate-limit-... accepts (requests per second), as the config schema's $defs.source_rate

@@ -11,6 +11,7 @@ previous state, never half of each.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import sqlite3
@@ -22,17 +23,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from .errors import StoreError, UsageError
-from .settings import STORE_ENV, STORE_FILE
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; two runs on one store are not refused there
-    fcntl = None  # type: ignore[assignment]
+from .storefile import MOVED, acquire_lock, inode, open_checked, store_errors, store_problem
 
 FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_keys", "loads"
+INDEXES, RESPONSES = "catalog_indexes", "responses"  # the second is requests-cache's: key, value
 #: the staged table's columns and their types, in order; every staged row is built by staged_row()
 STAGED_COLUMNS: dict[str, type] = {
     "model": str,
@@ -115,58 +110,6 @@ class LoadedFrom:
         return cls(source, rest.removesuffix(")") if marker else None)
 
 
-#: what a store fault tells the user to do. Never "delete it": the store holds the load history
-#: that keeps values no source gives any more; a damaged store is moved aside, not deleted
-#: the path may be the user's own file (a mistyped --cache-path or ETL_CACHE_PATH): never "delete it"
-FIX = (
-    "if it is an etl store, move it aside (keep it: it holds the load history) and re-run; "
-    f"else point --cache-path (or {STORE_ENV}) at a store file"
-)
-MOVED = "{path}: the store was deleted or replaced during the run; re-run, or run with --cache-path elsewhere"
-#: beside the store: held (flock) while a run writes, so a second run on the same store is refused
-LOCK_SUFFIX = ".lock"
-BUSY = (
-    "{path}: another etl run ({holder}) is writing to this store; wait for it to end and re-run, or give this "
-    "run its own --cache-path (do not delete the store: it holds the load history that keeps values)"
-)
-
-
-def store_problem(path: Path, exc: sqlite3.Error | OSError) -> str:
-    """One line for a store fault: the file, what SQLite (or the OS) said, the fix."""
-    name = getattr(exc, "sqlite_errorname", "")
-    if name == "SQLITE_FULL" or getattr(exc, "errno", None) == 28:
-        return f"{path}: the disk is full; free some space (or run with --cache-path on another disk) and re-run"
-    if name == "SQLITE_READONLY_DBMOVED":
-        return MOVED.format(path=path)
-    if name.startswith("SQLITE_READONLY") or isinstance(exc, PermissionError):
-        return f"{path}: the store (or its folder) is read-only; make it writable, or run with --cache-path elsewhere"
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return f"{path}: the store is locked by another process (another etl run?); wait for it, or run with --cache-path elsewhere"
-    if name.startswith("SQLITE_CONSTRAINT"):  # two writers at once: the lock keeps etl runs apart
-        return (
-            f"{path}: another process wrote to the store at the same time ({exc}); wait for it to end and re-run, "
-            "or run with --cache-path elsewhere"
-        )
-    if name.startswith("SQLITE_IOERR"):
-        return f"{path}: the disk failed to read or write the store ({exc}): is it full? free some space and re-run"
-    if name == "SQLITE_CANTOPEN":
-        return f"{path}: cannot open the store (is its folder read-only, or is it a folder?); {FIX}"
-    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-        return f"{path}: not a valid SQLite store ({exc}); {FIX}"
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{path}: the store failed ({detail}); re-run; if it fails again: {FIX}"
-
-
-@contextmanager
-def store_errors(path: Path | str) -> Iterator[None]:
-    """sqlite3 errors inside -> one-line StoreError naming the file (requests-cache's own
-    connections to the same file included: wrap a whole command in it)."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(store_problem(Path(path), exc)) from None
-
-
 def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
@@ -196,7 +139,7 @@ class Store:
         except sqlite3.Error as exc:
             self.db.close()
             raise UsageError(store_problem(path, exc)) from None
-        self._inode = _inode(path)
+        self._inode = inode(path)
         self._lock_file: int | None = None
         self._writers = 0
         self._writers_lock = threading.Lock()
@@ -209,7 +152,7 @@ class Store:
         when the process dies."""
         with self._writers_lock:
             if self._writers == 0:
-                self._lock_file = _acquire(self.path)
+                self._lock_file = acquire_lock(self.path)
             self._writers += 1
         try:
             yield
@@ -222,7 +165,7 @@ class Store:
 
     def _still_there(self) -> None:
         """A store deleted or replaced mid-run would take this run's writes with it, silently."""
-        if _inode(self.path) != self._inode:
+        if inode(self.path) != self._inode:
             raise StoreError(MOVED.format(path=self.path))
 
     def _ensure(self) -> None:
@@ -255,6 +198,10 @@ class Store:
             )
         if KEYS not in self.db.table_names():
             self.db[KEYS].create({"ident": str, "key": str}, pk="ident")
+        if INDEXES not in self.db.table_names():
+            self.db[INDEXES].create(
+                {"source": str, "version": str, "keys": str, "digest": str, "value": bytes}, pk="source"
+            )
         if STAGED not in self.db.table_names():
             self.db[STAGED].create(
                 STAGED_COLUMNS,
@@ -282,6 +229,32 @@ class Store:
         if keys:
             with self.writing():
                 self.db[KEYS].upsert_all(({"ident": i, "key": k} for i, k in keys.items()), pk="ident", batch_size=1000)
+
+    def kept_index(self, source: str, version: str) -> tuple[list[str], str, bytes] | None:
+        """A catalog's index kept by an earlier run of this code and these mappings: the cache keys
+        of the responses it was built from, their digest, the pickled index (etl/catalogs.py)."""
+        rows = list(self.db[INDEXES].rows_where("source = ? AND version = ?", [source, version]))
+        return (json.loads(rows[0]["keys"]), rows[0]["digest"], rows[0]["value"]) if rows else None
+
+    def keep_index(self, source: str, version: str, keys: list[str], digest: str, value: bytes) -> None:
+        with self.writing():
+            row = {"source": source, "version": version, "keys": json.dumps(keys), "digest": digest, "value": value}
+            self.db[INDEXES].upsert(row, pk="source")
+
+    def responses_digest(self, keys: list[str]) -> str | None:
+        """sha256 of the cached responses under these keys (requests-cache's own rows: any re-fetch
+        changes them), or None when one is gone."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            sql = f"SELECT key, value FROM {RESPONSES} WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update(self.db.execute(sql, chunk).fetchall())
+        if any(k not in found for k in keys):
+            return None
+        digest = hashlib.sha256()
+        for key in keys:
+            digest.update(key.encode() + b"\0" + found[key] + b"\0")
+        return digest.hexdigest()
 
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
@@ -417,73 +390,6 @@ class Store:
             os.close(self._lock_file)
             self._lock_file = None
         self.db.close()
-
-
-def open_checked(path: Path) -> sqlite_utils.Database:
-    """Open the store, or say in one line why it cannot be used (a UsageError: before any
-    request). Checked here because requests-cache opens the same file later and would fail with a
-    raw sqlite3 traceback: damaged pages, a folder at the path, a read-only file or folder."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next(p for p in path.parents if p.exists() and not p.is_dir())
-        raise UsageError(f"{path}: {blocker} is a file, not a folder; run with --cache-path elsewhere") from None
-    except OSError as exc:
-        raise UsageError(
-            f"{path}: cannot create its folder ({exc.strerror}); run with --cache-path elsewhere"
-        ) from None
-    if path.exists() and not path.is_file():
-        raise UsageError(
-            f"{path}: is a folder, not a store file; point --cache-path (or {STORE_ENV}) at a file, "
-            f"e.g. {path / STORE_FILE}"
-        )
-    db = None
-    try:
-        db = sqlite_utils.Database(path)
-        db.execute("PRAGMA busy_timeout = 30000")  # another run writing: wait, as every later query does
-        found = db.execute("PRAGMA quick_check").fetchall()
-        if found != [("ok",)]:
-            raise UsageError(f"{path}: the store is damaged ({found[0][0]}); {FIX}")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        db.execute(f"PRAGMA user_version = {int(version)}")  # a committed write: file and folder are writable
-    except (sqlite3.Error, OSError) as exc:
-        if db is not None:
-            db.close()
-        raise UsageError(store_problem(path, exc)) from None
-    except UsageError:
-        db.close()
-        raise
-    return db
-
-
-def _acquire(path: Path) -> int | None:
-    """The lock file's descriptor, locked; StoreError when another process holds it (the line
-    names it by the pid and start time it wrote there)."""
-    if fcntl is None:
-        return None
-    lock = path.with_name(path.name + LOCK_SUFFIX)
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreError(store_problem(lock, exc)) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "pid unknown"
-        os.close(fd)
-        raise StoreError(BUSY.format(path=path, holder=holder)) from None
-    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}, since {stamp}".encode(), 0)
-    return fd
-
-
-def _inode(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -92,7 +92,7 @@ class Transformer:
         missed_by: dict[str, list[str]] = {}
         new_keys: dict[str, str] = {}
         try:
-            catalogs = load_catalogs(self.sources, fetcher, misses)
+            catalogs = load_catalogs(self.sources, fetcher, misses, self.store)
             models, discovered = with_keys(models, catalogs)
             self._shared = (catalogs, discovered, fetcher)
 

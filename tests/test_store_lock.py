@@ -12,7 +12,8 @@ import pytest
 from helpers import cli
 
 from etl.errors import StoreError
-from etl.store import Store, store_problem
+from etl.store import Store
+from etl.storefile import store_problem
 
 
 def _busy(path) -> str:
