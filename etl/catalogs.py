@@ -23,6 +23,7 @@ import logging
 import pickle
 import sys
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,11 @@ def _kept(store: Store, source: str, version: str) -> Catalog | None:
 
 @functools.cache
 def _code_digest() -> str:
-    """The code that builds an index: any change to the package makes every kept index stale."""
+    """The code that builds an index: any change to the package (or to the libraries that parse
+    the responses) makes every kept index stale."""
     digest = hashlib.sha256(sys.version.encode())
+    for package in ("jsonpath-ng", "pyyaml", "requests-cache"):  # they parse what is indexed
+        digest.update(f"{package} {metadata.version(package)}".encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
