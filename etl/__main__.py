@@ -1,5 +1,5 @@
 """``python -m etl`` is the ``etl`` command."""
 
-from .cli import main
+from . import main
 
 main()

@@ -27,6 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .access import fetch_match
 from .config import REPO_ID, ModelInfo
 from .errors import SourceError
@@ -103,9 +104,17 @@ def load_catalogs(
         first = len(fetcher.read_keys)
         out[source.name] = found = load_catalog(source, fetcher, sources, misses)
         keys = fetcher.read_keys[first:]
-        if store is not None and isinstance(found, Catalog) and (digest := store.responses_digest(keys)):
-            store.keep_index(source.name, version, keys, digest, pickle.dumps(found, pickle.HIGHEST_PROTOCOL))
+        if store is not None and isinstance(found, Catalog) and _worth_keeping(store, keys):
+            if digest := store.responses_digest(keys):
+                store.keep_index(source.name, version, keys, digest, pickle.dumps(found, pickle.HIGHEST_PROTOCOL))
     return out
+
+
+def _worth_keeping(store: Store, keys: list[str]) -> bool:
+    """A catalog whose responses are within settings.KEPT_INDEX_MAX_BYTES: the pickle of a larger
+    one (a hostile 31 MiB body) would cost more memory than indexing it again costs time."""
+    size = store.responses_size(keys)
+    return size is not None and size <= settings.KEPT_INDEX_MAX_BYTES
 
 
 def _kept(store: Store, source: str, version: str) -> Catalog | None:
@@ -250,7 +259,7 @@ class Discovered:
 
 
 def _path_text(expr: Any) -> str:
-    return ".".join(expr) if isinstance(expr, KeyPath) else str(expr)
+    return ".".join(str(step) for step in expr) if isinstance(expr, KeyPath) else str(expr)
 
 
 def disagreement(index: CatalogIndex, entry: Any, repo: str) -> str | None:

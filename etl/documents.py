@@ -129,7 +129,10 @@ def check_shape(source: Source, url: str, body: Any) -> None:
         formats.check_records(source, url, len(body) if isinstance(body, list) else 0)
         return
     expr = source.records
-    wants_object = isinstance(expr, KeyPath) or str(expr)[:2] == "$." and str(expr)[2:3] not in ("*", "[")
+    if isinstance(expr, KeyPath):  # a key first: an object; an index first ("$[0]"): a list
+        wants_object = not expr or isinstance(expr[0], str)
+    else:
+        wants_object = str(expr)[:2] == "$." and str(expr)[2:3] not in ("*", "[")
     if wants_object and not isinstance(body, dict):
         raise SourceError(
             source.name,

@@ -42,6 +42,10 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
+#: what an interrupted command says (Ctrl-C or SIGTERM), before it exits INTERRUPTED
+INTERRUPTED = "interrupted: no partial file was written; a re-run resumes from the cache"
+
+
 class EtlError(Exception):
     """Base class; ``exit_code`` is what the CLI exits with."""
 

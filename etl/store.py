@@ -241,19 +241,25 @@ class Store:
             row = {"source": source, "version": version, "keys": json.dumps(keys), "digest": digest, "value": value}
             self.db[INDEXES].upsert(row, pk="source")
 
+    def responses_size(self, keys: list[str]) -> int | None:
+        """Bytes of the cached responses under these keys, or None when one is gone."""
+        size, found = 0, 0
+        for start in range(0, len(keys), 500):
+            chunk = sorted(set(keys[start : start + 500]))
+            sql = f"SELECT count(*), sum(length(value)) FROM {RESPONSES} WHERE key IN ({','.join('?' * len(chunk))})"
+            count, total = self.db.execute(sql, chunk).fetchone()
+            found, size = found + count, size + (total or 0)
+        return size if found == len(set(keys)) else None
+
     def responses_digest(self, keys: list[str]) -> str | None:
         """sha256 of the cached responses under these keys (requests-cache's own rows: any re-fetch
-        changes them), or None when one is gone."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            sql = f"SELECT key, value FROM {RESPONSES} WHERE key IN ({','.join('?' * len(chunk))})"
-            found.update(self.db.execute(sql, chunk).fetchall())
-        if any(k not in found for k in keys):
-            return None
+        changes them), read one at a time; None when one is gone."""
         digest = hashlib.sha256()
         for key in keys:
-            digest.update(key.encode() + b"\0" + found[key] + b"\0")
+            row = self.db.execute(f"SELECT value FROM {RESPONSES} WHERE key = ?", [key]).fetchone()
+            if row is None:
+                return None
+            digest.update(key.encode() + b"\0" + row[0] + b"\0")
         return digest.hexdigest()
 
     def record_fetches(self, rows: Iterable[dict[str, Any]]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from .config import ModelInfo, models_from_folder
-from .errors import EtlError, ExitCode, UsageError, printable
+from .errors import INTERRUPTED, EtlError, ExitCode, UsageError, printable
 from .outcomes import Failure, Missing, ModelResult, ModelStatus, Progress
 from .per_source import SettingKind, declared_settings
 
@@ -122,7 +122,7 @@ def errors_to_exit() -> Iterator[None]:
             typer.echo("error: " + printable(" ".join(str(line).splitlines())), err=True)  # one line each, always
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted: no partial file was written; a re-run resumes from the cache", err=True)
+        typer.echo(INTERRUPTED, err=True)
         raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 

@@ -44,7 +44,7 @@ class Listed(Document):
     def part(self, cand: Candidate, entry: Any) -> Document:
         """The file the candidate's value comes from (its row's FILE_KEY); the first file otherwise."""
         for match in cand.expr.find(entry) if cand.expr is not None else []:
-            row = getattr(match.context, "value", None) if match.value is not None else None
+            row = getattr(getattr(match, "context", None), "value", None) if match.value is not None else None
             if isinstance(row, dict) and row.get(FILE_KEY) in self.parts:
                 return self.parts[row[FILE_KEY]]
         return next(iter(self.parts.values()))

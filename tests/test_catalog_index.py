@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import catalogs
+from etl import catalogs, settings
 from etl.config import PipelineConfig
 from etl.fetch import open_session
 from etl.mappings import load_mappings
@@ -104,3 +104,16 @@ def test_an_index_that_does_not_load_is_built_again(example_config, built):
     assert built == ["lmarena"]
     assert second.store.kept_index("lmarena", version)[2] != b"not a pickle"  # and kept again
     second.close()
+
+
+def test_a_catalog_over_the_size_bound_is_not_kept(example_config, built, monkeypatch):
+    """Its pickle would cost more memory than indexing it again costs time (a hostile 31 MiB body)."""
+    monkeypatch.setattr(settings, "KEPT_INDEX_MAX_BYTES", 50_000)  # the example's OpenRouter catalog: ~330 KB
+    first = _transform(example_config)
+    with sqlite3.connect(first.config.cache_path) as db:
+        kept = {name for (name,) in db.execute("SELECT source FROM catalog_indexes")}
+    first.close()
+    assert "openrouter" not in kept and "aider" in kept
+    built.clear()
+    _transform(example_config).close()
+    assert "openrouter" in built and "aider" not in built

@@ -104,3 +104,35 @@ def test_killed_run_leaves_nothing_partial_and_the_rerun_sends_fewer_requests(wo
         twice = [path for path, n in Counter(r["path"] for r in server.log).items() if n > 1]
         assert len(twice) <= 2 and all(p.startswith(("/api/models/", "/org/")) for p in twice), twice
         assert len(server.log) == cold + len(twice)
+
+
+class _InterruptedImport:
+    """A meta path finder that raises KeyboardInterrupt for one module: Ctrl-C while it loads."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.name:
+            raise KeyboardInterrupt
+        return None
+
+
+def test_ctrl_c_while_the_command_loads_exits_130_in_one_line(monkeypatch, capsys):
+    """The `etl` entry point (etl:main) imports nothing heavy before it guards the import of the
+    command itself: a Ctrl-C in that second says what every interrupt says, without a traceback."""
+    import etl
+
+    monkeypatch.delitem(sys.modules, "etl.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport("etl.cli"), *sys.meta_path])
+    with pytest.raises(SystemExit) as exited:
+        etl.main()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "interrupted: no partial file was written; a re-run resumes from the cache\n"
+
+
+def test_the_package_loads_nothing_heavy_until_a_name_is_used():
+    """`import etl` (what the entry point does first) loads neither the CLI nor the pipeline."""
+    code = "import sys, etl; print(sorted(m for m in sys.modules if m.startswith('etl')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['etl', 'etl.errors']"
