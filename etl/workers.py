@@ -21,6 +21,7 @@ Measured with ``benchmarks/run.py`` (1,000 and 10,000 models, 2 cores): see the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -28,9 +29,12 @@ import queue
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
 
 from . import settings
+from .errors import EtlError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,38 +59,35 @@ def worker_count(models: int, configured: int | None = None) -> int:
 class Workers(Generic[T, R]):
     """``job`` over batches of items, in order, on ``count`` forked processes (or here). ``start``
     runs once in each worker before the constructor returns (to open its own connections). The
-    job's domain errors (etl/errors.py) reach the caller as raised; closing (an error, Ctrl-C)
-    stops the workers."""
+    job's domain errors (etl/errors.py) reach the caller as raised; a worker that dies (killed,
+    out of memory) is one EtlError, never a hang; closing after an error or Ctrl-C stops the
+    workers at once. concurrent.futures' pool rather than multiprocessing.Pool: the latter waits
+    forever for the batch of a worker that died."""
 
     def __init__(self, job: Callable[[list[T]], R], count: int, start: Callable[[], None] | None = None):
-        self.job, self.pool = job, None
+        self.job: Callable[[list[T]], R] = job
+        self.pool: ProcessPoolExecutor | None = None
         if count > 1:
-            self.pool = self._fork(job, count, start)
+            self._fork(job, count, start)
 
-    @staticmethod
-    def _fork(job: Callable[[list[T]], R], count: int, start: Callable[[], None] | None) -> Any:
+    def _fork(self, job: Callable[[list[T]], R], count: int, start: Callable[[], None] | None) -> None:
         global _JOB
         ctx = multiprocessing.get_context("fork")
         ready = ctx.Queue()
         _JOB = (job, start, ready)
-        pool = ctx.Pool(count, initializer=_worker_start)
+        self.pool = ProcessPoolExecutor(count, mp_context=ctx, initializer=_worker_start)
         try:
+            self.pool.submit(int)  # forks every worker now, before the caller starts writing
             for _ in range(count):
                 problem = ready.get(timeout=settings.WORKER_START_TIMEOUT)
                 if problem:
                     raise RuntimeError(problem)
         except (queue.Empty, RuntimeError) as exc:  # the stage still runs, in this process
             log.debug("worker processes did not start (%s); running in one process", exc or "timed out")
-            pool.terminate()
-            pool.join()
-            _JOB = None
-            return None
+            self.close(stop=True)
         except BaseException:
-            pool.terminate()
-            pool.join()
-            _JOB = None
+            self.close(stop=True)
             raise
-        return pool
 
     def map(self, items: list[T], size: int | None = None) -> Iterator[R]:
         size = size or settings.MODELS_PER_BATCH
@@ -95,20 +96,28 @@ class Workers(Generic[T, R]):
             yield from map(self.job, parts)
             return
         try:
-            yield from self.pool.imap(_run_one, parts)
+            yield from self.pool.map(_run_one, parts)
+        except BrokenProcessPool:
+            self.close(stop=True)
+            raise EtlError(
+                "a worker process died (killed, or out of memory?); nothing of its batch was kept: "
+                "re-run, with workers: 1 in the config if it happens again"
+            ) from None
         except BaseException:
             self.close(stop=True)
             raise
 
     def close(self, stop: bool = False) -> None:
+        """Wait for the workers to finish (or, ``stop``, end them now: SIGTERM, which a worker holds
+        while it writes a file) and release them."""
         global _JOB
         if self.pool is None:
             return
-        if stop:
-            self.pool.terminate()
-        else:
-            self.pool.close()
-        self.pool.join()
+        if stop:  # the executor's own process objects: a reaped worker's pid is never signalled
+            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+                with contextlib.suppress(OSError, ValueError):
+                    process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
         self.pool, _JOB = None, None
 
     def __enter__(self) -> Workers[T, R]:
@@ -121,7 +130,8 @@ class Workers(Generic[T, R]):
 def _worker_start() -> None:
     """In each worker: Ctrl-C is the parent's to handle; SIGTERM (the parent stopping the pool)
     ends the worker at once, outside a file write, without a traceback. Then the stage's start-up,
-    and a word to the parent (a problem, or nothing when ready)."""
+    and a word to the parent: a problem, or "" when ready. A worker that cannot start ends at
+    once (no traceback: the executor would log one), and the parent runs the stage itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     assert _JOB is not None, "a worker runs only the job it was forked with"
@@ -131,7 +141,9 @@ def _worker_start() -> None:
             start()
     except Exception as exc:  # noqa: BLE001 - told to the parent, which runs the stage itself
         ready.put(f"{type(exc).__name__}: {exc}")
-        signal.pause()  # take no batch; the parent stops the pool
+        ready.close()
+        ready.join_thread()  # the word reaches the parent before this process ends
+        os._exit(1)
     ready.put("")
 
 

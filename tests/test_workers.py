@@ -17,7 +17,7 @@ import yaml
 from helpers import cli
 
 from etl import load, settings, workers
-from etl.errors import SourceError, UsageError
+from etl.errors import EtlError, SourceError, UsageError
 from etl.workers import Workers, worker_count
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
@@ -31,12 +31,11 @@ def forks(monkeypatch):
     pools: list[bool] = []
     real = Workers._fork
 
-    def fork(job, count, start):
-        pool = real(job, count, start)
-        pools.append(pool is not None)
-        return pool
+    def fork(self, job, count, start):
+        real(self, job, count, start)
+        pools.append(self.pool is not None)
 
-    monkeypatch.setattr(Workers, "_fork", staticmethod(fork))
+    monkeypatch.setattr(Workers, "_fork", fork)
     return pools
 
 
@@ -129,6 +128,19 @@ def test_domain_errors_reach_the_parent_as_raised():
         "HTTP 500 for item 5",
         "http://127.0.0.1/x",
     )
+    assert multiprocessing.active_children() == []
+
+
+def _die_on_13(batch: list[int]) -> list[int]:
+    if 13 in batch:
+        os.kill(os.getpid(), signal.SIGKILL)  # what the out-of-memory killer does
+    time.sleep(0.01)
+    return batch
+
+
+def test_a_worker_that_dies_is_one_error_not_a_hang():
+    with pytest.raises(EtlError, match="a worker process died"), Workers(_die_on_13, 2) as pool:
+        list(pool.map(list(range(40)), size=1))
     assert multiprocessing.active_children() == []
 
 
