@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -191,3 +192,15 @@ def test_the_readme_example_writes_the_golden_files_byte_for_byte(workdir, monke
     golden = {p.name: p.read_bytes() for p in GOLDEN.glob("*.json")}
     assert len(golden) == 10
     assert written == golden
+
+
+def test_nearest_entries_are_computed_for_etl_match_only(example_config):
+    """A run has no use for an unmatched model's nearest entries (a third of its matching time):
+    it stores none; `etl match` computes and shows them."""
+    assert cli("run", "-c", str(example_config), "--offline").exit_code == 0
+    with sqlite3.connect(example_config.parent / "etl.sqlite") as db:
+        stored = {n for (n,) in db.execute("SELECT nearest FROM matches WHERE status = 'unmatched'")}
+    assert stored == {"[]"}
+    result = cli("match", "-c", str(example_config), "--offline")
+    acme = result.output.split("Acme Internal 7B", 1)[1]
+    assert "nearest: mistral-7b-instruct (mistral-7b-instruct): missing tokens 'acme', 'internal'; extra tokens" in acme
