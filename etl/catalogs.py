@@ -50,6 +50,7 @@ class Catalog:
     index: CatalogIndex
     docs: list[Document]
     owner: list[int]  # entry position -> page
+    complete: bool = True  # False: a companion could not be read (never kept: its miss must be seen again)
 
 
 def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: list[str]) -> Catalog | Match:
@@ -70,17 +71,18 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
             seen.add(twin)
             entries.append(record)
             owner.append(d)
+    complete = True
     try:
         companions = fetcher.companions(source)
     except CacheMiss as miss:
         misses.append(f"{miss.source} {miss.url}")
-        companions = {}
+        companions, complete = {}, False
     except (SourceError, NotInSource) as exc:  # the catalog still matches; computes on it yield nothing
         log.warning("%s", exc)
-        companions = {}
+        companions, complete = {}, False
     for doc in docs:
         doc.companions = companions
-    return Catalog(CatalogIndex(source, entries, sources.names), docs, owner)
+    return Catalog(CatalogIndex(source, entries, sources.names), docs, owner, complete)
 
 
 def _fingerprint(record: Any) -> str:
@@ -104,7 +106,7 @@ def load_catalogs(
         first = len(fetcher.read_keys)
         out[source.name] = found = load_catalog(source, fetcher, sources, misses)
         keys = fetcher.read_keys[first:]
-        if store is not None and isinstance(found, Catalog) and _worth_keeping(store, keys):
+        if store is not None and isinstance(found, Catalog) and found.complete and _worth_keeping(store, keys):
             if digest := store.responses_digest(keys):
                 store.keep_index(source.name, version, keys, digest, pickle.dumps(found, pickle.HIGHEST_PROTOCOL))
     return out

@@ -223,7 +223,9 @@ class Loader:
         def reopen() -> None:  # in a worker: its own connection to the store
             self.store = Store(self.store.path)
 
-        with Workers(self._batch, worker_count(len(models), self.config.workers), start=reopen) as workers:
+        # continue_on_error false stops at the first failed model: one process, model after model
+        count = worker_count(len(models), self.config.workers) if self.config.continue_on_error else 1
+        with Workers(self._batch, count, start=reopen) as workers:
             for part in workers.map(models):
                 self.store.record_load(part.load_rows)
                 results += part.results

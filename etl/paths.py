@@ -13,8 +13,10 @@ from typing import Any
 
 from jsonpath_ng.ext import parse as _parse_jsonpath
 
-#: one step of a plain path: .name, .'quoted' / ."quoted", ['quoted'], .[n] / [n]
-_STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\.?\[?'([^'\\]*)'\]?|\.?\[?"([^"\\]*)"\]?|\.?\[(\d+)\]""")
+#: one step of a plain path: .name, .'quoted' / ."quoted", ['quoted'] / ["quoted"], [n] / .[n]
+_STEP = re.compile(
+    r"""\.([A-Za-z_][A-Za-z0-9_]*)|\.'([^'\\]*)'|\."([^"\\]*)"|\['([^'\\]*)'\]|\["([^"\\]*)"\]|\.?\[(\d+)\]"""
+)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,8 @@ def _plain(expression: str) -> KeyPath | None:
         step = _STEP.match(expression, pos)
         if step is None:
             return None
-        name, single, double, index = step.groups()
-        text = step.group()
-        if (single is not None or double is not None) and (text.count("[") != text.count("]")):
-            return None  # ['a' or 'a']: not a step
-        steps.append(int(index) if index is not None else next(v for v in (name, single, double) if v is not None))
+        *keys, index = step.groups()
+        steps.append(int(index) if index is not None else next(k for k in keys if k is not None))
         pos = step.end()
     return KeyPath(steps)
 

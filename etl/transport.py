@@ -56,6 +56,9 @@ class TransportFailure(SourceError):
         super().__init__(source, message, url)
         self.status = status
 
+    def __reduce__(self) -> tuple:
+        return type(self), (self.source, self.detail, self.url, self.status)
+
 
 #: bytes asked of the decoder per read: the most a single read can inflate to
 CHUNK = 64 * 1024

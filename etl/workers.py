@@ -11,25 +11,32 @@ Workers are forked (Linux), so they inherit the indexed catalogs and the compile
 instead of receiving a pickled copy, and open their own SQLite connections (a connection must not
 cross a fork). Each opens them before the stage starts writing: requests-cache takes the write
 lock once when it opens the cache, and would wait forever behind the transform's transaction.
-Elsewhere, below ``settings.PARALLEL_MIN_MODELS`` models, with ``workers: 1``, or when a worker
-cannot start, the same batches run in the calling process. Workers ignore Ctrl-C: the parent
-receives it, stops them and exits as usual (130); a worker's file write holds SIGTERM
-(etl/writes.py), so every model file is old or new.
+Elsewhere, below ``settings.PARALLEL_MIN_MODELS`` models, with ``workers: 1``, or when the
+workers cannot start (a fork refused, a connection that does not open), the same batches run in
+the calling process.
+
+Signals: SIGINT and SIGTERM are blocked while the workers are forked (a signal in the middle of a
+fork would leave a half-made worker or be swallowed by an at-fork hook); workers ignore Ctrl-C and
+are never killed: on Ctrl-C, an error, or SIGTERM the parent cancels the batches not started and
+waits for the few running ones (a worker killed while it sends its result would leave the pool
+waiting forever), so every model file is old or new. A worker that dies (out of memory) is one
+error. At most ``2 x workers`` batches are in flight: memory stays flat, and a stop is quick.
 
 Measured with ``benchmarks/run.py`` (1,000 and 10,000 models, 2 cores): see the README's table.
 """
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import logging
 import multiprocessing
 import os
+import pickle
 import queue
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
 
@@ -39,10 +46,10 @@ from .errors import EtlError
 T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger("etl")
+_HELD = {signal.SIGINT, signal.SIGTERM}
 
-#: the job of the workers being forked, and their start-up and ready queue: set just before the
-#: fork and inherited (never pickled); kept while the pool lives
-_JOB: tuple[Callable[[Any], Any], Callable[[], None] | None, Any] | None = None
+#: in a worker: the job it was forked with (set by _worker_start, in the worker only)
+_JOB: Callable[[Any], Any] | None = None
 
 
 def worker_count(models: int, configured: int | None = None) -> int:
@@ -59,83 +66,94 @@ def worker_count(models: int, configured: int | None = None) -> int:
 class Workers(Generic[T, R]):
     """``job`` over batches of items, in order, on ``count`` forked processes (or here). ``start``
     runs once in each worker before the constructor returns (to open its own connections). The
-    job's domain errors (etl/errors.py) reach the caller as raised; a worker that dies (killed,
-    out of memory) is one EtlError, never a hang; closing after an error or Ctrl-C stops the
-    workers at once. concurrent.futures' pool rather than multiprocessing.Pool: the latter waits
-    forever for the batch of a worker that died."""
+    job's errors reach the caller as raised (as an EtlError with the same text when they cannot
+    cross a process); a worker that dies is one EtlError, never a hang. concurrent.futures' pool
+    rather than multiprocessing.Pool: the latter waits forever for the batch of a worker that died."""
 
     def __init__(self, job: Callable[[list[T]], R], count: int, start: Callable[[], None] | None = None):
         self.job: Callable[[list[T]], R] = job
+        self.count = count
         self.pool: ProcessPoolExecutor | None = None
+        self._running: collections.deque[Future] = collections.deque()
         if count > 1:
             self._fork(job, count, start)
 
     def _fork(self, job: Callable[[list[T]], R], count: int, start: Callable[[], None] | None) -> None:
-        global _JOB
         ctx = multiprocessing.get_context("fork")
         ready = ctx.Queue()
-        _JOB = (job, start, ready)
-        self.pool = ProcessPoolExecutor(count, mp_context=ctx, initializer=_worker_start)
-        try:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:  # the job travels by the fork itself: initargs of a fork context are never pickled
+            self.pool = ProcessPoolExecutor(count, ctx, _worker_start, (job, start, ready, held))
             self.pool.submit(int)  # forks every worker now, before the caller starts writing
+        except OSError as exc:  # a fork refused (process limit, memory): the stage runs here
+            log.warning("worker processes could not start (%s); running in one process", exc)
+            self.close()
+            return
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        try:
             for _ in range(count):
                 problem = ready.get(timeout=settings.WORKER_START_TIMEOUT)
                 if problem:
                     raise RuntimeError(problem)
-        except (queue.Empty, RuntimeError) as exc:  # the stage still runs, in this process
-            log.debug("worker processes did not start (%s); running in one process", exc or "timed out")
-            self.close(stop=True)
+        except (queue.Empty, RuntimeError) as exc:
+            log.warning("worker processes did not start (%s); running in one process", exc or "timed out")
+            self.close()
         except BaseException:
-            self.close(stop=True)
+            self.close()
             raise
 
     def map(self, items: list[T], size: int | None = None) -> Iterator[R]:
         size = size or settings.MODELS_PER_BATCH
-        parts = [items[i : i + size] for i in range(0, len(items), size)]
+        parts = iter([items[i : i + size] for i in range(0, len(items), size)])
         if self.pool is None:
             yield from map(self.job, parts)
             return
         try:
-            yield from self.pool.map(_run_one, parts)
+            for part in parts:
+                self._running.append(self.pool.submit(_run_one, part))
+                if len(self._running) >= 2 * self.count:
+                    yield self._running.popleft().result()
+            while self._running:
+                yield self._running.popleft().result()
         except BrokenProcessPool:
-            self.close(stop=True)
+            self.close()
             raise EtlError(
                 "a worker process died (killed, or out of memory?); nothing of its batch was kept: "
                 "re-run, with workers: 1 in the config if it happens again"
             ) from None
         except BaseException:
-            self.close(stop=True)
+            self.close()
             raise
 
-    def close(self, stop: bool = False) -> None:
-        """Wait for the workers to finish (or, ``stop``, end them now: SIGTERM, which a worker holds
-        while it writes a file) and release them."""
-        global _JOB
+    def close(self) -> None:
+        """Cancel the batches not started, wait for the running ones (each is a few models; a
+        worker is never killed while it may be sending its result), and release the workers."""
         if self.pool is None:
             return
-        if stop:  # the executor's own process objects: a reaped worker's pid is never signalled
-            for process in list((getattr(self.pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError, ValueError):
-                    process.terminate()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.pool, _JOB = None, None
+        for running in self._running:
+            running.cancel()
+        self._running.clear()
+        pool, self.pool = self.pool, None
+        pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> Workers[T, R]:
         return self
 
-    def __exit__(self, kind: object, *exc: object) -> None:
-        self.close(stop=kind is not None)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def _worker_start() -> None:
-    """In each worker: Ctrl-C is the parent's to handle; SIGTERM (the parent stopping the pool)
-    ends the worker at once, outside a file write, without a traceback. Then the stage's start-up,
-    and a word to the parent: a problem, or "" when ready. A worker that cannot start ends at
-    once (no traceback: the executor would log one), and the parent runs the stage itself."""
+def _worker_start(job: Callable[[Any], Any], start: Callable[[], None] | None, ready: Any, held: set) -> None:
+    """In each worker (forked with SIGINT and SIGTERM blocked): Ctrl-C is the parent's to handle,
+    SIGTERM ends the worker; then the stage's start-up, and a word to the parent: a problem, or ""
+    when ready. A worker that cannot start ends at once, without the traceback the executor would
+    log; the parent then runs the stage itself."""
+    global _JOB
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    assert _JOB is not None, "a worker runs only the job it was forked with"
-    _, start, ready = _JOB
+    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    _JOB = job
     try:
         if start is not None:
             start()
@@ -148,5 +166,16 @@ def _worker_start() -> None:
 
 
 def _run_one(batch: list[Any]) -> Any:
+    """The job of one batch; an error that would not arrive whole (a class whose arguments do not
+    pickle back) arrives as an EtlError with its text and exit code, not as a dead worker."""
     assert _JOB is not None, "a worker runs only the job it was forked with"
-    return _JOB[0](batch)
+    try:
+        return _JOB(batch)
+    except Exception as exc:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - any failure to cross means: send its text instead
+            error = EtlError(f"{type(exc).__name__}: {exc}")
+            error.exit_code = getattr(exc, "exit_code", error.exit_code)
+            raise error from None
+        raise

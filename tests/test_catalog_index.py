@@ -117,3 +117,20 @@ def test_a_catalog_over_the_size_bound_is_not_kept(example_config, built, monkey
     built.clear()
     _transform(example_config).close()
     assert "openrouter" in built and "aider" not in built
+
+
+def test_a_catalog_whose_companion_is_missing_is_not_kept(example_config, built):
+    """LiveBench without its categories companion still matches, and its miss is reported; kept,
+    its index would hide the miss and keep the empty companion once the response is cached."""
+    first = _transform(example_config)  # records each URL's cache key
+    key = first.store.cache_keys()["https://livebench.ai/categories_2026_01_08.json"]
+    with sqlite3.connect(first.config.cache_path) as db:
+        db.execute("DELETE FROM responses WHERE key = ?", [key])
+    first.transform()
+    assert [m.url for m in first.last_missing] == ["https://livebench.ai/categories_2026_01_08.json"]
+    first.close()
+    built.clear()
+    second = _transform(example_config)
+    assert "livebench" in built  # indexed again, so its miss is seen again
+    assert [m.url for m in second.last_missing] == ["https://livebench.ai/categories_2026_01_08.json"]
+    second.close()

@@ -98,3 +98,10 @@ def test_plain_paths_agree_with_jsonpath_ng(doc, path):
 @pytest.mark.parametrize("path", ["$.a[*]", "$..a", "$.a[?(@.b)]", "$.a[-1]", "$.a[0:2]", "$.a.`len`"])
 def test_other_paths_are_read_by_jsonpath_ng(path):
     assert not isinstance(compile_path(path), KeyPath)
+
+
+@pytest.mark.parametrize("path", ["$'a'", "$.a'b'", "$.a['b'"])
+def test_a_malformed_plain_path_is_refused_as_before(path):
+    """A quoted key needs its dot or its brackets: `$'a'` is a typo for jsonpath-ng, and stays one."""
+    with pytest.raises(Exception):  # noqa: B017 - jsonpath-ng's own error types, whichever it raises
+        compile_path(path)

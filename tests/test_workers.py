@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -18,6 +19,7 @@ from helpers import cli
 
 from etl import load, settings, workers
 from etl.errors import EtlError, SourceError, UsageError
+from etl.fetch import CacheMiss
 from etl.workers import Workers, worker_count
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
@@ -144,6 +146,49 @@ def test_a_worker_that_dies_is_one_error_not_a_hang():
     assert multiprocessing.active_children() == []
 
 
+#: a parent whose loop fails on the first batch while the workers are sending 500 KB results: the
+#: pool is closed without killing a worker mid-send (which would leave it waiting forever)
+STOP_WHILE_SENDING = """
+from etl.workers import Workers
+try:
+    with Workers(lambda batch: b"x" * 500_000, 2) as pool:
+        for part in pool.map(list(range(40)), size=1):
+            raise OSError(28, "No space left on device")
+except OSError:
+    print("closed")
+"""
+
+
+def test_stopping_while_workers_send_large_results_does_not_hang():
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", STOP_WHILE_SENDING], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stdout == "closed\n", done.stderr[-2000:]
+        assert "Traceback" not in done.stderr
+
+
+def test_a_fork_refused_leaves_the_work_to_this_process(monkeypatch, caplog):
+    def refuse():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refuse)
+    with Workers(_square_all, 2) as pool:
+        assert pool.pool is None
+        assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
+    assert "worker processes could not start ([Errno 11] Resource temporarily unavailable)" in caplog.text
+
+
+def _raise_cache_miss(batch: list[int]) -> None:
+    raise CacheMiss("openrouter", f"http://127.0.0.1/models?page={batch[0]}")
+
+
+def test_an_error_that_cannot_cross_arrives_as_its_text():
+    """CacheMiss(source, url) does not pickle back (its args are its message): the parent gets an
+    EtlError with the same text, not "a worker process died"."""
+    with pytest.raises(EtlError) as error, Workers(_raise_cache_miss, 2) as pool:
+        list(pool.map([7, 8], size=1))
+    assert str(error.value) == "CacheMiss: openrouter http://127.0.0.1/models?page=7"
+
+
 def _cannot_start() -> None:
     raise OSError("the cache cannot be opened here")
 
@@ -153,7 +198,7 @@ def test_a_worker_that_cannot_start_leaves_the_work_to_this_process(caplog):
     with Workers(_square_all, 2, start=_cannot_start) as pool:
         assert pool.pool is None
         assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
-    assert "worker processes did not start (OSError: the cache cannot be opened here)" in caplog.text
+    assert "worker processes did not start (OSError: the cache cannot be opened here)" in caplog.text  # a warning
     assert multiprocessing.active_children() == []
 
 
