@@ -19,9 +19,13 @@ its own, read with os.wait4):
   (Hugging Face: 500 calls / 5 min anonymous) would make 10,000 models take hours, and what is
   measured is whether the run costs the slowest source's floor and not the sum of all of them;
 - warm re-run of extract inside the TTL: requests sent (must be 0);
-- warm offline ``etl run --offline`` (transform + load): wall time, CPU time and peak RSS, the median
-  of ``--repeat`` runs, each from the store as extract left it; a digest of the files written (the
-  same before and after a change that must not change outputs).
+- warm offline ``etl run --offline`` (transform + load): wall time, CPU time (the run and its worker
+  processes) and memory, the median of ``--repeat`` runs, each from the store as extract left it
+  (which holds the catalog indexes extract kept); a digest of the files written (the same before
+  and after a change that must not change outputs). Memory: the largest single process's peak RSS
+  (os.wait4), and the peak of the run's PSS and RSS summed over its processes, sampled every 50 ms
+  from /proc (forked workers share most pages: PSS counts a shared page once, summed RSS once per
+  process).
 
 Results go to benchmarks/results.json. Nothing is sent anywhere but 127.0.0.1.
 """
@@ -253,19 +257,73 @@ class Server:
         self.httpd.shutdown()
 
 
-def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int, float]:
-    """(wall seconds, peak RSS MB, exit code, CPU seconds user + system) of one ``etl`` subprocess
-    (on a shared machine the CPU time says more than the wall time)."""
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (the worker processes of a large run)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def _tree_memory(pid: int) -> tuple[float, float]:
+    """(PSS, RSS) in MB summed over the process tree: PSS shares a page between the processes that
+    map it (forked workers share most of theirs); summed RSS counts a shared page once per process."""
+    pss = rss = 0
+    for member in _tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+                elif line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+        except (OSError, ValueError):
+            continue
+    return pss / 1024, rss / 1024
+
+
+class MemorySampler(threading.Thread):
+    """Every 50 ms, the run's memory summed over its processes; keeps the peaks."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_pss, self.peak_rss, self.done = pid, 0.0, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            pss, rss = _tree_memory(self.pid)
+            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+
+
+def run_etl(args: list[str], cwd: Path, env: dict) -> tuple[float, float, int, float, float, float]:
+    """(wall seconds, peak RSS MB of the largest process, exit code, CPU seconds user + system of
+    the run and its workers, peak PSS MB and peak RSS MB summed over the run's processes) of one
+    ``etl`` subprocess (on a shared machine the CPU time says more than the wall time)."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "etl", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    sampler = MemorySampler(proc.pid)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    sampler.done.set()
+    sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         raise SystemExit(f"etl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
+    return (
+        wall,
+        usage.ru_maxrss / 1024,
+        proc.returncode,
+        usage.ru_utime + usage.ru_stime,
+        sampler.peak_pss,
+        sampler.peak_rss,
+    )
 
 
 def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
@@ -307,7 +365,7 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
             return f"{name}.yaml"
 
         off = config("off", dict.fromkeys(urls, 1_000_000.0))
-        cold_wall, cold_rss, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        cold_wall, cold_rss, *_ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
         sent, missing, per_source = server.total(), server.counts.get("404", 0), dict(server.counts)
         if missing:
             raise SystemExit(f"{missing} requests found no synthetic or recorded response")
@@ -315,7 +373,7 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
         expected = sum(requests.values()) + recorded_sent
         requests = {s: per_source.get(s, 0) for s in urls}  # the recorded catalogs' pages too
         server.counts.clear()
-        warm_wall, _, _, _ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
+        warm_wall, *_ = run_etl(["extract", "-c", off, "--log-level", "WARNING"], work, env)
         warm_sent = server.total()
         # each offline run starts from the store as extract left it: a run records what it loaded,
         # and the next one would keep values it no longer finds (a measured run is a first run)
@@ -325,9 +383,11 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
             shutil.rmtree(work / "out-off", ignore_errors=True)
             shutil.copy(work / "off.extracted.sqlite", work / "off.sqlite")
             offline.append(run_etl(["run", "-c", off, "--offline", "--log-level", "WARNING"], work, env))
-        offline_wall = statistics.median(w for w, _, _, _ in offline)
-        offline_cpu = statistics.median(c for _, _, _, c in offline)
-        offline_rss = max(r for _, r, _, _ in offline)
+        offline_wall = statistics.median(run[0] for run in offline)
+        offline_cpu = statistics.median(run[3] for run in offline)
+        offline_rss = max(run[1] for run in offline)
+        offline_pss = max(run[4] for run in offline)  # summed over the run's processes (workers)
+        offline_rss_sum = max(run[5] for run in offline)
         code = offline[-1][2]
         files = sorted((work / "out-off").glob("*"))
         written = sum(1 for f in files if f.name.endswith("_filled.json"))
@@ -343,7 +403,7 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
         floor_s = max(requests[s] / rates[s] for s in requests)
         on = config("on", rates)
         server.counts.clear()
-        limited_wall, _, _, _ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
+        limited_wall, *_ = run_etl(["extract", "-c", on, "--log-level", "WARNING"], work, env)
         serial_floor = sum(requests[s] / rates[s] for s in requests)
         return {
             "models": n,
@@ -360,10 +420,12 @@ def bench(n: int, rate: float, repeat: int = 1, keep: bool = False) -> dict:
             "warm_rerun_requests": warm_sent,
             "warm_rerun_s": round(warm_wall, 2),
             "warm_offline_run_s": round(offline_wall, 2),
-            "warm_offline_runs_s": [round(w, 2) for w, _, _, _ in offline],
+            "warm_offline_runs_s": [round(run[0], 2) for run in offline],
             "warm_offline_cpu_s": round(offline_cpu, 2),
-            "warm_offline_runs_cpu_s": [round(c, 2) for _, _, _, c in offline],
-            "warm_offline_peak_rss_mb": round(offline_rss, 1),
+            "warm_offline_runs_cpu_s": [round(run[3], 2) for run in offline],
+            "warm_offline_peak_rss_mb": round(offline_rss, 1),  # the largest single process
+            "warm_offline_peak_pss_mb_all_processes": round(offline_pss, 1),
+            "warm_offline_peak_rss_mb_all_processes": round(offline_rss_sum, 1),
             "files_written": written,
             "outputs_sha256": digest.hexdigest(),
             "offline_exit_code": code,
@@ -392,14 +454,15 @@ def main() -> None:
         "system": platform.platform(),
     }
     rows = []
-    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'CPU s':>6} {'RSS MB':>7}"
+    head = f"{'models':>7} {'requests':>9} {'cold off s':>10} {'cold on s':>9} {'floor s':>7} {'vs floor':>8} {'warm req':>8} {'offline s':>9} {'CPU s':>6} {'RSS MB':>7} {'PSS all':>7}"
     print(head)
     for n in args.sizes:
         r = bench(n, args.rate, args.repeat, args.keep)
         rows.append(r)
         print(
             f"{r['models']:>7} {r['requests_sent_cold']:>9} {r['cold_extract_s_limits_off']:>10} {r['cold_extract_s_limits_on']:>9} "
-            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_cpu_s']:>6} {r['warm_offline_peak_rss_mb']:>7}",
+            f"{r['floor_s']:>7} {r['vs_floor_pct']:>7}% {r['warm_rerun_requests']:>8} {r['warm_offline_run_s']:>9} {r['warm_offline_cpu_s']:>6} {r['warm_offline_peak_rss_mb']:>7} "
+            f"{r['warm_offline_peak_pss_mb_all_processes']:>7}",
             flush=True,
         )
     measured = {"at": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), "repeat": args.repeat, "note": args.note}
