@@ -200,7 +200,8 @@ def agree_on_dates(name: str, found: dict[str, Match], catalogs: dict[str, Catal
     for source, match in found.items():
         index = catalogs[source].index  # type: ignore[union-attr]
         if match.status == MatchStatus.MATCHED and match.method == MatchMethod.ONLY_VARIANT:
-            seen.append((source, str(match.entry_id), snapshot_dates(name, index.names(match.entry), index.rules)))
+            names = index.entry_names[match.position] if match.position is not None else index.names(match.entry)
+            seen.append((source, str(match.entry_id), snapshot_dates(name, names, index.rules)))
         elif match.status == MatchStatus.AMBIGUOUS and match.method in BY_NAME:
             for c in match.candidates:
                 names = [n for i in index.by_id.get(str(c["id"]).lower(), []) for n in index.entry_names[i]]

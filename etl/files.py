@@ -148,11 +148,8 @@ def _construct_int(loader: Any, node: Node) -> Any:
 
 _FAST, _PURE = checked_loader(_YAML_LOADER), checked_loader(yaml.SafeLoader)
 _FAST_PLAIN = checked_loader(_YAML_LOADER, anchors=False)
-for _loader in (
-    _FAST,
-    _PURE,
-    _FAST_PLAIN,
-):  # the user's files (a body's loader says it its own way, as a source failure)
+_CHECKED = (_FAST, _PURE, _FAST_PLAIN)
+for _loader in _CHECKED:  # the user's files (a body's loader says it its own way, as a source failure)
     _loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
