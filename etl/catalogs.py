@@ -80,8 +80,9 @@ def load_catalog(source: Source, fetcher: Fetcher, sources: Sources, misses: lis
     except (SourceError, NotInSource) as exc:  # the catalog still matches; computes on it yield nothing
         log.warning("%s", exc)
         companions, complete = {}, False
-    for doc in docs:
-        doc.companions = companions
+    # the pages' bodies are not kept: their records are the index's entries, and a page is read
+    # again only for its provenance (URL, time, context, companions)
+    docs = [replace(doc, body=None, companions=companions) for doc in docs]
     return Catalog(CatalogIndex(source, entries, sources.names), docs, owner, complete)
 
 

@@ -126,8 +126,9 @@ def load_names(folder: Path, problems: list[str], read: Callable[[Path, list[str
 # ----- how a name is read: tokens, keys, dates (etl/matching.py compares them) ----------------
 #: longer names are cut here before matching (linear work, bounded memory)
 MAX_NAME = 1000
-#: names whose tokens and keys are memoised (a run reads each catalog name many times; bounded memory)
-TOKEN_CACHE = 1 << 16
+#: names whose tokens and keys are memoised: a name is read again soon after it is first read (by the
+#: index, the join-key checks, the next catalog's query); 65,536 cost each worker 20 MB at 10,000 models
+TOKEN_CACHE = 1 << 12
 _SEP = r"\s._\-/:,'’()"
 _WORD = re.compile(rf"[^{_SEP}]+")
 _YEAR, _MONTH, _DAY = r"(?:19|20)\d\d", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12]\d|3[01])"

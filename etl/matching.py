@@ -138,8 +138,7 @@ class CatalogIndex:
         self.by_hf: dict[str, list[int]] = defaultdict(list)
         self.by_key: dict[str, list[int]] = defaultdict(list)  # full or base token key -> entries
         self.months: dict[str, list[int]] = defaultdict(list)  # token key, days as months -> entries
-        self.postings: dict[str, list[int]] = defaultdict(list)  # token -> entries
-        self.lengths: list[int] = []  # the fewest tokens of any name of each entry (nearest's tie-break)
+        self._nearest: tuple[dict[str, list[int]], list[int]] | None = None  # built by nearest() alone
         self.aliases: dict[str, list[tuple[str, str]]] = defaultdict(list)  # token key -> (alias, citation)
         self.entry_names: list[list[str]] = []  # names(entry) of each entry, read once
         for alias in names.aliases:
@@ -157,23 +156,33 @@ class CatalogIndex:
                     self.by_hf[key].append(i)
             keys: set[str] = set()
             months: set[str] = set()
-            words: set[str] = set()
             self.entry_names.append(self.names(entry))
-            length = None
             for name in self.entry_names[-1]:
-                toks = tokens(name, self.rules)
                 keys |= {token_key(name, self.rules), base_key(name, self.rules)}
-                if self.rules.dates and (month := month_key(toks)):
+                if self.rules.dates and (month := month_key(tokens(name, self.rules))):
                     months.add(month)
-                words.update(toks)
-                length = len(toks) if length is None else min(length, len(toks))
             for key in keys:
                 self.by_key[key].append(i)
             for key in months:
                 self.months[key].append(i)
-            for word in words:
-                self.postings[word].append(i)
-            self.lengths.append(length or 0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_nearest": None}  # a kept index carries no nearest-entry postings
+
+    def _postings(self) -> tuple[dict[str, list[int]], list[int]]:
+        """token -> entries, and the fewest tokens of any name of each entry (the tie-break). Only
+        `etl match` asks for nearest entries: a run never builds them (a tenth of a large
+        catalog's memory, copied into every worker that touched it)."""
+        if self._nearest is None:
+            postings: dict[str, list[int]] = defaultdict(list)
+            lengths = []
+            for i, names in enumerate(self.entry_names):
+                named = [tokens(n, self.rules) for n in names]
+                for word in {t for toks in named for t in toks}:
+                    postings[word].append(i)
+                lengths.append(min((len(toks) for toks in named), default=0))
+            self._nearest = (dict(postings), lengths)
+        return self._nearest
 
     def names(self, entry: Any, published: bool = True) -> list[str]:
         """Every name of the entry: display names (``strip`` applied), ids that keep every word of
@@ -358,16 +367,17 @@ class CatalogIndex:
     def nearest(self, query: Sequence[str]) -> list[dict[str, str | None]]:
         """The entries sharing the most of the query's tokens, rarest tokens first, walking at most
         NEAREST_BUDGET posting entries (a bounded cost per model, whatever the catalog's size)."""
+        postings, lengths = self._postings()
         shared: Counter[int] = Counter()
         budget = NEAREST_BUDGET
-        for tok in sorted(set(query), key=lambda t: len(self.postings.get(t, ()))):
-            for i in self.postings.get(tok, ())[:budget]:
+        for tok in sorted(set(query), key=lambda t: len(postings.get(t, ()))):
+            for i in postings.get(tok, ())[:budget]:
                 shared[i] += 1
-            budget -= min(budget, len(self.postings.get(tok, ())))
+            budget -= min(budget, len(postings.get(tok, ())))
             if not budget:
                 break
         ranked, want = [], Counter(query)
-        for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -self.lengths[kv[0]], -kv[0])):
+        for i, _ in heapq.nlargest(NEAREST * 3, shared.items(), key=lambda kv: (kv[1], -lengths[kv[0]], -kv[0])):
             named = [tokens(n, self.rules) for n in self.entry_names[i]]
             best = min((_distance(want, Counter(toks)), len(toks), toks) for toks in named)
             ranked.append((best[0], i, best[2]))

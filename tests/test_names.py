@@ -11,6 +11,7 @@ LMArena itself. The expected outcome is computed here by an independent reading 
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from collections import Counter
 from functools import cache
@@ -368,10 +369,20 @@ def test_nearest_walks_a_bounded_number_of_entries():
             visited.append(len(part))
             return part
 
-    idx.postings = {tok: Counting(ids) for tok, ids in idx.postings.items()}
+    postings, lengths = idx._postings()
+    idx._nearest = ({tok: Counting(ids) for tok, ids in postings.items()}, lengths)
     got = idx.match("llama instruct 70b", None)
     assert got.status == "unmatched" and 0 < sum(visited) <= NEAREST_BUDGET
     assert [n["reason"] for n in got.nearest] == ["extra token 'v0'", "extra token 'v1'", "extra token 'v2'"]
+
+
+def test_nearest_entries_are_indexed_only_when_asked_for():
+    """A run matches without nearest entries: their postings are built on the first nearest()
+    call (`etl match`), and a kept (pickled) index never carries them."""
+    idx = _idx([{"id": str(i), "name": f"llama instruct 70b v{i}"} for i in range(20)])
+    assert idx.match("mistral 7b", None, nearest=False).nearest == [] and idx._nearest is None
+    assert idx.match("llama instruct 70b", None).nearest and idx._nearest is not None
+    assert pickle.loads(pickle.dumps(idx))._nearest is None
 
 
 def test_normalisation_is_linear_on_hostile_names():
