@@ -80,6 +80,7 @@ class Workers(Generic[T, R]):
         self.count = count
         self.pool: ProcessPoolExecutor | None = None
         self._running: collections.deque[Future] = collections.deque()
+        self._frozen = False
         if count > 1:
             self._fork(job, count, start)
 
@@ -88,6 +89,7 @@ class Workers(Generic[T, R]):
         ready = ctx.Queue()
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         gc.freeze()  # no collection, here or in a worker, walks (and so copies) what exists at the fork
+        self._frozen = True
         try:  # the job travels by the fork itself: initargs of a fork context are never pickled
             self.pool = ProcessPoolExecutor(count, ctx, _worker_start, (job, start, ready, held))
             self.pool.submit(int)  # forks every worker now, before the caller starts writing
@@ -136,13 +138,19 @@ class Workers(Generic[T, R]):
         """Cancel the batches not started, wait for the running ones (each is a few models; a
         worker is never killed while it may be sending its result), and release the workers."""
         if self.pool is None:
+            self._thaw()
             return
         for running in self._running:
             running.cancel()
         self._running.clear()
         pool, self.pool = self.pool, None
         pool.shutdown(wait=True, cancel_futures=True)
-        gc.unfreeze()
+        self._thaw()
+
+    def _thaw(self) -> None:
+        if self._frozen:
+            gc.unfreeze()
+            self._frozen = False
 
     def __enter__(self) -> Workers[T, R]:
         return self

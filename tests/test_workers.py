@@ -3,6 +3,7 @@ errors cross back as raised; Ctrl-C stops the workers without a traceback."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -111,6 +112,18 @@ def test_batches_come_back_in_order_from_workers():
     assert multiprocessing.active_children() == []
 
 
+def _frozen(batch: list[int]) -> list[bool]:
+    return [gc.get_freeze_count() > 0 for _ in batch]
+
+
+def test_what_exists_at_the_fork_is_frozen_until_the_workers_are_gone():
+    """No collection in the parent or a worker walks (and so copies) the objects both hold."""
+    with Workers(_frozen, 2) as pool:
+        assert gc.get_freeze_count() > 0
+        assert [x for part in pool.map([1, 2, 3], size=1) for x in part] == [True, True, True]
+    assert gc.get_freeze_count() == 0
+
+
 def _raise_usage(batch: list[int]) -> None:
     raise UsageError([f"models.yaml: models[{batch[0]}]: bad", "second: problem"])
 
@@ -175,6 +188,7 @@ def test_a_fork_refused_leaves_the_work_to_this_process(monkeypatch, caplog):
         assert pool.pool is None
         assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
     assert "worker processes could not start ([Errno 11] Resource temporarily unavailable)" in caplog.text
+    assert gc.get_freeze_count() == 0
 
 
 def _raise_cache_miss(batch: list[int]) -> None:
@@ -200,6 +214,7 @@ def test_a_worker_that_cannot_start_leaves_the_work_to_this_process(caplog):
         assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
     assert "worker processes did not start (OSError: the cache cannot be opened here)" in caplog.text  # a warning
     assert multiprocessing.active_children() == []
+    assert gc.get_freeze_count() == 0
 
 
 def _slow(batch: list[int]) -> list[int]:
