@@ -7,11 +7,12 @@ values), so it lives apart from the mapping loader.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from jsonpath_ng.ext import parse as _parse_jsonpath
+from jsonpath_ng.ext.parser import ExtendedJsonPathParser
 
 #: one step of a plain path: .name, .'quoted' / ."quoted", ['quoted'] / ["quoted"], [n] / .[n]
 _STEP = re.compile(
@@ -55,11 +56,21 @@ def _plain(expression: str) -> KeyPath | None:
     return KeyPath(steps)
 
 
+#: one parser for every path: jsonpath-ng's parse() builds a new one (its tables) per call, 60 a run
+_PARSER: ExtendedJsonPathParser | None = None
+_PARSING = threading.Lock()  # a PLY parser keeps its stacks on itself: one parse at a time
+
+
 @cache
 def compile_path(expression: str) -> Any:
     """Compile a JSONPath once per process (raises on a bad expression)."""
+    global _PARSER
     plain = _plain(expression.strip())
-    return plain if plain is not None else _parse_jsonpath(expression)
+    if plain is not None:
+        return plain
+    with _PARSING:
+        _PARSER = _PARSER or ExtendedJsonPathParser()
+        return _PARSER.parse(expression)
 
 
 def first_value(expr: Any, document: Any) -> Any:
