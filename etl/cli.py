@@ -170,7 +170,7 @@ def explain(
     for the chosen value and every other candidate that had one."""
     rows = pipeline.explain(model, field)
     for r in rows:
-        mark = ("chosen" if r["chosen"] else "also  ") + (", CONFLICT" if r.get("conflict") else "")
+        mark = ("chosen" if r["chosen"] else "also") + (", CONFLICT" if r.get("conflict") else "")
         if r.get("rejected"):
             mark = f"REJECTED: {r['rejected']}"
         lines = [

@@ -97,7 +97,7 @@ def test_conflicts_are_reported_in_the_recap_and_by_explain(example_config):
     )
     explained = cli("explain", "-c", str(example_config), "DeepSeek V3", "param_count").output
     assert "model_specs.param_count = 684531386000  [chosen, CONFLICT]" in explained
-    assert "model_specs.param_count = 671000000000  [also  , CONFLICT]" in explained
+    assert "model_specs.param_count = 671000000000  [also, CONFLICT]" in explained
     assert "= 37 " not in explained  # EvalPlus's `size` is the active count for MoE models: not a candidate
 
 

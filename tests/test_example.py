@@ -94,7 +94,7 @@ def test_explain_prints_the_full_provenance(example_config):
     assert "transform:  null_if [0]" in out
     assert "fetched_at: 20" in out
     # the losing candidate is shown too: OpenRouter's per-token string x 1e6
-    assert 'raw:        "0.0000004"' in out and "model_specs.input_price = 0.4  [also  , CONFLICT]" in out
+    assert 'raw:        "0.0000004"' in out and "model_specs.input_price = 0.4  [also, CONFLICT]" in out
 
 
 def test_explain_unknown_model_is_a_usage_error(example_config):

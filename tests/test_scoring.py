@@ -61,7 +61,7 @@ def test_param_count_unit_end_to_end_and_the_conflict_in_both(example_config, wo
     assert _written(workdir)["DeepSeek V3"]["model_specs"]["param_count"] == chosen
     explained = cli("explain", "-c", str(example_config), "DeepSeek V3", "param_count").output
     assert f"model_specs.param_count = {json.dumps(chosen)}  [chosen, CONFLICT]" in explained
-    assert f"model_specs.param_count = {json.dumps(other)}  [also  , CONFLICT]" in explained
+    assert f"model_specs.param_count = {json.dumps(other)}  [also, CONFLICT]" in explained
 
 
 def test_todo_lists_the_blockers_and_filling_them_makes_the_model_scoreable(example_config, workdir):
