@@ -91,7 +91,7 @@ def served_urls(base: str) -> dict[str, dict]:
     """Config ``sources:`` overrides pointing every shipped source (and its companions) here,
     under ``/<source>/<host><path>`` (the server counts requests per source by the first segment);
     every source is on (AA Pro too: the harness sends a fake key)."""
-    from etl.mappings import load_mappings
+    from etl.declared.mappings import load_mappings
 
     def here(name: str, url: str) -> str:
         parts = urlsplit(url)

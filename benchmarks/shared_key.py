@@ -82,7 +82,7 @@ def measure(n: int, way: str) -> dict:
         cassette(n, work / "openrouter.yaml")
         names = [f"{'Bar' if way == 'unnamed' else 'Foo'} {i}" for i in range(n)]
         models = [{"name": m, "hf_id": "acme/Foo"} if way != "discovered" else m for m in names]
-        from etl.mappings import load_mappings
+        from etl.declared.mappings import load_mappings
 
         off = {s: {"enabled": False} for s in load_mappings().sources if s != "openrouter"}
         config = {

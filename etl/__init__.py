@@ -18,19 +18,19 @@ from typing import TYPE_CHECKING, Any
 from .errors import INTERRUPTED, ExitCode
 
 if TYPE_CHECKING:
-    from .config import ModelInfo, PipelineConfig
+    from .declared.config import ModelInfo, PipelineConfig
     from .errors import EtlError, SourceError, UsageError
-    from .outcomes import ModelResult
     from .pipeline import LLMBenchmarkPipeline, Pipeline
+    from .results.outcomes import ModelResult
 
 #: public name -> the module that defines it
 _EXPORTS = {
     "EtlError": "errors",
     "LLMBenchmarkPipeline": "pipeline",
-    "ModelInfo": "config",
-    "ModelResult": "outcomes",
+    "ModelInfo": "declared.config",
+    "ModelResult": "results.outcomes",
     "Pipeline": "pipeline",
-    "PipelineConfig": "config",
+    "PipelineConfig": "declared.config",
     "SourceError": "errors",
     "UsageError": "errors",
 }
@@ -54,9 +54,9 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """The ``etl`` command (etl/cli.py), loaded here so that Ctrl-C while it loads is a clean exit."""
+    """The ``etl`` command (etl/cli/cli.py), loaded here so that Ctrl-C while it loads is a clean exit."""
     try:
-        from .cli import main as command
+        from .cli.cli import main as command
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         raise SystemExit(ExitCode.INTERRUPTED) from None

@@ -64,7 +64,7 @@ class UsageError(EtlError):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
-    def __reduce__(self) -> tuple:  # rebuilt as raised when it crosses a process (etl/workers.py)
+    def __reduce__(self) -> tuple:  # rebuilt as raised when it crosses a process (etl/store/workers.py)
         return type(self), (self.problems,)
 
 
@@ -77,7 +77,7 @@ class SourceError(EtlError):
         self.detail = message
         super().__init__(f"{source}: {message}")
 
-    def __reduce__(self) -> tuple:  # rebuilt as raised when it crosses a process (etl/workers.py)
+    def __reduce__(self) -> tuple:  # rebuilt as raised when it crosses a process (etl/store/workers.py)
         return type(self), (self.source, self.detail, self.url)
 
 

@@ -15,16 +15,16 @@ import logging
 import threading
 import time
 
-from .access import NoListing, listed_files, open_fetcher
-from .catalogs import load_catalogs, with_keys
-from .config import ModelInfo, PipelineConfig
+from .declared.config import ModelInfo, PipelineConfig
+from .declared.mappings import Source
+from .declared.sources import Sources, url_for
 from .errors import SourceError, SourceStopped
-from .fetch import Cancelled, Fetcher, NotInSource
-from .mappings import Source
-from .matching import MatchStatus
-from .outcomes import ExtractReport, Failure, Progress
-from .sources import Sources, url_for
-from .store import Store
+from .http.fetch import Cancelled, Fetcher, NotInSource
+from .matching.access import NoListing, listed_files, open_fetcher
+from .matching.catalogs import load_catalogs, with_keys
+from .matching.matching import MatchStatus
+from .results.outcomes import ExtractReport, Failure, Progress
+from .store.store import Store
 
 log = logging.getLogger("etl")
 

@@ -18,17 +18,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import ModelInfo, PipelineConfig
-from .consumer import verdict
+from .declared.config import ModelInfo, PipelineConfig
+from .declared.files import read_structured
+from .declared.mappings import Mappings
+from .declared.validation import schema_problems
+from .declared.values import MANUAL_SOURCE
 from .errors import EtlError, UsageError, WriteFailed
-from .files import read_structured
-from .mappings import Mappings
-from .outcomes import Failure, ModelResult, ModelStatus, Progress, Reason
-from .store import LoadedFrom, Store
-from .validation import schema_problems
-from .values import MANUAL_SOURCE
-from .workers import Workers, worker_count
-from .writes import (
+from .results.consumer import verdict
+from .results.outcomes import Failure, ModelResult, ModelStatus, Progress, Reason
+from .results.writes import (
     ATTRIBUTION_FILE,
     ATTRIBUTION_STEM,
     check_folder,
@@ -37,6 +35,8 @@ from .writes import (
     write_attribution,
     write_problem,
 )
+from .store.store import LoadedFrom, Store
+from .store.workers import Workers, worker_count
 
 log = logging.getLogger("etl")
 Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
@@ -44,7 +44,7 @@ Chosen = dict[tuple[str, str], Any]  # (section, field) -> value
 
 @dataclass
 class LoadBatch:
-    """What loading some models gives (etl/workers.py sends it back from a worker): each model's
+    """What loading some models gives (etl/store/workers.py sends it back from a worker): each model's
     result, the rows recording what was written, and the sources the written values came from."""
 
     results: list[ModelResult] = field(default_factory=list)
@@ -214,7 +214,7 @@ class Loader:
     # ----- the stage ----------------------------------------------------------------------------
     def run(self, models: list[ModelInfo], progress: Progress) -> list[ModelResult]:
         """Merge, validate and write every model, in batches (flat memory at 10,000 models), on
-        worker processes for a large run (etl/workers.py); this process records each batch's load."""
+        worker processes for a large run (etl/store/workers.py); this process records each batch's load."""
         progress.start("load", len(models))
         self._shared = self.load_template() if any(m.template is None for m in models) else None
         results: list[ModelResult] = []

@@ -12,21 +12,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .config import ModelInfo, PipelineConfig, models_from_folder, parse_models
-from .consumer import Verdict, verdict
-from .coverage import Coverage, build_coverage
+from .declared.config import ModelInfo, PipelineConfig, models_from_folder, parse_models
+from .declared.mappings import Mappings, load_mappings
+from .declared.per_source import settings_of
+from .declared.pins import apply_pins, key_problems
+from .declared.sources import Sources
+from .declared.values import ManualValues, load_values
 from .errors import UsageError
 from .extract import Extractor
 from .load import Loader
-from .mappings import Mappings, load_mappings
-from .outcomes import ExtractReport, Missing, ModelResult, Progress
-from .per_source import settings_of
-from .pins import apply_pins, key_problems
-from .sources import Sources
-from .store import Store
-from .todo import TodoItem, todo_items
+from .results.consumer import Verdict, verdict
+from .results.coverage import Coverage, build_coverage
+from .results.outcomes import ExtractReport, Missing, ModelResult, Progress
+from .results.todo import TodoItem, todo_items
+from .store.store import Store
 from .transform import Transformer
-from .values import ManualValues, load_values
 
 
 class Pipeline:

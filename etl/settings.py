@@ -37,7 +37,7 @@ DEFAULT_RETRY_BACKOFF_FACTOR = 1.0
 DEFAULT_MAX_RETRY_WAIT = 120.0
 #: Requests per second when neither the source's YAML nor the config sets one.
 DEFAULT_RATE_LIMIT = 5.0
-#: Models matched, staged and loaded per batch (on a worker process for a large run, etl/workers.py):
+#: Models matched, staged and loaded per batch (on a worker process for a large run, etl/store/workers.py):
 #: with at most two batches per worker in flight, memory stays flat at 10,000+ models.
 MODELS_PER_BATCH = 50
 #: Below this many models a stage runs in one process (forking costs more than it saves).

@@ -15,21 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .access import CacheState, FetchFailure, NoListing, fetch_match, listed_files, open_fetcher
-from .catalogs import load_catalogs, match_catalogs, with_keys
-from .config import ModelInfo, PipelineConfig
+from .declared.config import ModelInfo, PipelineConfig
+from .declared.mappings import FILE_KEY, Candidate, Mappings, Source
+from .declared.rows import same_version
+from .declared.sources import Sources, url_for
+from .declared.transforms import Context, in_param_count_unit, judge
+from .declared.validation import field_check
+from .declared.values import ManualValue, ManualValues
 from .errors import SourceError
-from .fetch import CacheMiss, Document, Fetcher, NotInSource
-from .mappings import FILE_KEY, Candidate, Mappings, Source
-from .matching import Match, MatchMethod, MatchStatus
-from .outcomes import Missing, Progress, Reason
-from .rows import same_version
-from .sources import Sources, url_for
-from .store import Store, encode, staged_row
-from .transforms import Context, in_param_count_unit, judge
-from .validation import field_check
-from .values import ManualValue, ManualValues
-from .workers import Workers, worker_count
+from .http.fetch import CacheMiss, Document, Fetcher, NotInSource
+from .matching.access import CacheState, FetchFailure, NoListing, fetch_match, listed_files, open_fetcher
+from .matching.catalogs import load_catalogs, match_catalogs, with_keys
+from .matching.matching import Match, MatchMethod, MatchStatus
+from .results.outcomes import Missing, Progress, Reason
+from .store.store import Store, encode, staged_row
+from .store.workers import Workers, worker_count
 
 log = logging.getLogger("etl")
 
@@ -52,7 +52,7 @@ class Listed(Document):
 
 @dataclass
 class Batch:
-    """What matching and staging some models gives (etl/workers.py sends it back from a worker):
+    """What matching and staging some models gives (etl/store/workers.py sends it back from a worker):
     their match and staged rows, each model's statuses, and what the cache lacked."""
 
     match_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -83,7 +83,7 @@ class Transformer:
     def run(self, models: list[ModelInfo], progress: Progress) -> dict[str, dict[str, str]]:
         """Returns model -> source -> match status. A response the cache lacks leaves its cells
         ``not cached`` (``missing`` lists them); every other value is staged. Models are matched
-        and staged in batches, on worker processes for a large run (etl/workers.py); this
+        and staged in batches, on worker processes for a large run (etl/store/workers.py); this
         process writes every batch's rows, in model order, in one transaction."""
         progress.start("transform", len(models))
         state = CacheState.of(self.store)

@@ -15,9 +15,9 @@ import yaml
 from helpers import import_into
 from replay import CASSETTES, ReplayServer
 
-from etl.fetch import Fetcher, FetchSettings
-from etl.mappings import load_mappings
-from etl.per_source import declared_settings
+from etl.declared.mappings import load_mappings
+from etl.declared.per_source import declared_settings
+from etl.http.fetch import Fetcher, FetchSettings
 from etl.settings import STORE_ENV
 
 # never the real user cache folder, not even from a session fixture or a subprocess

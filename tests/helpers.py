@@ -14,10 +14,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from etl import PipelineConfig
-from etl.cassettes import import_cassettes
-from etl.cli import app
-from etl.mappings import load_mappings
-from etl.sources import Sources
+from etl.cli.cli import app
+from etl.declared.mappings import load_mappings
+from etl.declared.sources import Sources
+from etl.http.cassettes import import_cassettes
 
 runner = CliRunner()
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
-from etl.mappings import load_mappings
+from etl.declared.mappings import load_mappings
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 #: the sources of the pipeline issue; tests that count requests switch the leaderboards off

@@ -4,12 +4,12 @@ two sources ask for it in a row (a model's model info, then the listing of its .
 from __future__ import annotations
 
 from etl import PipelineConfig
-from etl.access import RecentFetcher, listed_files, open_fetcher
-from etl.config import ModelInfo
-from etl.fetch import Fetcher
-from etl.mappings import load_mappings
-from etl.sources import Sources, url_for
-from etl.store import Store
+from etl.declared.config import ModelInfo
+from etl.declared.mappings import load_mappings
+from etl.declared.sources import Sources, url_for
+from etl.http.fetch import Fetcher
+from etl.matching.access import RecentFetcher, listed_files, open_fetcher
+from etl.store.store import Store
 
 
 def test_offline_fetcher_reads_a_model_info_once_for_its_source_and_its_listing(warm_store, tmp_path, monkeypatch):

@@ -14,9 +14,9 @@ from helpers import cli, config_dict, import_into
 from replay import CASSETTES
 
 import etl.load
-import etl.writes
+import etl.results.writes
 from etl import LLMBenchmarkPipeline, ModelInfo, Pipeline, PipelineConfig, UsageError
-from etl.mappings import load_mappings
+from etl.declared.mappings import load_mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,9 +143,9 @@ def test_an_interrupted_save_leaves_the_old_file_whole(tmp_path, monkeypatch, wh
             raise KeyboardInterrupt
 
     if where == "mid-write":
-        monkeypatch.setattr(etl.writes.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
+        monkeypatch.setattr(etl.results.writes.os, "fdopen", lambda *a, **k: HalfWriter(real_fdopen(*a, **k)))
     else:
-        monkeypatch.setattr(etl.writes.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        monkeypatch.setattr(etl.results.writes.os, "replace", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         pipeline.save_result(ModelInfo("M"), {"x": "new " * 1000})
     assert target.read_bytes() == old
@@ -209,8 +209,8 @@ def test_the_api_returns_what_the_cli_shows(example_config):
     todo = {(i.model, i.field): i for i in pipeline.todo()}
     assert set(todo) >= {("Acme Internal 7B", "model_specs.param_count")}
     assert pipeline.missing() == [] and pipeline.changes() == []
-    cli_source = (Path(etl.load.__file__).parent / "cli.py").read_text()
-    assert ".store" not in cli_source.replace("from .storefile import store_errors", "")  # errors only
+    cli_source = (Path(etl.load.__file__).parent / "cli" / "cli.py").read_text()
+    assert ".store" not in cli_source.replace("from ..store.storefile import store_errors", "")  # errors only
 
 
 def test_todo_proposes_the_pin_before_a_hand_entered_value(example_config):

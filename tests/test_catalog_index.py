@@ -1,4 +1,4 @@
-"""etl/catalogs.py keeps each catalog's index in the store: a later run uses it while the cached
+"""etl/matching/catalogs.py keeps each catalog's index in the store: a later run uses it while the cached
 responses, the code and the mappings are those it was built from, and builds it again otherwise."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from etl import catalogs, settings
-from etl.config import PipelineConfig
-from etl.fetch import open_session
-from etl.mappings import load_mappings
+from etl import settings
+from etl.declared.config import PipelineConfig
+from etl.declared.mappings import load_mappings
+from etl.http.fetch import open_session
+from etl.matching import catalogs
 from etl.pipeline import Pipeline
 from etl.settings import mappings_dir
 
@@ -91,6 +92,15 @@ def test_other_mappings_make_every_catalog_indexed_again(example_config, built, 
     _transform(example_config, mappings).close()
     catalog_names = sorted(n for n, s in load_mappings(mappings).sources.items() if s.scope == "catalog")
     assert sorted(built) == [n for n in catalog_names if n in built] and len(built) >= 10  # a new developer: all again
+
+
+def test_the_code_an_index_depends_on_is_every_module_of_the_package():
+    """A change to any module, in any of etl/'s packages (the HTTP layer parses what is indexed),
+    makes every kept index stale; the path inside the package counts, so a module moved is a change."""
+    package = Path(catalogs.__file__).parent.parent
+    modules = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py"))
+    assert [name for name, _ in catalogs._code_files()] == modules
+    assert {"__init__.py", "http/formats.py", "matching/catalogs.py", "declared/identity.py"} <= set(modules)
 
 
 def test_an_index_that_does_not_load_is_built_again(example_config, built):

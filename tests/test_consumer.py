@@ -18,12 +18,12 @@ from replay import CASSETTES
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
-from etl.consumer import Status, verdict
+from etl.declared.mappings import load_mappings
+from etl.declared.transforms import Context, context_window, evaluate, in_param_count_unit, param_count
+from etl.declared.values import MANUAL_SOURCE, load_values
 from etl.errors import UsageError
-from etl.mappings import load_mappings
-from etl.todo import todo_skeleton
-from etl.transforms import Context, context_window, evaluate, in_param_count_unit, param_count
-from etl.values import MANUAL_SOURCE, load_values
+from etl.results.consumer import Status, verdict
+from etl.results.todo import todo_skeleton
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = Path(__file__).resolve().parent / "fixtures" / "config_json"

@@ -16,7 +16,7 @@ from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline, PipelineConfig, settings
 from etl.errors import SourceError
-from etl.fetch import Cancelled, RateLimiter
+from etl.http.fetch import Cancelled, RateLimiter
 
 OK_BODY = json.dumps({"data": [{"id": "a/b", "name": "B"}]}).encode()
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"

@@ -10,8 +10,8 @@ from helpers import cli
 from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.fields_doc import fields_table
-from etl.mappings import load_mappings
+from etl.declared.fields_doc import fields_table
+from etl.declared.mappings import load_mappings
 from etl.settings import mappings_dir
 
 

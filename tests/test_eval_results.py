@@ -15,8 +15,8 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.mappings import load_mappings
-from etl.transforms import evaluate
+from etl.declared.mappings import load_mappings
+from etl.declared.transforms import evaluate
 
 GEMMA, BONSAI = "google/gemma-4-12B-it", "prism-ml/Ternary-Bonsai-27B-gguf"
 #: the date every recorded eval file's response carries (the cassette's Date header)

@@ -16,8 +16,8 @@ from conftest import ALL_CASSETTES, EXAMPLES
 from helpers import cli
 from replay import ReplayServer
 
-import etl.transforms
-from etl.cli import app
+import etl.declared.transforms
+from etl.cli.cli import app
 from etl.settings import schemas_dir
 
 EXPECTED_FILES = {
@@ -181,7 +181,7 @@ def test_the_readme_example_writes_the_golden_files_byte_for_byte(workdir, monke
     cassette response carries its recording date, which is the fetch time, so hf_score and every
     other value are the same on any day (tests/golden/example/ was written once by this command)."""
     if clock == "2031":
-        monkeypatch.setattr(etl.transforms, "datetime", _Later)
+        monkeypatch.setattr(etl.declared.transforms, "datetime", _Later)
     shutil.copy(EXAMPLES / "config.yaml", workdir / "config.yaml")
     shutil.copy(EXAMPLES / "values.yaml", workdir / "values.yaml")
     imported = cli("cache", "import", *[str(p) for p in ALL_CASSETTES])

@@ -1,4 +1,4 @@
-"""The last answer of each URL is a FetchOutcome (etl/outcomes.py) from the Fetcher, the retry
+"""The last answer of each URL is a FetchOutcome (etl/results/outcomes.py) from the Fetcher, the retry
 policy, the transport and cassette import alike; the store holds nothing else."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from helpers import config_for, import_into
 from replay import CASSETTES, ReplayServer
 
 from etl import ModelInfo, Pipeline
-from etl.outcomes import FetchOutcome
+from etl.results.outcomes import FetchOutcome
 
 
 def _outcomes(store) -> dict[str, str]:

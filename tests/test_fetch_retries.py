@@ -13,7 +13,7 @@ from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
 from etl.errors import SourceError, SourceStopped
-from etl.fetch import NotInSource, RateLimiter
+from etl.http.fetch import NotInSource, RateLimiter
 
 JSON = {"Content-Type": "application/json"}
 OK_BODY = json.dumps({"data": [{"id": "a/b", "name": "B"}]}).encode()

@@ -13,9 +13,9 @@ from helpers import cli, config_dict, config_for
 from replay import ReplayServer
 
 from etl import ModelInfo, Pipeline
+from etl.declared.validation import raw_schema
+from etl.declared.values import load_values
 from etl.errors import UsageError
-from etl.validation import raw_schema
-from etl.values import load_values
 
 HUGE = "1" + "0" * 400
 MODELS = [{"name": "Big", "ids": {"openrouter": "acme/big"}}]  # 10^400, a JSON integer Python reads exactly

@@ -25,7 +25,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.mappings import load_mappings
+from etl.declared.mappings import load_mappings
 
 
 def _bodies(name: str) -> list:

@@ -8,7 +8,7 @@ import inspect
 import pytest
 from helpers import cli
 
-from etl.cli import app
+from etl.cli.cli import app
 
 
 def _descriptions(output: str) -> dict[str, list[str]]:

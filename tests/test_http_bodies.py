@@ -18,10 +18,10 @@ from replay import ReplayServer
 from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.cli import app
+from etl.cli.cli import app
 from etl.errors import SourceError
+from etl.http.transport import size_text
 from etl.settings import DEFAULT_MAX_BODY_BYTES
-from etl.transport import size_text
 
 JSON = {"Content-Type": "application/json"}
 TESTS = Path(__file__).resolve().parent
@@ -55,8 +55,8 @@ sys.path.insert(0, {tests!r})
 from dataclasses import replace
 from replay import ReplayServer
 from test_http_bodies import _stream_forever, _gzip_bomb
-from etl.fetch import FetchSettings, Fetcher
-from etl.mappings import load_mappings
+from etl.http.fetch import FetchSettings, Fetcher
+from etl.declared.mappings import load_mappings
 kind = sys.argv[1]
 with ReplayServer() as server:
     if kind == "endless":

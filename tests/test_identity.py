@@ -20,12 +20,12 @@ import yaml
 from conftest import EXAMPLES
 
 from etl import Pipeline
-from etl.catalogs import _same_date, disagreement, load_catalogs
+from etl.declared.identity import NAMES_FILE, NameRules
+from etl.declared.mappings import Identity, Source, compile_path, load_mappings
 from etl.errors import UsageError
 from etl.extract import open_fetcher
-from etl.identity import NAMES_FILE, NameRules
-from etl.mappings import Identity, Source, compile_path, load_mappings
-from etl.matching import CatalogIndex, MatchMethod
+from etl.matching.catalogs import _same_date, disagreement, load_catalogs
+from etl.matching.matching import CatalogIndex, MatchMethod
 
 OFF = {s: {"enabled": False} for s in ("huggingface", "huggingface_config", "hf_eval_results")}
 

@@ -123,8 +123,8 @@ def test_ctrl_c_while_the_command_loads_exits_130_in_one_line(monkeypatch, capsy
     command itself: a Ctrl-C in that second says what every interrupt says, without a traceback."""
     import etl
 
-    monkeypatch.delitem(sys.modules, "etl.cli")
-    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport("etl.cli"), *sys.meta_path])
+    monkeypatch.delitem(sys.modules, "etl.cli.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptedImport("etl.cli.cli"), *sys.meta_path])
     with pytest.raises(SystemExit) as exited:
         etl.main()
     assert exited.value.code == 130

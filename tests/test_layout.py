@@ -4,6 +4,7 @@ small modules and functions."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 from dataclasses import fields
@@ -11,15 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from etl.mappings import CANDIDATE_PLACE, SOURCE_PLACE, Candidate, Source
+from etl.declared.mappings import CANDIDATE_PLACE, SOURCE_PLACE, Candidate, Source
+from etl.declared.transforms import COMPUTES
 from etl.settings import schemas_dir
-from etl.transforms import COMPUTES
 
 ETL = Path(__file__).resolve().parent.parent / "etl"
 MAPPING_SCHEMA = json.loads((schemas_dir() / "mapping.schema.json").read_text())
-STAGES = ("extract", "transform", "load", "pipeline", "sources", "outcomes", "coverage")
-PRESENTATION = ("cli", "terminal", "report")
-THE_STAGES = ("extract", "transform", "load")
 
 
 def test_schema_keys_are_the_dataclass_fields():
@@ -50,29 +48,73 @@ def test_the_mapping_schema_holds_each_definition_once():
     assert not twice
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ETL.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: every etl module, by its dotted name (a package by its own name: etl/http/__init__.py is etl.http)
+MODULES = {_module_name(p): p for p in sorted(ETL.rglob("*.py"))}
+THE_STAGES = ("etl.extract", "etl.transform", "etl.load")
+#: ARCHITECTURE.md's rooms, bottom up: a module imports only from its own room or from rooms below it
+LAYERS = (
+    ("etl.errors", "etl.settings"),
+    ("etl.store",),
+    ("etl.declared",),
+    ("etl.results",),
+    ("etl.http",),
+    ("etl.matching",),
+    THE_STAGES,
+    ("etl.pipeline",),
+    ("etl.cli", "etl.__main__", "etl"),
+)
+PRESENTATION = "etl.cli"
+ENTRY_POINTS = ("etl", "etl.__main__")  # etl:main imports the command (in a function), python -m etl runs it
+
+
+@functools.cache
+def _imports(module: str) -> frozenset[str]:
+    """The etl modules ``module`` names in an import (relative or absolute, lazy ones too)."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names.add((node.module or "").split(".")[0])
-    return names
-
-
-@pytest.mark.parametrize("stage", STAGES)
-def test_no_stage_imports_presentation(stage):
-    assert not _imports(ETL / f"{stage}.py") & set(PRESENTATION)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
+            target = ".".join(filter(None, (base, node.module)))
+            for alias in node.names:
+                if f"{target}.{alias.name}" in MODULES:  # from . import settings
+                    names.add(f"{target}.{alias.name}")
+                elif target in MODULES:
+                    names.add(target)
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name in MODULES}
+    return frozenset(names)
 
 
 def _reachable(module: str) -> set[str]:
     """Every etl module ``module`` imports, directly or through others."""
     seen, todo = set(), [module]
     while todo:
-        for name in _imports(ETL / f"{todo.pop()}.py"):
-            if name not in seen and (ETL / f"{name}.py").exists():
+        for name in _imports(todo.pop()):
+            if name not in seen:
                 seen.add(name)
                 todo.append(name)
     return seen
+
+
+def _in(module: str, room: str) -> bool:
+    return module == room or module.startswith(f"{room}.")
+
+
+LIBRARY = [m for m in MODULES if not _in(m, PRESENTATION) and m not in ENTRY_POINTS]
+
+
+@pytest.mark.parametrize("module", LIBRARY)
+def test_no_stage_imports_presentation(module):
+    """The stages, the Python API and everything they use never reach the CLI package (the
+    command, its options, the terminal, the rendered reports)."""
+    assert not {m for m in _reachable(module) if _in(m, PRESENTATION)}
 
 
 @pytest.mark.parametrize("stage", THE_STAGES)
@@ -82,9 +124,24 @@ def test_stages_stand_side_by_side(stage):
     assert not _reachable(stage) & (set(THE_STAGES) - {stage})
 
 
+def _layer(module: str) -> int:
+    found = [i for i, rooms in enumerate(LAYERS) for room in rooms if _in(module, room) and room != "etl"]
+    return found[0] if found else (len(LAYERS) - 1 if module == "etl" else -1)
+
+
+@pytest.mark.parametrize("module", list(MODULES))
+def test_each_module_imports_only_its_room_and_the_rooms_below(module):
+    """etl/ is a handful of rooms (ARCHITECTURE.md), each named by its job: a new module goes in
+    one of them, and no room reaches up (the HTTP layer never imports matching, the store never
+    imports what it stores), so the packages never import one another in a circle."""
+    assert _layer(module) >= 0, f"{module} is in none of the rooms of LAYERS"
+    above = sorted(m for m in _imports(module) if _layer(m) > _layer(module))
+    assert not above
+
+
 def test_no_file_names_a_path_of_one_machine():
     root = ETL.parent
-    files = [*ETL.glob("*.py"), *(root / "tests").glob("*.py"), *root.glob("*.md"), *(root / "mappings").glob("*")]
+    files = [*ETL.rglob("*.py"), *(root / "tests").glob("*.py"), *root.glob("*.md"), *(root / "mappings").glob("*")]
     found = [
         f"{p.name}: {m.group()}"
         for p in files
@@ -93,7 +150,7 @@ def test_no_file_names_a_path_of_one_machine():
     assert not found
 
 
-@pytest.mark.parametrize("path", sorted(ETL.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(ETL.rglob("*.py")), ids=lambda p: p.relative_to(ETL).as_posix())
 def test_modules_and_functions_stay_small(path):
     tree = ast.parse(path.read_text())
     long = [

@@ -22,7 +22,7 @@ def _manual_values() -> list[tuple[str, str, str, object]]:
 
 
 def test_the_example_has_a_manual_value_for_a_field_no_source_fills():
-    from etl.mappings import load_mappings
+    from etl.declared.mappings import load_mappings
 
     sourced = {(s, f) for s, f, candidates in load_mappings().fields() if candidates}
     assert any((s, f) not in sourced for _, s, f, _ in _manual_values())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from etl.identity import base_key, name_key
-from etl.mappings import Identity, Source, compile_path
-from etl.matching import CatalogIndex
+from etl.declared.identity import base_key, name_key
+from etl.declared.mappings import Identity, Source, compile_path
+from etl.matching.matching import CatalogIndex
 
 
 def _index(entries, **ident):

@@ -23,11 +23,20 @@ from hypothesis import strategies as st
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
+from etl.declared.identity import (
+    MAX_NAME,
+    NO_NAMES,
+    NameRules,
+    base_key,
+    has_qualifier,
+    name_key,
+    strip_qualifiers,
+    token_key,
+)
+from etl.declared.mappings import Identity, Source, compile_path, load_mappings
 from etl.errors import UsageError
-from etl.fetch import Document
-from etl.identity import MAX_NAME, NO_NAMES, NameRules, base_key, has_qualifier, name_key, strip_qualifiers, token_key
-from etl.mappings import Identity, Source, compile_path, load_mappings
-from etl.matching import NEAREST_BUDGET, CatalogIndex, Match, MatchMethod, MatchStatus
+from etl.http.fetch import Document
+from etl.matching.matching import NEAREST_BUDGET, CatalogIndex, Match, MatchMethod, MatchStatus
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 FILES = {

@@ -12,7 +12,7 @@ from helpers import cli
 
 from etl import Pipeline, PipelineConfig
 from etl.errors import ExitCode
-from etl.outcomes import Failure, Missing, ModelResult, ModelStatus, exit_code
+from etl.results.outcomes import Failure, Missing, ModelResult, ModelStatus, exit_code
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "example"
 GRM_EVAL = "https://huggingface.co/OrionLLM/GRM-2.6-Opus/resolve/main/.eval_results/gpqa_diamond.yaml"

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from etl.declared.mappings import load_mappings
 from etl.errors import SourceError
-from etl.mappings import load_mappings
 
 JSON = {"Content-Type": "application/json"}
 

@@ -1,6 +1,6 @@
 """Per-source keys and rates come from the mappings alone: a source with a key and a rate of its
 own is one YAML file, and its flag, config key and environment variable follow with no Python
-change (etl/per_source.py)."""
+change (etl/declared/per_source.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from replay import ReplayServer
 
 from etl import Pipeline, PipelineConfig
+from etl.declared.mappings import load_mappings
+from etl.declared.per_source import SettingKind, declared_settings
 from etl.errors import UsageError
-from etl.mappings import load_mappings
-from etl.per_source import SettingKind, declared_settings
 from etl.settings import mappings_dir
 
 SENTINEL = "acme-sentinel-key-5f3e"

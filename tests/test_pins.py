@@ -11,8 +11,8 @@ import yaml
 from helpers import cli, config_dict
 
 from etl import ModelInfo, Pipeline, PipelineConfig
+from etl.declared.pins import read_pins, write_pins
 from etl.errors import UsageError
-from etl.pins import read_pins, write_pins
 
 INJECTED = 'bar-2\n"Bar 2": {huggingface: evil/injected}\n"Foo":\n  huggingface: evil/other  #'
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import FIELDS, SECTIONS, SETTINGS, json_values, scalars
 
-from etl.config import PipelineConfig
+from etl.declared.config import PipelineConfig
 from etl.errors import UsageError
 from etl.settings import mappings_dir
 

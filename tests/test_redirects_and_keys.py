@@ -17,7 +17,7 @@ from replay import ReplayServer
 from typer.testing import CliRunner
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.cli import app
+from etl.cli.cli import app
 from etl.errors import SourceError, UsageError
 
 JSON = {"Content-Type": "application/json"}
@@ -223,8 +223,8 @@ def test_a_key_goes_only_to_the_declared_host_over_https_or_to_loopback(tmp_path
     """A config that points a keyed source at another host (or plain http) sends no key there."""
     from urllib.parse import urlsplit
 
-    from etl.fetch import Fetcher, FetchSettings
-    from etl.mappings import load_mappings
+    from etl.declared.mappings import load_mappings
+    from etl.http.fetch import Fetcher, FetchSettings
 
     fetcher = Fetcher(
         FetchSettings(

@@ -23,11 +23,11 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from etl import ModelInfo, Pipeline, PipelineConfig
-from etl.mappings import Candidate, load_mappings
-from etl.paths import compile_path
-from etl.rows import Evidence, EvidenceKind, build_select
+from etl.declared.mappings import Candidate, load_mappings
+from etl.declared.paths import compile_path
+from etl.declared.rows import Evidence, EvidenceKind, build_select
+from etl.declared.transforms import judge
 from etl.settings import mappings_dir
-from etl.transforms import judge
 
 
 def _archive() -> dict[str, list[dict]]:

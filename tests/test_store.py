@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import cli, errors, immutable
 
-from etl import store as store_module
 from etl.load import Loader
+from etl.store import store as store_module
 
 FIX = (
     "if it is an etl store, move it aside (keep it: it holds the load history) and re-run; "

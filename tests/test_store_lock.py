@@ -12,8 +12,8 @@ import pytest
 from helpers import cli
 
 from etl.errors import StoreError
-from etl.store import Store
-from etl.storefile import store_problem
+from etl.store.store import Store
+from etl.store.storefile import store_problem
 
 
 def _busy(path) -> str:

@@ -8,9 +8,9 @@ import sqlite3
 
 from helpers import cli
 
-from etl.matching import MatchMethod, MatchStatus
-from etl.store import KEPT, STAGED, STAGED_COLUMNS, LoadedFrom, Store, encode, staged_row
-from etl.values import ManualValue
+from etl.declared.values import ManualValue
+from etl.matching.matching import MatchMethod, MatchStatus
+from etl.store.store import KEPT, STAGED, STAGED_COLUMNS, LoadedFrom, Store, encode, staged_row
 
 
 def test_every_status_and_method_of_the_example_run_is_an_enum_member(example_config):

@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import cli, errors
 
-from etl.files import MAX_DEPTH
+from etl.declared.files import MAX_DEPTH
 
 
 def test_a_duplicate_key_in_a_json_template_is_an_error(workdir):

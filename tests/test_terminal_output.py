@@ -11,9 +11,9 @@ import typer
 import yaml
 from helpers import cli, config_dict
 
+from etl.cli.terminal import errors_to_exit, recap, setup_logging
 from etl.errors import UsageError, printable
-from etl.outcomes import Failure, ModelResult, ModelStatus
-from etl.terminal import errors_to_exit, recap, setup_logging
+from etl.results.outcomes import Failure, ModelResult, ModelStatus
 
 HOSTILE = "boom \x1b]0;pwned\x07\x1b[2J\x1b[1;1H done"
 SHOWN = "boom \\x1b]0;pwned\\x07\\x1b[2J\\x1b[1;1H done"

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from etl.mappings import Candidate
-from etl.transforms import Context, apply, architecture, hf_score, param_count
+from etl.declared.mappings import Candidate
+from etl.declared.transforms import Context, apply, architecture, hf_score, param_count
 
 
 def cand(**kw) -> Candidate:

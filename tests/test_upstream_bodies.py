@@ -1,4 +1,4 @@
-"""Upstream bodies built to hurt (etl/formats.py): bombs, deep nesting, huge integers, duplicate
+"""Upstream bodies built to hurt (etl/http/formats.py): bombs, deep nesting, huge integers, duplicate
 keys and members, bodies worth gigabytes once parsed. Each is one source's failure in one line,
 never cached (asked again, the server is asked again; offline, the failure is told again), and no
 run prints a traceback or passes ~300 MB (measured in a subprocess with resource.getrusage)."""
@@ -127,7 +127,7 @@ def test_a_json_or_csv_body_worth_gigabytes_once_parsed_is_refused_before_parsin
 
 def test_the_value_budget_is_an_upper_bound_that_real_bodies_stay_far_below():
     """The estimate never undercounts what a parser builds, and the recorded bodies fit with room."""
-    from etl.formats import estimate
+    from etl.http.formats import estimate
 
     for body in (b'{"a": [1, 2, {"b": [3]}]}', b"[]", b'[{}, {}, "x"]'):
         values = json.loads(body)
@@ -167,7 +167,7 @@ def test_a_bomb_in_a_run_is_a_source_failure_and_offline_replays_the_failure(wor
 RUN_AND_MEASURE = """
 import json, resource, sys
 from typer.testing import CliRunner
-from etl.cli import app
+from etl.cli.cli import app
 result = CliRunner().invoke(app, sys.argv[1:])
 print(json.dumps({"code": result.exit_code, "traceback": "Traceback" in result.output or (
     result.exception is not None and not isinstance(result.exception, SystemExit)),

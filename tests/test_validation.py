@@ -11,9 +11,9 @@ from jsonpath_ng.ext import parse as jsonpath_parse  # noqa: E402
 from jsonschema import Draft202012Validator  # noqa: E402
 from strategies import FIELDS, SECTIONS, SETTINGS, json_values, scalars
 
-from etl.mappings import KeyPath, compile_path  # noqa: E402
+from etl.declared.mappings import KeyPath, compile_path  # noqa: E402
+from etl.declared.validation import fast_validator, validator  # noqa: E402
 from etl.settings import schemas_dir  # noqa: E402
-from etl.validation import fast_validator, validator  # noqa: E402
 
 numbers = st.one_of(
     st.none(),

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from helpers import cli, errors
 
-from etl.todo import todo_skeleton
-from etl.values import ManualValue, ManualValues
+from etl.declared.values import ManualValue, ManualValues
+from etl.results.todo import todo_skeleton
 
 FIELD = "model_specs.context_window"
 

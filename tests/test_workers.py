@@ -1,4 +1,4 @@
-"""etl/workers.py: per-model work on forked processes gives the store and the files of one process;
+"""etl/store/workers.py: per-model work on forked processes gives the store and the files of one process;
 errors cross back as raised; Ctrl-C stops the workers without a traceback."""
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import pytest
 import yaml
 from helpers import cli
 
-from etl import load, settings, workers
+from etl import load, settings
 from etl.errors import EtlError, SourceError, UsageError
-from etl.fetch import CacheMiss
-from etl.workers import Workers, worker_count
+from etl.http.fetch import CacheMiss
+from etl.store import workers
+from etl.store.workers import Workers, worker_count
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers fork on Linux only")
 
@@ -162,7 +163,7 @@ def test_a_worker_that_dies_is_one_error_not_a_hang():
 #: a parent whose loop fails on the first batch while the workers are sending 500 KB results: the
 #: pool is closed without killing a worker mid-send (which would leave it waiting forever)
 STOP_WHILE_SENDING = """
-from etl.workers import Workers
+from etl.store.workers import Workers
 try:
     with Workers(lambda batch: b"x" * 500_000, 2) as pool:
         for part in pool.map(list(range(40)), size=1):

@@ -12,14 +12,15 @@ import pytest
 from conftest import EXAMPLES
 from helpers import cli
 
-from etl import load, writes
+from etl import load
+from etl.results import writes
 
 TEMPLATE = (EXAMPLES / "templates" / "template.json").read_text()
 
 
 def _failing_for(monkeypatch, stem: str, code: int) -> None:
     """write_atomic raises OSError(code) for the one file whose name starts with ``stem`` (a model
-    file, written by the load; or the attribution file, written beside them by etl/writes.py)."""
+    file, written by the load; or the attribution file, written beside them by etl/results/writes.py)."""
     real = writes.write_atomic
 
     def write(target, text, mode=None):

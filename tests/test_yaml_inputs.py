@@ -9,7 +9,7 @@ import tracemalloc
 import pytest
 from helpers import cli, errors
 
-from etl.files import MAX_DEPTH
+from etl.declared.files import MAX_DEPTH
 from etl.settings import mappings_dir
 
 

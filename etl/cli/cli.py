@@ -19,21 +19,21 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import PipelineConfig
-from .errors import ExitCode, UsageError, printable
-from .fields_doc import assumed, contract_gaps, fields_table
-from .load import write_atomic
-from .mappings import load_mappings
-from .matching import MatchMethod
+from ..declared.config import PipelineConfig
+from ..declared.fields_doc import assumed, contract_gaps, fields_table
+from ..declared.mappings import load_mappings
+from ..declared.pins import write_pins as write_pins_file
+from ..declared.sources import Sources
+from ..errors import ExitCode, UsageError, printable
+from ..load import write_atomic
+from ..matching.matching import MatchMethod
+from ..pipeline import Pipeline
+from ..results.outcomes import ModelResult, all_failures, exit_code
+from ..results.todo import todo_skeleton, todo_update
+from ..store.storefile import store_errors
 from .options import STORE_HELP, pipeline_command
-from .outcomes import ModelResult, all_failures, exit_code
-from .pins import write_pins as write_pins_file
-from .pipeline import Pipeline
 from .report import as_csv, as_html, as_json, as_table, diff_lines
-from .sources import Sources
-from .storefile import store_errors
 from .terminal import ask_launch, errors_to_exit, progress_for, recap, setup_logging
-from .todo import todo_skeleton, todo_update
 
 app = typer.Typer(
     help=(
@@ -347,7 +347,7 @@ def cache_import(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for cache_path).")] = None,
 ) -> None:
     """Load recorded responses into the cache so `etl run --offline` can replay them."""
-    from .cassettes import import_cassettes
+    from ..http.cassettes import import_cassettes
 
     with errors_to_exit():
         cfg = PipelineConfig.load(config, {"cache_path": cache_path})

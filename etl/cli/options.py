@@ -17,12 +17,12 @@ from typing import Annotated, Any
 
 import typer
 
-from . import settings
-from .config import PipelineConfig, models_from_option
-from .errors import UsageError
-from .per_source import Setting, SettingKind, declared_mappings, declared_settings
-from .pipeline import Pipeline
-from .storefile import store_errors
+from .. import settings
+from ..declared.config import PipelineConfig, models_from_option
+from ..declared.per_source import Setting, SettingKind, declared_mappings, declared_settings
+from ..errors import UsageError
+from ..pipeline import Pipeline
+from ..store.storefile import store_errors
 from .terminal import errors_to_exit, setup_logging
 
 #: what --rate-limit-... accepts (requests per second), as the config schema's $defs.source_rate

@@ -1,7 +1,7 @@
 """What users look at: the coverage matrix (table, JSON, CSV, one self-contained HTML page) and the
 diff since the previous load.
 
-Everything here formats what etl/coverage.py builds (the Python API returns the same data); nothing
+Everything here formats what etl/results/coverage.py builds (the Python API returns the same data); nothing
 reads the store or fetches.
 """
 
@@ -14,8 +14,8 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from .coverage import Coverage
-from .errors import printable
+from ..errors import printable
+from ..results.coverage import Coverage
 
 COLOURS = {
     "filled": "#2e7d32",

@@ -13,10 +13,10 @@ from typing import Any
 
 import typer
 
-from .config import ModelInfo, models_from_folder
-from .errors import INTERRUPTED, EtlError, ExitCode, UsageError, printable
-from .outcomes import Failure, Missing, ModelResult, ModelStatus, Progress
-from .per_source import SettingKind, declared_settings
+from ..declared.config import ModelInfo, models_from_folder
+from ..declared.per_source import SettingKind, declared_settings
+from ..errors import INTERRUPTED, EtlError, ExitCode, UsageError, printable
+from ..results.outcomes import Failure, Missing, ModelResult, ModelStatus, Progress
 
 
 class _SecretFilter(logging.Filter):

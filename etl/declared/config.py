@@ -20,8 +20,8 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from . import settings
-from .errors import BIDI, UsageError
+from .. import settings
+from ..errors import BIDI, UsageError
 from .files import echo, read_structured
 from .per_source import Setting, SettingKind, config_properties, declared_settings
 from .validation import place, raw_schema, schema_problems
@@ -45,7 +45,7 @@ class ModelInfo:
     hf_id: str | None = None
     ids: dict[str, str | bool] = field(default_factory=dict)
     template: Path | None = None
-    #: where a discovered hf_id came from (etl/catalogs.py); None when the user gave it
+    #: where a discovered hf_id came from (etl/matching/catalogs.py); None when the user gave it
     hf_id_from: str | None = None
 
     def __post_init__(self) -> None:
@@ -100,14 +100,14 @@ class PipelineConfig:
     output_dir: Path = Path(settings.DEFAULT_OUTPUT_DIR)
     cache_path: Path = field(default_factory=settings.default_store_path)
     cache_ttl_hours: float = settings.DEFAULT_TTL_HOURS
-    #: per-source keys and rates the mappings declare (etl/per_source.py): config key -> value
+    #: per-source keys and rates the mappings declare (etl/declared/per_source.py): config key -> value
     source_keys: dict[str, str] = field(default_factory=dict)
     source_rates: dict[str, float] = field(default_factory=dict)
     max_retries: int = settings.DEFAULT_MAX_RETRIES
     retry_backoff_factor: float = settings.DEFAULT_RETRY_BACKOFF_FACTOR
     timeout: float = settings.DEFAULT_TIMEOUT
     continue_on_error: bool = settings.DEFAULT_CONTINUE_ON_ERROR
-    workers: int | None = None  # None: one per core (etl/workers.py)
+    workers: int | None = None  # None: one per core (etl/store/workers.py)
     overwrite: bool = False
     log_level: str = "INFO"
     models: list[ModelInfo] = field(default_factory=list)
@@ -126,7 +126,7 @@ class PipelineConfig:
     mappings_dir: Path | None = None
     max_retry_wait: float = settings.DEFAULT_MAX_RETRY_WAIT
     origin: str = "<config>"  # the file it came from, for messages
-    #: where keys are looked up after flags (see etl/sources.py); None: os.environ
+    #: where keys are looked up after flags (see etl/declared/sources.py); None: os.environ
     environ: Mapping[str, str] | None = None
     #: keys written in the config file: below the environment in precedence
     file_keys: dict[str, str] = field(default_factory=dict)
@@ -188,7 +188,7 @@ class PipelineConfig:
         dotenv: Path | None = Path(settings.DOTENV_FILE),
     ) -> PipelineConfig:
         """Config file, then ``overrides`` (CLI flags); keys not given there come from the environment and
-        ``.env`` (looked up per source in etl/sources.py)."""
+        ``.env`` (looked up per source in etl/declared/sources.py)."""
         data: dict[str, Any] = {}
         file, base = "<flags>", Path.cwd()
         if path is not None:

@@ -1,7 +1,7 @@
 """How sources name models: each source's ``identity`` block, and the shared ``mappings/names.yaml``
 (who develops which models, and the reviewed aliases no token rule can connect).
 
-Both are data: the matcher (etl/matching.py) reads them, never a source or developer name in Python.
+Both are data: the matcher (etl/matching/matching.py) reads them, never a source or developer name in Python.
 The names file is checked with the other mapping files (``etl mappings check``) against
 ``$defs.names_file`` of schemas/mapping.schema.json.
 """
@@ -20,7 +20,7 @@ from .validation import schema_problems
 
 #: the shared file of mappings/: developers and aliases
 NAMES_FILE = "names.yaml"
-#: what separates the words of a name (etl/matching.py's separators)
+#: what separates the words of a name (etl/matching/matching.py's separators)
 _SEPARATORS = re.compile(r"[\s._\-/:,'’()]+")
 
 
@@ -123,7 +123,7 @@ def load_names(folder: Path, problems: list[str], read: Callable[[Path, list[str
     return NameRules(developers, aliases)
 
 
-# ----- how a name is read: tokens, keys, dates (etl/matching.py compares them) ----------------
+# ----- how a name is read: tokens, keys, dates (etl/matching/matching.py compares them) -------
 #: longer names are cut here before matching (linear work, bounded memory)
 MAX_NAME = 1000
 #: names whose tokens and keys are memoised: a name is read again soon after it is first read (by the

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import settings
+from .. import settings
 from .validation import suggest
 
 if TYPE_CHECKING:

@@ -15,14 +15,14 @@ from typing import Any
 
 import yaml
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..settings import mappings_dir
 from .files import load_yaml, regex_hazard, yaml_problem
 from .identity import NAMES_FILE, Identity, NameRules, compile_identity, load_names
 from .listing import FILE_KEY, Listing, listing_of, listing_problems
 from .paths import KeyPath, compile_path, first_value
 from .per_source import resolve_auths
 from .rows import STATED, Evidence, Select, Version, build_evidence, build_select, build_version
-from .settings import mappings_dir
 from .validation import schema_problems, suggest
 
 __all__ = [
@@ -69,7 +69,7 @@ class Source:
     context: dict[str, Any] = field(default_factory=dict)
     key_field: str | None = None
     companions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: format tar.gz: {members: glob, join: {key: sibling file}} (etl/formats.py)
+    #: format tar.gz: {members: glob, join: {key: sibling file}} (etl/http/formats.py)
     archive: dict[str, Any] | None = None
     #: the date the data stopped changing: a cached copy is never re-fetched because of its age
     frozen_since: str | None = None
@@ -176,7 +176,7 @@ class Candidate:
     percent_if_fraction: bool = False
     #: keys next to the matched value (its parent object) kept with the raw value, e.g. is_self_reported
     provenance: tuple[str, ...] = ()
-    #: what states that the value is the field's variant (etl/rows.py)
+    #: what states that the value is the field's variant (etl/declared/rows.py)
     evidence: Evidence | None = None
     #: the version of the values, declared or read from the row or page
     version: Version | None = None
@@ -222,7 +222,7 @@ class Mappings:
     no_source: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (section, field) -> (the one version its values are, why that one, where it is declared)
     versions: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
-    #: mappings/names.yaml: developers and aliases (etl/identity.py)
+    #: mappings/names.yaml: developers and aliases (etl/declared/identity.py)
     names: NameRules = field(default_factory=NameRules)
 
     def fields(self) -> list[tuple[str, str, list[Candidate]]]:

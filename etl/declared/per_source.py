@@ -18,8 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import UsageError
-from .settings import mappings_dir
+from ..errors import UsageError
+from ..settings import mappings_dir
 from .validation import suggest
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
+from ..errors import UsageError, printable
 from .config import ModelInfo, repo_id_problem
-from .errors import UsageError, printable
 from .files import read_structured
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -17,9 +17,9 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from . import settings
+from .. import settings
+from ..errors import UsageError
 from .config import ModelInfo, PipelineConfig
-from .errors import UsageError
 from .mappings import Mappings, Source
 from .validation import suggest
 

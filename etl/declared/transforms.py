@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from . import settings
+from .. import settings
 from .mappings import Candidate
 from .paths import first_value
 from .rows import ambiguity, describe_row, found_rows, refusal, select_rows

@@ -17,8 +17,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from ..settings import schemas_dir
 from .files import MAX_ECHO, echo
-from .settings import schemas_dir
 
 
 def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:

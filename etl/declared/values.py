@@ -25,10 +25,10 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..store.store import staged_row
 from .files import load_yaml, yaml_problem
 from .mappings import Mappings, load_mappings
-from .store import staged_row
 from .transforms import DEFAULT_PARAM_COUNT_UNIT, PARAM_COUNT_UNITS, RAW_COUNT_THRESHOLD
 from .validation import place, schema_problems, suggest, validator
 

@@ -25,12 +25,12 @@ from urllib3 import HTTPResponse
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
-from .errors import UsageError
+from ..declared.sources import Sources
+from ..errors import UsageError
+from ..results.outcomes import FetchOutcome
+from ..store.store import Store
+from ..store.storefile import store_errors
 from .fetch import open_session
-from .outcomes import FetchOutcome
-from .sources import Sources
-from .store import Store
-from .storefile import store_errors
 
 
 def _response(uri: str, method: str, recorded: dict) -> requests.Response:

@@ -1,7 +1,7 @@
 """Documents: what a parsed answer becomes. A ``Document`` and its records (a list, or an object
 keyed by model), the pages of a catalog, and the checks that keep a wrong answer out of every later
 run: a body of the wrong shape, a page that repeats the one before or brings no new record, a
-catalog that comes back far smaller than its cached copy. Parsing itself is etl/formats.py's
+catalog that comes back far smaller than its cached copy. Parsing itself is etl/http/formats.py's
 registry, one parser per ``format``.
 """
 
@@ -14,9 +14,10 @@ from typing import Any
 
 from jsonpath_ng import Child
 
-from . import formats, settings
-from .errors import SourceError
-from .mappings import KeyPath, Source, first_value
+from .. import settings
+from ..declared.mappings import KeyPath, Source, first_value
+from ..errors import SourceError
+from . import formats
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Getting documents through the cache: the one place that decides what is read from it, what is
-sent (through etl/policy.py and etl/transport.py) and what is saved. The HTTP layer by job:
+sent (through etl/http/policy.py and etl/http/transport.py) and what is saved. The HTTP layer by job:
 
     transport.py  session, deadline watchdog, redirects, bounded body
     policy.py     rate limiter, retries, the waits servers ask for
@@ -26,7 +26,7 @@ What requests-cache gives and what we keep, tried one by one:
   declared per source, whose URL a config may point at a mirror, and it must hold for entries
   imported from cassettes, which carry their own expiry. One line in ``get`` does it.
 - Its session and adapters do not send: they would cache a 200 as received, before it is
-  bounded, parsed, shape-checked and redacted (etl/transport.py says more).
+  bounded, parsed, shape-checked and redacted (etl/http/transport.py says more).
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from requests.structures import CaseInsensitiveDict
 from requests_cache import CachedSession
 from requests_cache.policy.settings import DEFAULT_IGNORED_PARAMS
 
-from . import settings
+from .. import settings
+from ..declared.mappings import Source, first_value
+from ..errors import SourceError
+from ..results.outcomes import FetchOutcome
 from .documents import Document, check_shape, check_shrink, pages
-from .errors import SourceError
 from .formats import parse
-from .mappings import Source, first_value
-from .outcomes import FetchOutcome
 from .policy import NotInSource, RateLimiter, Retries
 from .transport import Cancelled, Transport, TransportFailure
 
@@ -98,7 +98,7 @@ class FetchSettings:
     """Everything a Fetcher needs, in one object; the defaults are settings.py's named ones."""
 
     store_path: Path
-    keys: dict[str, str] = field(default_factory=dict)  # source -> key, already clean (etl/sources.py)
+    keys: dict[str, str] = field(default_factory=dict)  # source -> key, already clean (etl/declared/sources.py)
     rate_limits: dict[str, float | None] = field(default_factory=dict)
     auth_headers: tuple[str, ...] = ()  # headers that carry keys: never a cache key part, never stored
     key_hosts: dict[str, str] = field(default_factory=dict)  # source -> the host its YAML declares
@@ -161,7 +161,7 @@ class Fetcher:
             raise Cancelled()
 
     def documents(self, source: Source, url: str) -> list[Document]:
-        """All pages of a catalog, or the one document of a per-model URL (etl/documents.py)."""
+        """All pages of a catalog, or the one document of a per-model URL (etl/http/documents.py)."""
         return pages(source, url, self.get)
 
     def companions(self, source: Source) -> dict[str, Any]:

@@ -6,10 +6,10 @@ upper bound on how many values it holds, measured in C by ``bytes.count``) fits 
 scales with the source's ``max_body``: 1 KB of ``[{},{},...]`` is ~340 dicts, ~25 KB in memory,
 so a 32 MiB body of them would be ~0.7 GB. After parsing, nesting deeper than ``MAX_DEPTH`` is
 refused (json, jsonpath and sqlite's encoder recurse once per level). YAML bodies get the
-user-file reader's checks (etl/files.py): aliases that expand beyond a bound ("billion laughs"),
+user-file reader's checks (etl/declared/files.py): aliases that expand beyond a bound ("billion laughs"),
 duplicate keys, deep nesting; plus only JSON's types (no ``!!binary``, ``!!set``) and no
 integer beyond Python's 4,300 digits. Every refusal is a SourceError: the source fails, the
-body is never cached (etl/fetch.py saves only bodies that parse).
+body is never cached (etl/http/fetch.py saves only bodies that parse).
 
 An archive (``tar.gz``) becomes a list of records: one per member matching the source's
 ``archive.members`` glob, its sibling files (``archive.join``) parsed and stored under their keys.
@@ -32,10 +32,10 @@ from typing import Any
 
 import yaml
 
-from . import settings
-from .errors import SourceError
-from .files import MAX_DEPTH, checked_loader, echo
-from .mappings import Source
+from .. import settings
+from ..declared.files import MAX_DEPTH, checked_loader, echo
+from ..declared.mappings import Source
+from ..errors import SourceError
 
 #: members larger than this are not read (a data file of a leaderboard is far smaller)
 MAX_MEMBER_BYTES = 20_000_000

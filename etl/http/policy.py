@@ -24,10 +24,10 @@ from email.utils import parsedate_to_datetime
 
 import requests
 
-from . import settings
-from .errors import SourceError, SourceStopped
-from .mappings import Source
-from .outcomes import FetchOutcome
+from .. import settings
+from ..declared.mappings import Source
+from ..errors import SourceError, SourceStopped
+from ..results.outcomes import FetchOutcome
 from .transport import TRANSIENT, Cancelled
 
 log = logging.getLogger("etl")

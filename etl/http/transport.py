@@ -11,7 +11,7 @@ stream is cut at the limit with a bounded memory peak.
 
 Why not requests-cache's own session for sending: its adapters would cache a 200 as received,
 before the body is bounded, parsed and shape-checked, and with any key the server echoes; the
-Fetcher (etl/fetch.py) saves only checked, redacted copies itself. Our adapter (``WatchedAdapter``)
+Fetcher (etl/http/fetch.py) saves only checked, redacted copies itself. Our adapter (``WatchedAdapter``)
 is a transport adapter in requests' own sense, mounted on the plain session: that is the hook
 requests offers for per-socket control, and the only code of ours here that requests lacks.
 """
@@ -33,9 +33,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import settings
-from .errors import SourceError
-from .mappings import Source
+from .. import settings
+from ..declared.mappings import Source
+from ..errors import SourceError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5

@@ -12,22 +12,22 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ModelInfo, PipelineConfig
-from .errors import SourceError
-from .fetch import CacheMiss, Document, Fetcher, FetchSettings, NotInSource
-from .listing import TooManyListed
-from .mappings import Source
+from ..declared.config import ModelInfo, PipelineConfig
+from ..declared.listing import TooManyListed
+from ..declared.mappings import Source
+from ..declared.sources import Sources, url_for
+from ..errors import SourceError
+from ..http.fetch import CacheMiss, Document, Fetcher, FetchSettings, NotInSource
+from ..results.outcomes import Reason
+from ..store.store import Store
 from .matching import Match, MatchStatus
-from .outcomes import Reason
-from .sources import Sources, url_for
-from .store import Store
 
 
 @dataclass(frozen=True)
 class CacheState:
     """What a fetcher reads from the store before it starts: each URL's last fetch outcome and
     the cache keys of known URLs. Read once by a stage; its worker processes reuse it
-    (etl/workers.py), since they must not share the stage's store connection."""
+    (etl/store/workers.py), since they must not share the stage's store connection."""
 
     known: dict[str, tuple[str, float, str]]
     keys: dict[str, str]

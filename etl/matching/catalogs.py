@@ -27,18 +27,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import settings
+from .. import settings
+from ..declared.config import REPO_ID, ModelInfo
+from ..declared.identity import HF_PREFIX, dates, hf_key, snapshot_dates, token_diff, tokens, tokens_key
+from ..declared.mappings import Source
+from ..declared.paths import KeyPath, first_value
+from ..declared.sources import Sources
+from ..errors import SourceError
+from ..http.fetch import CacheMiss, Document, Fetcher, NotInSource
+from ..results.outcomes import Reason
+from ..store.store import Store
 from .access import fetch_match
-from .config import REPO_ID, ModelInfo
-from .errors import SourceError
-from .fetch import CacheMiss, Document, Fetcher, NotInSource
-from .identity import HF_PREFIX, dates, hf_key, snapshot_dates, token_diff, tokens, tokens_key
-from .mappings import Source
 from .matching import CatalogIndex, Match, MatchMethod, MatchStatus
-from .outcomes import Reason
-from .paths import KeyPath, first_value
-from .sources import Sources
-from .store import Store
 
 log = logging.getLogger("etl")
 
@@ -141,9 +141,15 @@ def _code_digest() -> str:
     digest = hashlib.sha256(sys.version.encode())
     for package in ("jsonpath-ng", "pyyaml", "requests-cache"):  # they parse what is indexed
         digest.update(f"{package} {metadata.version(package)}".encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for name, path in _code_files():
+        digest.update(name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def _code_files() -> list[tuple[str, Path]]:
+    """Every module of the package, its subpackages' included, by its path inside the package."""
+    package = Path(__file__).parent.parent
+    return sorted((path.relative_to(package).as_posix(), path) for path in package.rglob("*.py"))
 
 
 def index_version(sources: Sources) -> str:

@@ -10,14 +10,14 @@ pin to write are reported), unless exactly one of them has exactly the query's t
 is the entry named ``o3-mini``, not ``o3-mini (high)``; a bare ``GLM-4.6`` against
 ``GLM-4.6 (Reasoning)`` and ``GLM-4.6 (Non-reasoning)`` stays ambiguous. No match drops a query token.
 
-The names of an entry are every identity column its source declares (etl/identity.py): display
+The names of an entry are every identity column its source declares (etl/declared/identity.py): display
 names, ids (not an id that drops a word of the display name: the slug ``glm-4-6`` of
 "GLM-4.6 (Non-reasoning)"), the repo id of ``hf_id``, and the ``name`` of every ``org/name`` value
 whose org mappings/names.yaml declares as that model's developer (``google/gemma-2-2b-it`` names
 ``gemma-2-2b-it``; ``AI-Sweden-Models/Llama-3-8B-instruct`` names no Meta model). Where a source
 declares ``dates``, a day equals a month date of the same name when exactly one entry of that name
 has that month ("Claude 3.5 Sonnet (June '24)"). A name without a date that finds an entry dated in
-one of its names, or only without its qualifier, finds the source's *only variant*; etl/catalogs.py
+one of its names, or only without its qualifier, finds the source's *only variant*; etl/matching/catalogs.py
 makes it ambiguous when the sources date that name differently. Names no rule connects come from
 the reviewed aliases of mappings/names.yaml.
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .identity import (
+from ..declared.identity import (
     HF_PREFIX,
     MAX_NAME,
     NO_NAMES,
@@ -58,8 +58,8 @@ from .identity import (
     tokens,
     tokens_key,
 )
-from .mappings import Source
-from .paths import first_value
+from ..declared.mappings import Source
+from ..declared.paths import first_value
 
 #: candidates listed for an ambiguous model (the count says how many more)
 CANDIDATES = 20
@@ -84,12 +84,12 @@ class MatchMethod(StrEnum):
     PIN = "pin"
     HF_ID = "hf_id"  # a per-model document at the URL of the model's own hf_id
     JOIN = "join:hf_id"
-    DISCOVERED = "join:hf_id (discovered)"  # a repo id a catalog published for the model (etl/catalogs.py)
+    DISCOVERED = "join:hf_id (discovered)"  # a repo id a catalog published for the model (etl/matching/catalogs.py)
     NAME = "exact name"  # the same name once case and separators are aside
     TOKENS = "exact tokens"  # the same tokens, parentheses aside
     EQUIVALENCE = "declared equivalence"  # the same tokens after the source's declared equivalences
     #: a name without a date or qualifier, and the source's only entry of it, which has one
-    #: ("Claude 3.5 Haiku (20241022)"); dated otherwise across sources: ambiguous (etl/catalogs.py)
+    #: ("Claude 3.5 Haiku (20241022)"); dated otherwise across sources: ambiguous (etl/matching/catalogs.py)
     ONLY_VARIANT = "only variant"
     MONTH = "month date"  # the same name with a day for the entry's month, the only one of that month
     ALIAS = "declared alias"  # another name of the model (mappings/names.yaml), with its citation

@@ -14,8 +14,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from . import settings
-from .validation import fast_validator, place, validator
+from .. import settings
+from ..declared.validation import fast_validator, place, validator
 
 #: LLMScoreEngine (LSeu-Open/LLMScoreEngine, validate_model_data): the consumer our files are for.
 DEFAULT_CONSUMER_SCHEMA = settings.DEFAULT_CONSUMER_SCHEMA

@@ -1,6 +1,6 @@
 """Coverage as data: the models x fields matrix from the store, each empty cell with why it is
 empty, the pins to write, each model's verdict and (filled, fillable), and what blocks scoring
-(`etl todo`). The Python API returns these (Pipeline.coverage, Pipeline.todo); etl/report.py only
+(`etl todo`). The Python API returns these (Pipeline.coverage, Pipeline.todo); etl/cli/report.py only
 renders them.
 
 Why a cell is empty, in the order a user can act on: ambiguous (write a pin), failed (re-run),
@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..declared.mappings import Mappings
+from ..declared.rows import AMBIGUOUS
+from ..declared.values import MANUAL_SOURCE
 from .consumer import Verdict
-from .mappings import Mappings
 from .outcomes import Reason
-from .rows import AMBIGUOUS
-from .values import MANUAL_SOURCE
 
 #: why a cell is empty, most actionable first (the first that applies is shown)
 FILLED = ("filled", "manual", "conflict")

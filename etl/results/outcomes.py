@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ..errors import ExitCode
 from .consumer import Verdict
-from .errors import ExitCode
 
 log = logging.getLogger("etl")
 
@@ -35,7 +35,7 @@ class Reason(StrEnum):
 
 
 class FetchOutcome(StrEnum):
-    """The last answer to a URL, as the ``fetches`` table keeps it (etl/fetch.py writes it, cassette
+    """The last answer to a URL, as the ``fetches`` table keeps it (etl/http/fetch.py writes it, cassette
     import too; an offline run reads it to tell a remembered 404 or failure from a cache miss)."""
 
     OK = "ok"

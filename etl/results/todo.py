@@ -1,8 +1,8 @@
 """``etl todo``: what keeps each model from being scoreable, and the values file it writes.
 
-The items come from the coverage matrix (etl/coverage.py): per blocking field, the sources tried
+The items come from the coverage matrix (etl/results/coverage.py): per blocking field, the sources tried
 and why each was empty, and the pins to write first where a source that fills it is ambiguous. The
-values file (etl/values.py reads it) gets an open (null) entry per blocking field: as a fresh
+values file (etl/declared/values.py reads it) gets an open (null) entry per blocking field: as a fresh
 skeleton, or inserted into the user's own file with every line already there kept as it is.
 """
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
+from ..declared.files import load_yaml
+from ..declared.values import DEFAULT_PRECEDENCE, key_lines, read_values_file, structure_problems
+from ..errors import UsageError, printable
 from .coverage import Cell, Coverage
-from .errors import UsageError, printable
-from .files import load_yaml
-from .values import DEFAULT_PRECEDENCE, key_lines, read_values_file, structure_problems
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 

@@ -21,8 +21,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .files import echo
-from .mappings import Mappings
+from ..declared.files import echo
+from ..declared.mappings import Mappings
 
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 ATTRIBUTION_STEM = Path(ATTRIBUTION_FILE).stem

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError, UsageError
+from ..errors import StoreError, UsageError
 from .storefile import MOVED, acquire_lock, inode, open_checked, store_errors, store_problem
 
 FETCHES, MATCHES, STAGED, KEYS, LOADS = "fetches", "matches", "staged", "cache_keys", "loads"
@@ -232,7 +232,7 @@ class Store:
 
     def kept_index(self, source: str, version: str) -> tuple[list[str], str, bytes] | None:
         """A catalog's index kept by an earlier run of this code and these mappings: the cache keys
-        of the responses it was built from, their digest, the pickled index (etl/catalogs.py)."""
+        of the responses it was built from, their digest, the pickled index (etl/matching/catalogs.py)."""
         rows = list(self.db[INDEXES].rows_where("source = ? AND version = ?", [source, version]))
         return (json.loads(rows[0]["keys"]), rows[0]["digest"], rows[0]["value"]) if rows else None
 

@@ -1,6 +1,6 @@
 """The store as a file: opened and checked before any request, its faults said in one line
 naming the file and the fix, and the lock beside it that keeps two runs from writing at once.
-etl/store.py owns the tables; this module only the file they live in.
+etl/store/store.py owns the tables; this module only the file they live in.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .errors import StoreError, UsageError
-from .settings import STORE_ENV, STORE_FILE
+from ..errors import StoreError, UsageError
+from ..settings import STORE_ENV, STORE_FILE
 
 try:
     import fcntl

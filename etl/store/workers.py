@@ -45,8 +45,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Generic, TypeVar
 
-from . import settings
-from .errors import EtlError
+from .. import settings
+from ..errors import EtlError
 
 T = TypeVar("T")
 R = TypeVar("R")
