@@ -117,6 +117,22 @@ def test_no_stage_imports_presentation(module):
     assert not {m for m in _reachable(module) if _in(m, PRESENTATION)}
 
 
+@pytest.mark.parametrize("module", [m for m in MODULES if _in(m, PRESENTATION)])
+def test_no_module_of_the_command_reads_the_store(module):
+    """ARCHITECTURE.md: the commands format what `Pipeline` returns and never read the store
+    themselves; of the store, every module of cli/ (not cli.py alone) may use only the one-line
+    errors of its file (store/storefile.py)."""
+    store = {m for m in _imports(module) if _in(m, "etl.store") and m != "etl.store.storefile"}
+    tree = ast.parse(MODULES[module].read_text())
+    sqlite = [
+        n
+        for n in ast.walk(tree)
+        if (isinstance(n, ast.Import) and any(a.name == "sqlite3" for a in n.names))
+        or (isinstance(n, ast.ImportFrom) and n.module == "sqlite3")
+    ]
+    assert not store and not sqlite
+
+
 @pytest.mark.parametrize("stage", THE_STAGES)
 def test_stages_stand_side_by_side(stage):
     """ARCHITECTURE.md: extract, transform and load share modules but never import one another,
