@@ -117,6 +117,22 @@ def test_no_stage_imports_presentation(module):
     assert not {m for m in _reachable(module) if _in(m, PRESENTATION)}
 
 
+@pytest.mark.parametrize("module", [m for m in MODULES if _in(m, PRESENTATION)])
+def test_no_module_of_the_command_reads_the_store(module):
+    """ARCHITECTURE.md: the commands format what `Pipeline` returns and never read the store
+    themselves; of the store, every module of cli/ (not cli.py alone) may use only the one-line
+    errors of its file (store/storefile.py)."""
+    store = {m for m in _imports(module) if _in(m, "etl.store") and m != "etl.store.storefile"}
+    tree = ast.parse(MODULES[module].read_text())
+    sqlite = [
+        n
+        for n in ast.walk(tree)
+        if (isinstance(n, ast.Import) and any(a.name == "sqlite3" for a in n.names))
+        or (isinstance(n, ast.ImportFrom) and n.module == "sqlite3")
+    ]
+    assert not store and not sqlite
+
+
 @pytest.mark.parametrize("stage", THE_STAGES)
 def test_stages_stand_side_by_side(stage):
     """ARCHITECTURE.md: extract, transform and load share modules but never import one another,
@@ -160,3 +176,34 @@ def test_modules_and_functions_stay_small(path):
     ]
     assert not long
     assert len(path.read_text().splitlines()) <= 520
+
+
+#: standard-library names a Python older than the version given lacks: (module, name) -> version
+NEWER_STDLIB = {
+    ("enum", "StrEnum"): (3, 11),
+    ("datetime", "UTC"): (3, 11),
+    ("typing", "Self"): (3, 11),
+    ("typing", "override"): (3, 12),
+    ("tomllib", None): (3, 11),
+}
+
+
+def test_the_declared_python_floor_has_what_the_code_imports():
+    """pyproject's requires-python is what pip checks before installing: below what the code
+    imports (enum.StrEnum is 3.11), pip on 3.10 goes on and fails on a dependency (jsonpath-ng>=1.16
+    needs 3.11 too) with "no matching distribution", which does not say why."""
+    declared = re.search(r'^requires-python = ">=(\d+)\.(\d+)"$', (ETL.parent / "pyproject.toml").read_text(), re.M)
+    floor = tuple(map(int, declared.groups()))
+    needed = {}
+    for path in ETL.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [(node.module, a.name) for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [(a.name, None) for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name in NEWER_STDLIB:
+                    needed[f"{path.relative_to(ETL).as_posix()}: {name}"] = NEWER_STDLIB[name]
+    assert not {where: version for where, version in needed.items() if version > floor}

@@ -192,6 +192,70 @@ def test_a_fork_refused_leaves_the_work_to_this_process(monkeypatch, caplog):
     assert gc.get_freeze_count() == 0
 
 
+@pytest.fixture
+def no_worker_left():
+    """A test of a pool that did not start: the workers it left would keep pytest from exiting."""
+    yield
+    left = multiprocessing.active_children()
+    for worker in left:
+        worker.kill()
+        worker.join()
+    assert left == []
+
+
+def test_a_fork_refused_after_the_first_leaves_no_worker_behind(monkeypatch, caplog, no_worker_left):
+    """The process limit reached at the second fork: the first worker, given no batch, would wait
+    for one forever, and the parent for it when it exits (`etl run` done, but never returning)."""
+    real, forks = os.fork, []
+
+    def second_refused():
+        forks.append(1)
+        if len(forks) > 1:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real()
+
+    monkeypatch.setattr(os, "fork", second_refused)
+    with Workers(_square_all, 2) as pool:
+        assert pool.pool is None
+        assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
+    assert "worker processes could not start ([Errno 11] Resource temporarily unavailable)" in caplog.text
+    assert multiprocessing.active_children() == [] and gc.get_freeze_count() == 0
+
+
+def test_a_pool_whose_thread_cannot_start_leaves_the_work_to_this_process(monkeypatch, caplog, no_worker_left):
+    """The workers forked, then the pool's own thread refused (the same process limit): the stage
+    runs here, and neither the workers nor the collector's freeze outlive the pool."""
+    from concurrent.futures import process
+
+    def refused(thread):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(process._ExecutorManagerThread, "start", refused)
+    with Workers(_square_all, 2) as pool:
+        assert pool.pool is None
+        assert list(pool.map([1, 2, 3], size=2)) == [[1, 4], [9]]
+    assert "worker processes could not start (can't start new thread)" in caplog.text
+    assert multiprocessing.active_children() == [] and gc.get_freeze_count() == 0
+
+
+def test_the_freeze_is_undone_by_the_last_pool_and_never_when_the_program_froze_first():
+    """gc.freeze is the process's: a pool closed while another is open (two pipelines in threads)
+    leaves it, and a program that froze its own objects (a pre-fork server) keeps them frozen."""
+    with Workers(_frozen, 2) as outer:
+        with Workers(_frozen, 2):
+            pass
+        assert gc.get_freeze_count() > 0  # the outer pool's workers still share those pages
+        assert list(outer.map([1], size=1)) == [[True]]
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # the program's own
+    try:
+        with Workers(_frozen, 2):
+            pass
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def _raise_cache_miss(batch: list[int]) -> None:
     raise CacheMiss("openrouter", f"http://127.0.0.1/models?page={batch[0]}")
 

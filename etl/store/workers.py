@@ -17,14 +17,17 @@ the calling process.
 
 Signals: SIGINT and SIGTERM are blocked while the workers are forked (a signal in the middle of a
 fork would leave a half-made worker or be swallowed by an at-fork hook); workers ignore Ctrl-C and
-are never killed: on Ctrl-C, an error, or SIGTERM the parent cancels the batches not started and
-waits for the few running ones (a worker killed while it sends its result would leave the pool
-waiting forever), so every model file is old or new. A worker that dies (out of memory) is one
-error. At most ``2 x workers`` batches are in flight: memory stays flat, and a stop is quick.
+are never killed (but those of a pool that did not start, which hold no batch): on Ctrl-C, an
+error, or SIGTERM the parent cancels the batches not started and waits for the few running ones
+(a worker killed while it sends its result would leave the pool waiting forever), so every model
+file is old or new. A worker that dies (out of memory) is one error. At most ``2 x workers``
+batches are in flight: memory stays flat, and a stop is quick.
 
 Memory: what exists at the fork is frozen out of the cyclic collector (``gc.freeze``, as Python's
 documentation advises before a fork), so no collection, in the parent or a worker, writes to (and
-so copies) the pages of the catalogs every worker reads; it is unfrozen when the workers are gone.
+so copies) the pages of the catalogs every worker reads; it is unfrozen when the last pool of
+workers is gone, and never when the calling program had frozen objects of its own (the freeze is
+the process's, not a pool's).
 
 Measured with ``benchmarks/run.py`` (1,000 and 10,000 models, 2 cores): see the README's table.
 """
@@ -40,6 +43,7 @@ import pickle
 import queue
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -88,15 +92,19 @@ class Workers(Generic[T, R]):
         ctx = multiprocessing.get_context("fork")
         ready = ctx.Queue()
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-        gc.freeze()  # no collection, here or in a worker, walks (and so copies) what exists at the fork
+        before = set(multiprocessing.active_children())
+        _freeze()  # no collection, here or in a worker, walks (and so copies) what exists at the fork
         self._frozen = True
         try:  # the job travels by the fork itself: initargs of a fork context are never pickled
             self.pool = ProcessPoolExecutor(count, ctx, _worker_start, (job, start, ready, held))
             self.pool.submit(int)  # forks every worker now, before the caller starts writing
-        except OSError as exc:  # a fork refused (process limit, memory): the stage runs here
+        except (OSError, RuntimeError) as exc:  # a fork or the pool's thread refused (process limit, memory)
             log.warning("worker processes could not start (%s); running in one process", exc)
-            self.close()
+            self._abandon(before)
             return
+        except BaseException:
+            self._abandon(before)
+            raise
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
         try:
@@ -147,16 +155,52 @@ class Workers(Generic[T, R]):
         pool.shutdown(wait=True, cancel_futures=True)
         self._thaw()
 
+    def _abandon(self, before: set[Any]) -> None:
+        """A pool that did not start: the workers it forked so far were given no batch and would
+        wait for one forever (and the parent for them, when it exits): they are ended here."""
+        for worker in set(multiprocessing.active_children()) - before:
+            worker.kill()
+            worker.join()
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)  # its thread may never have started: nothing to wait for
+        self._thaw()
+
     def _thaw(self) -> None:
         if self._frozen:
-            gc.unfreeze()
             self._frozen = False
+            _unfreeze()
 
     def __enter__(self) -> Workers[T, R]:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Frozen:
+    """The pools that froze the collector and are not closed yet, and whether the freeze is
+    theirs to undo (False: the program had frozen objects of its own before the first)."""
+
+    lock = threading.Lock()
+    pools = 0
+    ours = False
+
+
+def _freeze() -> None:
+    with _Frozen.lock:
+        if not _Frozen.pools:
+            _Frozen.ours = gc.get_freeze_count() == 0
+        _Frozen.pools += 1
+        gc.freeze()
+
+
+def _unfreeze() -> None:
+    """Unfreeze when the last pool is closed (one still open has workers sharing those pages)."""
+    with _Frozen.lock:
+        _Frozen.pools -= 1
+        if not _Frozen.pools and _Frozen.ours:
+            gc.unfreeze()
 
 
 def _worker_start(job: Callable[[Any], Any], start: Callable[[], None] | None, ready: Any, held: set) -> None:
