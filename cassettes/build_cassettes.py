@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -36,7 +36,7 @@ DATE_NOTE = "Each response's Date header is the recording date of its body's sou
 
 def http_date(day: str) -> str:
     """'2026-06-27' -> 'Sat, 27 Jun 2026 00:00:00 GMT' (midnight UTC of the recording day)."""
-    return format_datetime(datetime.combine(date.fromisoformat(day), datetime.min.time(), timezone.utc), usegmt=True)
+    return format_datetime(datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC), usegmt=True)
 
 
 def interaction(

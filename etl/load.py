@@ -14,7 +14,7 @@ import json
 import logging
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +320,7 @@ class Loader:
     ) -> list[dict[str, Any]]:
         """What was written for one model (and to which file), field by field, for ``etl diff``
         and the next load."""
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         row = {"model": model.name, "target": str(self.target(model))}
         out = []
         chosen = {(r["section"], r["field"]): None for r in rows.values()}

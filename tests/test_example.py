@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -172,7 +172,7 @@ class _Later(datetime):
 
     @classmethod
     def now(cls, tz=None):
-        return datetime(2031, 3, 1, tzinfo=timezone.utc)
+        return datetime(2031, 3, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("clock", ["today", "2031"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,7 +37,7 @@ def test_transform_vocabulary(raw, kw, expected):
 
 
 def test_hf_score_formula_on_known_values():
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     # old repo: age part 1.5; downloads 1024 -> 0.2007*10-0.6667 = 1.3403; likes 64 -> 0.477*6-0.756 = 2.106
     assert hf_score({"downloads": 1024, "likes": 64, "createdAt": "2020-01-01T00:00:00.000Z"}, Context(now)) == 4.95
     # brand new, few downloads and likes: only the age part (0.5 * months)

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -114,8 +114,8 @@ def hf_score(doc: dict[str, Any], ctx: Context | None = None) -> float | None:
     except ValueError:
         return None
     if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=timezone.utc)
-    now = (ctx.now if ctx else None) or datetime.now(timezone.utc)
+        created_at = created_at.replace(tzinfo=UTC)
+    now = (ctx.now if ctx else None) or datetime.now(UTC)
     d_part = 0.0 if downloads < 10 else min(max(0.2007 * math.log2(downloads) - 0.6667, 0), 4)
     l_part = 0.0 if likes < 3 else min(max(0.477 * math.log2(likes) - 0.756, 0), 4)
     months = max((now - created_at).total_seconds() / 86400 / 30.437, 0)

@@ -13,7 +13,7 @@ when it was imported.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ def recorded_at(response: requests.Response) -> datetime | None:
         when = parsedate_to_datetime(response.headers.get("Date", ""))
     except (TypeError, ValueError, IndexError):
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _load(path: Path) -> tuple[list, list]:
@@ -88,7 +88,7 @@ def import_cassettes(paths: list[Path], store_path: Path, ttl_hours: float, sour
 def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sources: Sources) -> dict[str, int]:
     """Save each recorded 200 into requests-cache's table, each other status into ``fetches``."""
     counts = {"cached": 0, FetchOutcome.NOT_FOUND: 0, FetchOutcome.FAILED: 0, "redirects": 0}
-    expires = datetime.now(timezone.utc) + timedelta(hours=ttl_hours)
+    expires = datetime.now(UTC) + timedelta(hours=ttl_hours)
     fetch_rows = []
     for path in paths:
         requests_, responses = _load(path)
@@ -118,7 +118,7 @@ def _import(paths: list[Path], store: Store, session: Any, ttl_hours: float, sou
                     "status": status,
                     "outcome": outcome,
                     "message": f"HTTP {status} recorded in {path.name}",
-                    "at": (recorded_at(response) or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+                    "at": (recorded_at(response) or datetime.now(UTC)).isoformat(timespec="seconds"),
                 }
             )
     store.record_fetches(fetch_rows)

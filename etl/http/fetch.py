@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -68,7 +68,7 @@ class CacheMiss(Exception):
 
 
 def cached_expiry(ttl_seconds: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=ttl_seconds)
+    return datetime.now(UTC) + timedelta(seconds=ttl_seconds)
 
 
 def redact(text: str, secrets: list[str]) -> str:
@@ -193,7 +193,7 @@ class Fetcher:
             raise NotInSource(f"not in {source.name} (answered not-found when fetched)")
         if self.offline:
             if outcome == FetchOutcome.FAILED:  # the last fetch failed: that is a failure to report, not a miss
-                when = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
+                when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
                 raise SourceError(source.name, f"{message} (fetch of {when})", full_url)
             raise CacheMiss(source.name, full_url)
         response = self._send(source, url, params, full_url)
@@ -225,9 +225,9 @@ class Fetcher:
             if from_cache and not self.offline:  # offline, the transform's transaction holds the store
                 self.session.cache.delete(key)  # a cached body that does not parse is not kept
             raise
-        created = getattr(response, "created_at", None) or datetime.now(timezone.utc)
+        created = getattr(response, "created_at", None) or datetime.now(UTC)
         if created.tzinfo is None:
-            created = created.replace(tzinfo=timezone.utc)
+            created = created.replace(tzinfo=UTC)
         context = {k: first_value(expr, body) for k, expr in source.context.items()}
         return Document(source.name, response.url, body, created.isoformat(timespec="seconds"), context)
 
@@ -258,7 +258,7 @@ class Fetcher:
             "status": status,
             "outcome": outcome,
             "message": redact(message, self.secrets),
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         with self._lock:
             self.outcomes.append(row)

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
@@ -79,7 +79,7 @@ def retry_after(response: requests.Response, now: float) -> float | None:
 def beyond_ceiling(told: float, ceiling: float) -> str:
     if math.isinf(told):
         return f"asked to wait an absurd time, more than the {ceiling:.0f} s ceiling: come back later"
-    when = datetime.fromtimestamp(time.time() + told, timezone.utc).isoformat(timespec="minutes")
+    when = datetime.fromtimestamp(time.time() + told, UTC).isoformat(timespec="minutes")
     return f"asked to wait {told:.0f} s, more than the {ceiling:.0f} s ceiling: come back after {when}"
 
 
